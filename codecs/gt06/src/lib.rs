@@ -1,0 +1,1 @@
+//! Codec for the gt06 device family (filled by the device-family issue).

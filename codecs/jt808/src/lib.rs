@@ -1,0 +1,1 @@
+//! Codec for the jt808 device family (filled by the device-family issue).

@@ -1,0 +1,1 @@
+//! Codec for the teltonika device family (filled by the device-family issue).

@@ -1,0 +1,1 @@
+//! device-sim: simulated device fleets and load generation for devgate.

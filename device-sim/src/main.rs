@@ -1,0 +1,3 @@
+fn main() {
+    println!("device-sim: not yet");
+}

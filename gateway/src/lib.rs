@@ -1,0 +1,1 @@
+//! devgate's runtime: register, gateway, business worker and the API.
