@@ -11,10 +11,12 @@
 
 pub mod error;
 pub mod event;
+pub mod nom_adapter;
 pub mod registry;
 
 pub use error::CodecError;
 pub use event::{CloseFrame, HandshakeRequest, Inbound, Outbound};
+pub use nom_adapter::{NomCodec, NomProtocol};
 pub use registry::{CodecFactory, CodecOptions, CodecRegistry};
 
 use tokio_util::codec::{Decoder, Encoder};
