@@ -1,1 +1,26 @@
-//! devgate's runtime: register, gateway, business worker and the API.
+//! devgate's runtime: register, gateway, business worker, and the API.
+//!
+//! Devices connect to a **gateway** (`gateway`), which decodes their bytes with a codec from
+//! the `codecs` crate and routes every event to a **business worker** (`worker`), where an
+//! [`EventHandler`](worker::EventHandler) runs and answers through the [`Api`](worker::Api).
+//! The **register** (`register`) tells workers where gateways are. Processes talk over the
+//! internal protocol (`proto`, `link`), authenticated with a shared secret. `app` wires the
+//! three roles from a [`Config`](config::Config), alone or all in one process (`devgate start`).
+
+pub mod app;
+pub mod client_id;
+pub mod config;
+pub mod gateway;
+pub mod link;
+pub mod net;
+pub mod proto;
+pub mod register;
+pub mod tls;
+pub mod worker;
+
+pub use client_id::ClientId;
+
+/// Every codec this build of devgate serves: the stock ones and the device families.
+pub fn codec_registry() -> codecs::CodecRegistry {
+    codecs::CodecRegistry::with_stock()
+}

@@ -1,0 +1,190 @@
+//! Starts the register, a gateway and a worker from a [`Config`], as tasks of this process.
+
+use crate::config::Config;
+use crate::gateway::{self, GatewayState, Settings};
+use crate::worker::{links, Api, EventHandler, Inbox};
+use codecs::CodecRegistry;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// Why a role could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config lacks a section the role needs.
+    #[error("{path}: the [{section}] section is required for this command")]
+    Missing {
+        /// Config file.
+        path: String,
+        /// Section name.
+        section: &'static str,
+    },
+    /// An address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A client listener failed.
+    #[error(transparent)]
+    Listener(#[from] gateway::listener::ListenerError),
+    /// A config value is unusable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn warn_without_secret(cfg: &Config, addr: &str, what: &str) {
+    if cfg.secret.is_empty() && !crate::net::is_loopback(addr) {
+        tracing::warn!(
+            "{what} {addr} is not on loopback and no secret is set: anyone who can reach it \
+             can join; set `secret` in {}",
+            cfg.path.display()
+        );
+    }
+}
+
+/// Starts the register; returns the bound address.
+pub async fn start_register(cfg: &Config) -> Result<SocketAddr, StartError> {
+    let addr: SocketAddr = cfg
+        .register
+        .listen
+        .parse()
+        .map_err(|e| StartError::Invalid(format!("register.listen: {e}")))?;
+    warn_without_secret(cfg, &cfg.register.listen, "register");
+    let listener = crate::net::bind_listener(addr, false).map_err(|source| StartError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    let bound = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    tokio::spawn(crate::register::run(
+        listener,
+        Arc::new(cfg.secret.clone().into_bytes()),
+    ));
+    Ok(bound)
+}
+
+/// A started gateway.
+pub struct RunningGateway {
+    /// Its shared state (clients, router, counters).
+    pub state: Arc<GatewayState>,
+    /// The internal address workers link to.
+    pub internal: SocketAddr,
+    /// Each client listener's URL with its bound address.
+    pub listeners: Vec<(String, SocketAddr)>,
+}
+
+/// Starts a gateway: internal listener, client listeners, heartbeat, register announcements.
+pub async fn start_gateway(
+    cfg: &Config,
+    registry: Arc<CodecRegistry>,
+) -> Result<RunningGateway, StartError> {
+    let g = cfg.gateway.as_ref().ok_or_else(|| StartError::Missing {
+        path: cfg.path.display().to_string(),
+        section: "gateway",
+    })?;
+    let lan_ip = match g.lan_ip.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => ip,
+        _ => {
+            return Err(StartError::Invalid(format!(
+                "gateway.lan_ip {:?}",
+                g.lan_ip
+            )))
+        }
+    };
+    let internal_addr: SocketAddr = g
+        .internal_listen
+        .parse()
+        .map_err(|e| StartError::Invalid(format!("gateway.internal_listen: {e}")))?;
+    warn_without_secret(cfg, &g.internal_listen, "gateway internal address");
+    let internal =
+        crate::net::bind_listener(internal_addr, false).map_err(|source| StartError::Bind {
+            addr: internal_addr.to_string(),
+            source,
+        })?;
+    let internal_bound = internal.local_addr().map_err(|source| StartError::Bind {
+        addr: internal_addr.to_string(),
+        source,
+    })?;
+    let secret = cfg.secret.clone().into_bytes();
+    let state = GatewayState::new(
+        lan_ip,
+        internal_bound.port(),
+        Settings::from(g),
+        g.pending_events_max,
+        secret.clone(),
+    );
+    let mut bound = Vec::new();
+    let mut listeners = Vec::new();
+    for l in &g.listeners {
+        let listener = gateway::listener::Listener::bind(l, registry.clone(), g.max_message_size)?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: l.url.clone(),
+            source,
+        })?;
+        let scheme = l.url.split("://").next().unwrap_or_default();
+        bound.push((format!("{scheme}://{addr}"), addr));
+        listeners.push(listener);
+    }
+    tokio::spawn(gateway::internal::run(state.clone(), internal));
+    for l in listeners {
+        tokio::spawn(l.run(state.clone()));
+    }
+    tokio::spawn(gateway::heartbeat::run(state.clone()));
+    let announced = format!("{lan_ip}:{}", internal_bound.port());
+    let secret = Arc::new(secret);
+    for register in cfg.register.addresses() {
+        tokio::spawn(gateway::announce::run(
+            register,
+            announced.clone(),
+            g.name.clone(),
+            secret.clone(),
+        ));
+    }
+    Ok(RunningGateway {
+        state,
+        internal: internal_bound,
+        listeners: bound,
+    })
+}
+
+/// A started worker.
+pub struct RunningWorker<H> {
+    /// The API its handler uses.
+    pub api: Api,
+    handler: Arc<H>,
+}
+
+impl<H: EventHandler> RunningWorker<H> {
+    /// Runs the handler's `on_worker_stop`.
+    pub async fn stop(&self) {
+        self.handler.on_worker_stop(&self.api).await;
+    }
+}
+
+/// Starts a worker running `handler`; `local` is a gateway in this process to reach directly.
+pub async fn start_worker<H: EventHandler>(
+    cfg: &Config,
+    handler: H,
+    local: Option<Arc<GatewayState>>,
+) -> Result<RunningWorker<H>, StartError> {
+    let w = cfg.worker.as_ref().ok_or_else(|| StartError::Missing {
+        path: cfg.path.display().to_string(),
+        section: "worker",
+    })?;
+    let api = Api::new();
+    let handler = Arc::new(handler);
+    handler.on_worker_start(&api).await;
+    let inbox = Inbox::start(handler.clone(), api.clone(), w.shards);
+    let opts = links::LinkOptions {
+        name: w.name.clone(),
+        registers: cfg.register.addresses(),
+        secret: Arc::new(cfg.secret.clone().into_bytes()),
+        local,
+    };
+    tokio::spawn(links::run(opts, inbox, api.clone()));
+    Ok(RunningWorker { api, handler })
+}

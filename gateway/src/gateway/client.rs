@@ -1,0 +1,213 @@
+//! The shared half of a client connection: its bounded output queue and wake-up.
+//!
+//! Commands from workers push into the queue from any task; the connection's own task drains
+//! it, encodes and writes. The queue is bounded in bytes; when full the policy in config
+//! decides: close the slow client (default) or drop its oldest queued messages.
+
+use crate::client_id::ClientId;
+use crate::config::OverflowPolicy;
+use bytes::Bytes;
+use codecs::Outbound;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// Something the connection task must do.
+#[derive(Debug)]
+pub enum Out {
+    /// Encode and send.
+    Send(Outbound),
+    /// Send a heartbeat ping (configured data, or the codec's own ping).
+    Ping,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<Out>,
+    bytes: usize,
+    close: bool,
+}
+
+/// What happened to a pushed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushResult {
+    /// Queued.
+    Queued,
+    /// Queued after dropping older messages (drop-oldest policy).
+    DroppedOldest,
+    /// The buffer was full: the client is being closed (close policy).
+    Overflow,
+    /// The client is already closing; nothing queued.
+    Closing,
+}
+
+/// The shared state of one client connection.
+#[derive(Debug)]
+pub struct ClientHandle {
+    /// The client's id.
+    pub id: ClientId,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    /// Heartbeat intervals passed with no inbound data.
+    pub silent_intervals: AtomicU32,
+    /// Messages dropped or refused for this client.
+    pub dropped: AtomicU64,
+    /// The worker this client's events go to (see `router`).
+    pub worker: super::router::Assignment,
+}
+
+fn out_len(o: &Out) -> usize {
+    match o {
+        Out::Send(Outbound::Data(b)) | Out::Send(Outbound::Binary(b)) => b.len(),
+        _ => 0,
+    }
+}
+
+impl ClientHandle {
+    /// A handle with an empty queue.
+    pub fn new(id: ClientId) -> Self {
+        ClientHandle {
+            id,
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            silent_intervals: AtomicU32::new(0),
+            dropped: AtomicU64::new(0),
+            worker: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // A panic while holding this lock cannot leave the queue inconsistent (pushes and
+        // pops are single operations), so a poisoned lock is still usable.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `out` within `max_bytes`, applying `policy` when full, and wakes the task.
+    pub fn push(&self, out: Out, max_bytes: usize, policy: OverflowPolicy) -> PushResult {
+        let len = out_len(&out);
+        let mut q = self.lock();
+        if q.close {
+            return PushResult::Closing;
+        }
+        let mut result = PushResult::Queued;
+        if q.bytes + len > max_bytes {
+            match policy {
+                OverflowPolicy::Close => {
+                    q.close = true;
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    drop(q);
+                    self.wake.notify_one();
+                    return PushResult::Overflow;
+                }
+                OverflowPolicy::DropOldest => {
+                    while q.bytes + len > max_bytes {
+                        match q.items.pop_front() {
+                            Some(old) => {
+                                q.bytes -= out_len(&old);
+                                self.dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                            None => break,
+                        }
+                    }
+                    result = PushResult::DroppedOldest;
+                }
+            }
+        }
+        q.bytes += len;
+        q.items.push_back(out);
+        drop(q);
+        self.wake.notify_one();
+        result
+    }
+
+    /// Asks the task to close the client after sending what is queued, plus `last` if given.
+    pub fn close(&self, last: Option<Bytes>) {
+        let mut q = self.lock();
+        if let Some(data) = last.filter(|d| !d.is_empty()) {
+            q.bytes += data.len();
+            q.items.push_back(Out::Send(Outbound::Data(data)));
+        }
+        q.close = true;
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    /// Hands every queued item to `f` in order; returns true when the client must close after.
+    pub fn drain_with(&self, mut f: impl FnMut(Out)) -> bool {
+        let mut q = self.lock();
+        for item in q.items.drain(..) {
+            f(item);
+        }
+        q.bytes = 0;
+        q.close
+    }
+
+    /// Waits until something is queued or a close is asked.
+    pub async fn woken(&self) {
+        self.wake.notified().await
+    }
+
+    /// Records inbound data: the client is alive.
+    pub fn touch(&self) {
+        if self.silent_intervals.load(Ordering::Relaxed) != 0 {
+            self.silent_intervals.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes queued and not yet taken by the connection task.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn handle() -> ClientHandle {
+        ClientHandle::new(ClientId {
+            ip: Ipv4Addr::LOCALHOST,
+            port: 1,
+            conn: 1,
+        })
+    }
+
+    fn data(n: usize) -> Out {
+        Out::Send(Outbound::Data(Bytes::from(vec![b'x'; n])))
+    }
+
+    #[test]
+    fn a_full_buffer_closes_the_client_under_the_close_policy() {
+        let h = handle();
+        assert_eq!(
+            h.push(data(60), 100, OverflowPolicy::Close),
+            PushResult::Queued
+        );
+        assert_eq!(
+            h.push(data(60), 100, OverflowPolicy::Close),
+            PushResult::Overflow
+        );
+        assert_eq!(
+            h.push(data(1), 100, OverflowPolicy::Close),
+            PushResult::Closing
+        );
+        let mut v = Vec::new();
+        assert!(h.drain_with(|o| v.push(o)), "close requested");
+        assert_eq!(v.len(), 1);
+    }
+
+    #[test]
+    fn a_full_buffer_drops_the_oldest_under_the_drop_oldest_policy() {
+        let h = handle();
+        h.push(data(40), 100, OverflowPolicy::DropOldest);
+        h.push(data(41), 100, OverflowPolicy::DropOldest);
+        assert_eq!(
+            h.push(data(42), 100, OverflowPolicy::DropOldest),
+            PushResult::DroppedOldest
+        );
+        assert_eq!(h.queued_bytes(), 83);
+        assert_eq!(h.dropped.load(Ordering::Relaxed), 1);
+    }
+}

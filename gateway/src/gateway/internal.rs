@@ -1,0 +1,58 @@
+//! The gateway's internal listener: workers (and API clients) link here, authenticated.
+//! A worker link becomes a router slot; commands read from any link are executed.
+
+use super::router::WorkerSink;
+use super::GatewayState;
+use crate::link;
+use crate::proto::Role;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Accepts internal links forever.
+pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("internal accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let (role, name, mut reader, wr) =
+                match link::accept(tcp, &state.secret, &[Role::Worker, Role::Client]).await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(%peer, "internal link refused: {e}");
+                        return;
+                    }
+                };
+            let (tx, writer) = link::spawn_writer(wr);
+            let slot = if role == Role::Worker {
+                tracing::info!(worker = %name, %peer, "worker linked");
+                Some(
+                    state
+                        .router
+                        .add_worker(name.clone(), WorkerSink::Remote(tx.clone()))
+                        .await,
+                )
+            } else {
+                None
+            };
+            let why = loop {
+                match link::next(&mut reader, &tx).await {
+                    Ok(msg) => state.execute(msg),
+                    Err(e) => break e,
+                }
+            };
+            if let Some(slot) = slot {
+                state.router.remove_worker(slot.id);
+                tracing::info!(worker = %name, "worker link closed: {why}");
+            }
+            drop(tx);
+            writer.abort();
+        });
+    }
+}

@@ -1,0 +1,260 @@
+//! The gateway: owns device connections, hands their events to workers, executes workers'
+//! commands.
+//!
+//! `listener` accepts clients (plain or TLS) and `conn` runs one task per client; `client` is the
+//! part of a client other tasks touch (its output queue). `router` picks a worker per client and
+//! holds events while none is up. `internal` accepts worker links, `announce` keeps this gateway
+//! listed in every register, and `heartbeat` closes silent clients.
+
+pub mod announce;
+pub mod client;
+pub mod conn;
+pub mod heartbeat;
+pub mod internal;
+pub mod listener;
+pub mod router;
+
+use crate::client_id::{ClientId, GatewayKey};
+use crate::config::{GatewayConfig, OverflowPolicy};
+use crate::proto::Message;
+use bytes::Bytes;
+use client::{ClientHandle, Out, PushResult};
+use codecs::Outbound;
+use router::Router;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Runtime settings of a gateway, from `[gateway]`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Name for logs.
+    pub name: String,
+    /// Seconds between heartbeat checks; 0 = off.
+    pub ping_interval: u64,
+    /// Silent intervals tolerated; 0 = never close.
+    pub ping_not_response_limit: u32,
+    /// Ping payload; empty = codec ping only.
+    pub ping_data: Bytes,
+    /// Per-client output bound in bytes.
+    pub send_buffer_max: usize,
+    /// Full-buffer policy.
+    pub send_buffer_overflow: OverflowPolicy,
+    /// Largest inbound message.
+    pub max_message_size: usize,
+}
+
+impl From<&GatewayConfig> for Settings {
+    fn from(c: &GatewayConfig) -> Self {
+        Settings {
+            name: c.name.clone(),
+            ping_interval: c.ping_interval,
+            ping_not_response_limit: c.ping_not_response_limit,
+            ping_data: Bytes::from(c.ping_data.clone().into_bytes()),
+            send_buffer_max: c.send_buffer_max,
+            send_buffer_overflow: c.send_buffer_overflow,
+            max_message_size: c.max_message_size,
+        }
+    }
+}
+
+/// Counters, readable at any time (logged on stop, used by tests and status).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted.
+    pub accepted: AtomicU64,
+    /// Messages decoded from clients.
+    pub messages_in: AtomicU64,
+    /// Messages queued to clients.
+    pub messages_out: AtomicU64,
+    /// Clients closed for bad input.
+    pub protocol_errors: AtomicU64,
+    /// Bad messages skipped with the stream kept (bad checksums).
+    pub skipped: AtomicU64,
+    /// Clients closed because their send buffer overflowed.
+    pub overflow_closes: AtomicU64,
+    /// Messages dropped under the drop-oldest policy.
+    pub dropped_oldest: AtomicU64,
+    /// Clients closed by the heartbeat.
+    pub heartbeat_closes: AtomicU64,
+}
+
+const TABLE_SHARDS: usize = 16;
+
+/// The live state of one gateway process.
+#[derive(Debug)]
+pub struct GatewayState {
+    /// This gateway's lan ip and internal port (prefix of its client ids).
+    pub key: GatewayKey,
+    /// Settings.
+    pub settings: Settings,
+    /// Worker choice and hold queue.
+    pub router: Router,
+    /// Counters.
+    pub stats: Stats,
+    clients: [RwLock<HashMap<u32, Arc<ClientHandle>>>; TABLE_SHARDS],
+    next_conn: AtomicU32,
+    /// Shared secret of internal links.
+    pub secret: Vec<u8>,
+}
+
+impl GatewayState {
+    /// A gateway named by `lan_ip` and its internal `port`.
+    pub fn new(
+        lan_ip: Ipv4Addr,
+        port: u16,
+        settings: Settings,
+        held_max: usize,
+        secret: Vec<u8>,
+    ) -> Arc<Self> {
+        // Connection numbers start at the current time in milliseconds, so a restarted gateway
+        // starts past the ids its previous run handed out (unless that run averaged more than
+        // 1000 new connections per second since it started).
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u32)
+            .unwrap_or(1);
+        Arc::new(GatewayState {
+            key: GatewayKey { ip: lan_ip, port },
+            settings,
+            router: Router::new(held_max),
+            stats: Stats::default(),
+            clients: Default::default(),
+            next_conn: AtomicU32::new(start),
+            secret,
+        })
+    }
+
+    fn shard(&self, conn: u32) -> &RwLock<HashMap<u32, Arc<ClientHandle>>> {
+        &self.clients[conn as usize % TABLE_SHARDS]
+    }
+
+    /// Registers a new client and returns its handle.
+    pub fn add_client(&self) -> Arc<ClientHandle> {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let id = ClientId {
+            ip: self.key.ip,
+            port: self.key.port,
+            conn,
+        };
+        let handle = Arc::new(ClientHandle::new(id));
+        self.shard(conn)
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(conn, handle.clone());
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        handle
+    }
+
+    /// Forgets a closed client.
+    pub fn remove_client(&self, id: ClientId) {
+        self.shard(id.conn)
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id.conn);
+    }
+
+    /// The handle of a live client of this gateway.
+    pub fn client(&self, id: ClientId) -> Option<Arc<ClientHandle>> {
+        if id.gateway() != self.key {
+            return None;
+        }
+        self.shard(id.conn)
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id.conn)
+            .cloned()
+    }
+
+    /// Number of live clients.
+    pub fn client_count(&self) -> usize {
+        self.clients
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+
+    /// Every live client handle (a snapshot).
+    pub fn all_clients(&self) -> Vec<Arc<ClientHandle>> {
+        let mut v = Vec::new();
+        for s in &self.clients {
+            v.extend(
+                s.read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .cloned(),
+            );
+        }
+        v
+    }
+
+    /// Queues an output for one client, applying the overflow policy.
+    pub fn push(&self, client: &ClientHandle, out: Out) {
+        match client.push(
+            out,
+            self.settings.send_buffer_max,
+            self.settings.send_buffer_overflow,
+        ) {
+            PushResult::Queued => {
+                self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
+            }
+            PushResult::DroppedOldest => {
+                self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
+                self.stats.dropped_oldest.fetch_add(1, Ordering::Relaxed);
+            }
+            PushResult::Overflow => {
+                self.stats.overflow_closes.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(client = %client.id, "send buffer full: closing the slow client");
+            }
+            PushResult::Closing => {}
+        }
+    }
+
+    /// Sends `data` to a client of this gateway; false when it is not connected.
+    pub fn send_to_client(&self, id: ClientId, data: Bytes) -> bool {
+        match self.client(id) {
+            Some(c) => {
+                self.push(&c, Out::Send(Outbound::Data(data)));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Executes a command from a worker or API client.
+    pub fn execute(&self, msg: Message) {
+        match msg {
+            Message::SendToClient { client, data } => {
+                if !self.send_to_client(client, data) {
+                    tracing::debug!(%client, "send_to_client: client not connected");
+                }
+            }
+            Message::CloseClient { client, last } => {
+                if let Some(c) = self.client(client) {
+                    c.close(Some(last));
+                }
+            }
+            Message::SendToAll {
+                data,
+                only,
+                exclude,
+            } => {
+                if only.is_empty() {
+                    for c in self.all_clients() {
+                        if !exclude.contains(&c.id) {
+                            self.push(&c, Out::Send(Outbound::Data(data.clone())));
+                        }
+                    }
+                } else {
+                    for id in only.iter().filter(|id| !exclude.contains(id)) {
+                        self.send_to_client(*id, data.clone());
+                    }
+                }
+            }
+            other => {
+                tracing::warn!(?other, "gateway ignores a message that is not a command");
+            }
+        }
+    }
+}

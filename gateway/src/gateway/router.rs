@@ -1,0 +1,225 @@
+//! Which worker gets a client's events, and the bounded hold queue used while none is up.
+//!
+//! A client stays on its worker while that worker lives (its events then stay in order); new
+//! clients go to the worker with the fewest clients. With no worker connected, events wait in a
+//! bounded queue (in arrival order) and are delivered when one connects; when that queue is
+//! full the client whose event does not fit is closed, so the device reconnects and resends
+//! instead of its data vanishing silently. GatewayWorker destroys the client at once instead.
+
+use super::client::ClientHandle;
+use crate::proto::Message;
+use crate::worker::Inbox;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::mpsc;
+
+/// Where a worker's events go.
+#[derive(Debug, Clone)]
+pub enum WorkerSink {
+    /// A worker in another process, through its link's bounded writer queue.
+    Remote(mpsc::Sender<Message>),
+    /// A worker in this process (`devgate start`), straight into its handler queues.
+    Local(Inbox),
+}
+
+/// A connected worker as the gateway sees it.
+#[derive(Debug)]
+pub struct WorkerSlot {
+    /// Unique within this gateway's lifetime.
+    pub id: u64,
+    /// The worker's name, for logs.
+    pub name: String,
+    sink: WorkerSink,
+    clients: AtomicUsize,
+    alive: AtomicBool,
+}
+
+impl WorkerSlot {
+    /// True until the worker's link closes.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    async fn deliver(&self, msg: Message) -> Result<(), Message> {
+        match &self.sink {
+            WorkerSink::Remote(tx) => tx.send(msg).await.map_err(|e| e.0),
+            WorkerSink::Local(inbox) => inbox.deliver(msg).await,
+        }
+    }
+}
+
+/// Outcome of routing one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routed {
+    /// Handed to a worker.
+    Delivered,
+    /// Held until a worker connects.
+    Held,
+    /// The hold queue is full: the caller closes the client.
+    Overflow,
+}
+
+/// The workers of one gateway and its hold queue.
+#[derive(Debug)]
+pub struct Router {
+    workers: RwLock<Vec<Arc<WorkerSlot>>>,
+    next_id: AtomicU64,
+    held: tokio::sync::Mutex<VecDeque<(Arc<ClientHandle>, Message)>>,
+    has_held: AtomicBool,
+    held_max: usize,
+    /// Events refused because the hold queue was full.
+    pub held_overflows: AtomicU64,
+}
+
+/// The per-client worker assignment, kept in the client's handle.
+pub type Assignment = Mutex<Option<Arc<WorkerSlot>>>;
+
+impl Router {
+    /// A router holding at most `held_max` events while no worker is up.
+    pub fn new(held_max: usize) -> Self {
+        Router {
+            workers: RwLock::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+            held: tokio::sync::Mutex::new(VecDeque::new()),
+            has_held: AtomicBool::new(false),
+            held_max,
+            held_overflows: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds a worker and delivers the held events to the workers now up.
+    pub async fn add_worker(&self, name: String, sink: WorkerSink) -> Arc<WorkerSlot> {
+        let slot = Arc::new(WorkerSlot {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            name,
+            sink,
+            clients: AtomicUsize::new(0),
+            alive: AtomicBool::new(true),
+        });
+        self.workers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(slot.clone());
+        self.flush_held().await;
+        slot
+    }
+
+    /// Removes a worker whose link closed; its clients move on their next event.
+    pub fn remove_worker(&self, id: u64) {
+        let mut w = self.workers.write().unwrap_or_else(|p| p.into_inner());
+        w.retain(|s| {
+            if s.id == id {
+                s.alive.store(false, Ordering::Release);
+            }
+            s.id != id
+        });
+    }
+
+    /// Number of connected workers.
+    pub fn worker_count(&self) -> usize {
+        self.workers.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Events waiting for a worker.
+    pub async fn held_count(&self) -> usize {
+        self.held.lock().await.len()
+    }
+
+    fn least_loaded(&self) -> Option<Arc<WorkerSlot>> {
+        let w = self.workers.read().unwrap_or_else(|p| p.into_inner());
+        w.iter()
+            .filter(|s| s.is_alive())
+            .min_by_key(|s| s.clients.load(Ordering::Relaxed))
+            .cloned()
+    }
+
+    /// The client's live worker, assigning the least-loaded one when it has none.
+    fn worker_for(&self, client: &ClientHandle) -> Option<Arc<WorkerSlot>> {
+        let mut a = client.worker.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = a.as_ref().filter(|s| s.is_alive()) {
+            return Some(s.clone());
+        }
+        if let Some(old) = a.take() {
+            old.clients.fetch_sub(1, Ordering::Relaxed);
+        }
+        let s = self.least_loaded()?;
+        s.clients.fetch_add(1, Ordering::Relaxed);
+        *a = Some(s.clone());
+        Some(s)
+    }
+
+    /// Sends to the client's worker; `Err` gives the event back when no worker is up.
+    async fn deliver_now(&self, client: &ClientHandle, mut msg: Message) -> Result<(), Message> {
+        loop {
+            let Some(slot) = self.worker_for(client) else {
+                return Err(msg);
+            };
+            match slot.deliver(msg).await {
+                Ok(()) => return Ok(()),
+                Err(back) => {
+                    // The worker went away while we sent: forget it and try another.
+                    self.remove_worker(slot.id);
+                    msg = back;
+                }
+            }
+        }
+    }
+
+    /// Routes one event of `client`, keeping the client's events in order.
+    pub async fn route(&self, client: &Arc<ClientHandle>, msg: Message) -> Routed {
+        let msg = if self.has_held.load(Ordering::Acquire) {
+            let mut held = self.held.lock().await;
+            if !held.is_empty() {
+                return self.hold(&mut held, client, msg);
+            }
+            self.has_held.store(false, Ordering::Release);
+            match self.deliver_now(client, msg).await {
+                Ok(()) => return Routed::Delivered,
+                Err(msg) => return self.hold(&mut held, client, msg),
+            }
+        } else {
+            match self.deliver_now(client, msg).await {
+                Ok(()) => return Routed::Delivered,
+                Err(msg) => msg,
+            }
+        };
+        let mut held = self.held.lock().await;
+        self.hold(&mut held, client, msg)
+    }
+
+    fn hold(
+        &self,
+        held: &mut VecDeque<(Arc<ClientHandle>, Message)>,
+        client: &Arc<ClientHandle>,
+        msg: Message,
+    ) -> Routed {
+        if held.len() >= self.held_max {
+            self.held_overflows.fetch_add(1, Ordering::Relaxed);
+            return Routed::Overflow;
+        }
+        held.push_back((client.clone(), msg));
+        self.has_held.store(true, Ordering::Release);
+        Routed::Held
+    }
+
+    /// Delivers held events in order while a worker is up.
+    async fn flush_held(&self) {
+        let mut held = self.held.lock().await;
+        while let Some((client, msg)) = held.pop_front() {
+            if let Err(msg) = self.deliver_now(&client, msg).await {
+                held.push_front((client, msg));
+                return;
+            }
+        }
+        self.has_held.store(false, Ordering::Release);
+    }
+
+    /// Forgets the client's assignment when it closes.
+    pub fn release(&self, client: &ClientHandle) {
+        let mut a = client.worker.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(old) = a.take() {
+            old.clients.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! An authenticated internal link: connect or accept with the handshake, then a batching writer
+//! task and a reader with a liveness timeout. Used by register, gateway, worker and client.
+//!
+//! The writer drains every message already queued into one buffer and writes it with one
+//! syscall, so under load many events share a write; when idle it sends a ping every
+//! `PING_EVERY`, and a reader that hears nothing for `DEAD_AFTER` gives the link up.
+
+use crate::proto::{self, auth, LinkCodec, LinkError, Message, Role};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::{Framed, FramedRead};
+
+/// Idle links send a ping this often.
+pub const PING_EVERY: Duration = Duration::from_secs(5);
+/// A link silent this long is considered dead.
+pub const DEAD_AFTER: Duration = Duration::from_secs(20);
+/// Messages queued per link before senders wait (back-pressure, never unbounded).
+pub const LINK_QUEUE: usize = 8192;
+/// Most messages encoded into one write.
+const BATCH: usize = 1024;
+
+/// The reading half of an open link.
+pub type LinkReader = FramedRead<OwnedReadHalf, LinkCodec>;
+
+fn into_halves(framed: Framed<TcpStream, LinkCodec>) -> (LinkReader, OwnedWriteHalf) {
+    let parts = framed.into_parts();
+    let (rd, wr) = parts.io.into_split();
+    let mut reader = FramedRead::new(rd, parts.codec);
+    // Bytes the handshake read past its last frame belong to the reader.
+    reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
+    (reader, wr)
+}
+
+/// Connects to `addr` and authenticates as `role`.
+pub async fn connect(
+    addr: &str,
+    secret: &[u8],
+    role: Role,
+    name: &str,
+) -> Result<(LinkReader, OwnedWriteHalf), LinkError> {
+    let tcp = tokio::time::timeout(auth::HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| LinkError::Timeout)??;
+    let _ = tcp.set_nodelay(true);
+    let mut framed = Framed::new(tcp, LinkCodec::default());
+    auth::connect(&mut framed, secret, role, name).await?;
+    Ok(into_halves(framed))
+}
+
+/// Authenticates an accepted connection; returns the peer's role and name with the halves.
+pub async fn accept(
+    tcp: TcpStream,
+    secret: &[u8],
+    allowed: &[Role],
+) -> Result<(Role, String, LinkReader, OwnedWriteHalf), LinkError> {
+    let _ = tcp.set_nodelay(true);
+    let mut framed = Framed::new(tcp, LinkCodec::default());
+    let (role, name) = auth::accept(&mut framed, secret, allowed).await?;
+    let (r, w) = into_halves(framed);
+    Ok((role, name, r, w))
+}
+
+/// Starts the batching writer; the returned sender is the link's bounded queue.
+/// The task ends when every sender is dropped or the socket fails.
+pub fn spawn_writer(
+    mut wr: OwnedWriteHalf,
+) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Message>(LINK_QUEUE);
+    let task = tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(64);
+        let mut buf = BytesMut::new();
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        let _ = wr.shutdown().await;
+                        return;
+                    }
+                    for m in batch.drain(..) {
+                        proto::encode_frame(&m, &mut buf);
+                    }
+                }
+                _ = ping.tick() => proto::encode_frame(&Message::Ping, &mut buf),
+            }
+            if let Err(e) = wr.write_all_buf(&mut buf).await {
+                tracing::debug!("link write failed: {e}");
+                return;
+            }
+            ping.reset();
+            if buf.capacity() > 1024 * 1024 {
+                buf = BytesMut::new();
+            }
+        }
+    });
+    (tx, task)
+}
+
+/// The next message from the peer, answering pings; `Err` when the link is over.
+pub async fn next(
+    reader: &mut LinkReader,
+    tx: &mpsc::Sender<Message>,
+) -> Result<Message, LinkError> {
+    loop {
+        match tokio::time::timeout(DEAD_AFTER, reader.next()).await {
+            Err(_) => return Err(LinkError::Timeout),
+            Ok(None) => return Err(LinkError::Closed),
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(Some(Ok(Message::Ping))) => {
+                let _ = tx.try_send(Message::Pong);
+            }
+            Ok(Some(Ok(Message::Pong))) => {}
+            Ok(Some(Ok(m))) => return Ok(m),
+        }
+    }
+}

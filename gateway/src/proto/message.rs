@@ -1,0 +1,357 @@
+//! The messages of the internal protocols and their byte layout (see docs/PROTOCOL.md).
+
+use super::wire::{PutExt, Reader, WireError};
+use crate::client_id::ClientId;
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// What a connecting peer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A gateway (to the register).
+    Gateway = 1,
+    /// A business worker (to the register or a gateway).
+    Worker = 2,
+    /// A standalone API client (GatewayClient).
+    Client = 3,
+}
+
+impl Role {
+    fn from_u8(v: u8) -> Result<Role, WireError> {
+        match v {
+            1 => Ok(Role::Gateway),
+            2 => Ok(Role::Worker),
+            3 => Ok(Role::Client),
+            _ => Err(WireError::Invalid("role")),
+        }
+    }
+}
+
+/// Events a gateway forwards to a worker, and commands a worker sends back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// Connecting side opens: magic, version, role, its nonce, its name.
+    Hello {
+        /// Protocol version spoken.
+        version: u16,
+        /// What the connecting peer is.
+        role: Role,
+        /// Fresh random bytes for the challenge.
+        nonce: [u8; 32],
+        /// A name for logs.
+        name: String,
+    },
+    /// Accepting side answers: its nonce and its proof that it knows the secret.
+    Challenge {
+        /// Fresh random bytes.
+        nonce: [u8; 32],
+        /// HMAC over both nonces, proving the accepting side knows the secret.
+        proof: [u8; 32],
+    },
+    /// Connecting side proves it knows the secret.
+    Auth {
+        /// HMAC over both nonces and the role.
+        proof: [u8; 32],
+    },
+    /// The link is authenticated and open.
+    AuthOk,
+    /// The accepting side refuses the link; the reason is for the peer's log.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// Keep-alive request.
+    Ping,
+    /// Keep-alive answer.
+    Pong,
+    /// Gateway -> register: my internal address.
+    GatewayAnnounce {
+        /// `ip:port` that workers connect to.
+        addr: String,
+    },
+    /// Register -> worker: the complete current gateway list.
+    GatewayList {
+        /// Internal addresses, `ip:port`.
+        addrs: Vec<String>,
+    },
+    /// Gateway -> worker: a client connected.
+    Connect {
+        /// The new client.
+        client: ClientId,
+        /// The device's address, `ip:port`.
+        remote: String,
+        /// The listener's protocol name (`text`, `gt06`, ...).
+        protocol: String,
+    },
+    /// Gateway -> worker: a WebSocket upgrade was accepted.
+    WebSocketConnect {
+        /// The client.
+        client: ClientId,
+        /// The upgrade request as JSON (path, query, headers).
+        request: Bytes,
+    },
+    /// Gateway -> worker: a message from a client.
+    Data {
+        /// The sender.
+        client: ClientId,
+        /// The message.
+        data: Bytes,
+        /// Decoded device-family fields as JSON, empty when none.
+        fields: Bytes,
+    },
+    /// Gateway -> worker: the device's identity was bound as uid by its codec.
+    Identity {
+        /// The client.
+        client: ClientId,
+        /// The device id.
+        uid: String,
+    },
+    /// Gateway -> worker: a client is gone.
+    Close {
+        /// The client.
+        client: ClientId,
+    },
+    /// Worker -> gateway: send to one client.
+    SendToClient {
+        /// The receiver.
+        client: ClientId,
+        /// The message.
+        data: Bytes,
+    },
+    /// Worker -> gateway: close a client, optionally after a last message.
+    CloseClient {
+        /// The client.
+        client: ClientId,
+        /// Sent before closing when not empty.
+        last: Bytes,
+    },
+    /// Worker -> gateway: send to every client of this gateway (or to a list), minus excludes.
+    SendToAll {
+        /// The message.
+        data: Bytes,
+        /// Only these clients, when not empty.
+        only: Vec<ClientId>,
+        /// Never these clients.
+        exclude: Vec<ClientId>,
+    },
+}
+
+/// Highest protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Magic bytes opening every Hello.
+pub const MAGIC: [u8; 4] = *b"DVGT";
+
+mod kind {
+    pub const HELLO: u8 = 0x01;
+    pub const CHALLENGE: u8 = 0x02;
+    pub const AUTH: u8 = 0x03;
+    pub const AUTH_OK: u8 = 0x04;
+    pub const REFUSED: u8 = 0x05;
+    pub const PING: u8 = 0x06;
+    pub const PONG: u8 = 0x07;
+    pub const GATEWAY_ANNOUNCE: u8 = 0x10;
+    pub const GATEWAY_LIST: u8 = 0x11;
+    pub const CONNECT: u8 = 0x20;
+    pub const WEBSOCKET_CONNECT: u8 = 0x21;
+    pub const DATA: u8 = 0x22;
+    pub const CLOSE: u8 = 0x23;
+    pub const IDENTITY: u8 = 0x24;
+    pub const SEND_TO_CLIENT: u8 = 0x30;
+    pub const CLOSE_CLIENT: u8 = 0x31;
+    pub const SEND_TO_ALL: u8 = 0x32;
+}
+
+fn put_client(dst: &mut BytesMut, id: &ClientId) {
+    dst.put_slice(&id.to_bytes());
+}
+
+fn get_client(r: &mut Reader) -> Result<ClientId, WireError> {
+    Ok(ClientId::from_bytes(r.array("client id")?))
+}
+
+fn put_clients(dst: &mut BytesMut, ids: &[ClientId]) {
+    dst.put_u32(ids.len() as u32);
+    for id in ids {
+        put_client(dst, id);
+    }
+}
+
+fn get_clients(r: &mut Reader) -> Result<Vec<ClientId>, WireError> {
+    let n = r.u32("client list")? as usize;
+    if n > r.remaining() / ClientId::WIRE_LEN {
+        return Err(WireError::Invalid("client list length"));
+    }
+    (0..n).map(|_| get_client(r)).collect()
+}
+
+impl Message {
+    /// Appends the message body (kind byte first) to `dst`; framing is the caller's.
+    pub fn encode_body(&self, dst: &mut BytesMut) {
+        match self {
+            Message::Hello {
+                version,
+                role,
+                nonce,
+                name,
+            } => {
+                dst.put_u8(kind::HELLO);
+                dst.put_slice(&MAGIC);
+                dst.put_u16(*version);
+                dst.put_u8(*role as u8);
+                dst.put_slice(nonce);
+                dst.put_str16(name);
+            }
+            Message::Challenge { nonce, proof } => {
+                dst.put_u8(kind::CHALLENGE);
+                dst.put_slice(nonce);
+                dst.put_slice(proof);
+            }
+            Message::Auth { proof } => {
+                dst.put_u8(kind::AUTH);
+                dst.put_slice(proof);
+            }
+            Message::AuthOk => dst.put_u8(kind::AUTH_OK),
+            Message::Refused { reason } => {
+                dst.put_u8(kind::REFUSED);
+                dst.put_str16(reason);
+            }
+            Message::Ping => dst.put_u8(kind::PING),
+            Message::Pong => dst.put_u8(kind::PONG),
+            Message::GatewayAnnounce { addr } => {
+                dst.put_u8(kind::GATEWAY_ANNOUNCE);
+                dst.put_str16(addr);
+            }
+            Message::GatewayList { addrs } => {
+                dst.put_u8(kind::GATEWAY_LIST);
+                dst.put_str_list(addrs);
+            }
+            Message::Connect {
+                client,
+                remote,
+                protocol,
+            } => {
+                dst.put_u8(kind::CONNECT);
+                put_client(dst, client);
+                dst.put_str16(remote);
+                dst.put_str16(protocol);
+            }
+            Message::WebSocketConnect { client, request } => {
+                dst.put_u8(kind::WEBSOCKET_CONNECT);
+                put_client(dst, client);
+                dst.put_blob(request);
+            }
+            Message::Data {
+                client,
+                data,
+                fields,
+            } => {
+                dst.put_u8(kind::DATA);
+                put_client(dst, client);
+                dst.put_blob(data);
+                dst.put_blob(fields);
+            }
+            Message::Identity { client, uid } => {
+                dst.put_u8(kind::IDENTITY);
+                put_client(dst, client);
+                dst.put_str16(uid);
+            }
+            Message::Close { client } => {
+                dst.put_u8(kind::CLOSE);
+                put_client(dst, client);
+            }
+            Message::SendToClient { client, data } => {
+                dst.put_u8(kind::SEND_TO_CLIENT);
+                put_client(dst, client);
+                dst.put_blob(data);
+            }
+            Message::CloseClient { client, last } => {
+                dst.put_u8(kind::CLOSE_CLIENT);
+                put_client(dst, client);
+                dst.put_blob(last);
+            }
+            Message::SendToAll {
+                data,
+                only,
+                exclude,
+            } => {
+                dst.put_u8(kind::SEND_TO_ALL);
+                dst.put_blob(data);
+                put_clients(dst, only);
+                put_clients(dst, exclude);
+            }
+        }
+    }
+
+    /// Reads one message from a complete frame body (kind byte first).
+    pub fn decode_body(body: Bytes) -> Result<Message, WireError> {
+        let mut r = Reader::new(body);
+        let msg = match r.u8("kind")? {
+            kind::HELLO => {
+                if r.array::<4>("magic")? != MAGIC {
+                    return Err(WireError::Invalid("magic"));
+                }
+                Message::Hello {
+                    version: r.u16("version")?,
+                    role: Role::from_u8(r.u8("role")?)?,
+                    nonce: r.array("nonce")?,
+                    name: r.str16("name")?,
+                }
+            }
+            kind::CHALLENGE => Message::Challenge {
+                nonce: r.array("nonce")?,
+                proof: r.array("proof")?,
+            },
+            kind::AUTH => Message::Auth {
+                proof: r.array("proof")?,
+            },
+            kind::AUTH_OK => Message::AuthOk,
+            kind::REFUSED => Message::Refused {
+                reason: r.str16("reason")?,
+            },
+            kind::PING => Message::Ping,
+            kind::PONG => Message::Pong,
+            kind::GATEWAY_ANNOUNCE => Message::GatewayAnnounce {
+                addr: r.str16("addr")?,
+            },
+            kind::GATEWAY_LIST => Message::GatewayList {
+                addrs: r.str_list("addrs")?,
+            },
+            kind::CONNECT => Message::Connect {
+                client: get_client(&mut r)?,
+                remote: r.str16("remote")?,
+                protocol: r.str16("protocol")?,
+            },
+            kind::WEBSOCKET_CONNECT => Message::WebSocketConnect {
+                client: get_client(&mut r)?,
+                request: r.blob("request")?,
+            },
+            kind::DATA => Message::Data {
+                client: get_client(&mut r)?,
+                data: r.blob("data")?,
+                fields: r.blob("fields")?,
+            },
+            kind::IDENTITY => Message::Identity {
+                client: get_client(&mut r)?,
+                uid: r.str16("uid")?,
+            },
+            kind::CLOSE => Message::Close {
+                client: get_client(&mut r)?,
+            },
+            kind::SEND_TO_CLIENT => Message::SendToClient {
+                client: get_client(&mut r)?,
+                data: r.blob("data")?,
+            },
+            kind::CLOSE_CLIENT => Message::CloseClient {
+                client: get_client(&mut r)?,
+                last: r.blob("last")?,
+            },
+            kind::SEND_TO_ALL => Message::SendToAll {
+                data: r.blob("data")?,
+                only: get_clients(&mut r)?,
+                exclude: get_clients(&mut r)?,
+            },
+            _ => return Err(WireError::Invalid("message kind")),
+        };
+        r.finish()?;
+        Ok(msg)
+    }
+}

@@ -1,0 +1,96 @@
+//! The register: gateways announce their internal address; workers and API clients receive the
+//! complete gateway list on connect and again on every change. A gateway leaves the list when
+//! its register link closes (or stays silent past the link timeout). Several registers may run;
+//! gateways announce to all and workers merge their lists, so none is a single point of failure.
+
+use crate::link;
+use crate::proto::{Message, Role};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+#[derive(Default)]
+struct Table {
+    next: u64,
+    gateways: BTreeMap<u64, String>,
+    listeners: BTreeMap<u64, mpsc::Sender<Message>>,
+}
+
+impl Table {
+    fn list(&self) -> Message {
+        let set: BTreeSet<&String> = self.gateways.values().collect();
+        Message::GatewayList {
+            addrs: set.into_iter().cloned().collect(),
+        }
+    }
+
+    fn broadcast(&mut self) {
+        let list = self.list();
+        // A listener whose queue is full is far behind; it gets the next full list instead.
+        self.listeners.retain(|_, tx| !tx.is_closed());
+        for tx in self.listeners.values() {
+            let _ = tx.try_send(list.clone());
+        }
+    }
+}
+
+/// Serves the register on `listener` forever.
+pub async fn run(listener: TcpListener, secret: Arc<Vec<u8>>) {
+    let table = Arc::new(Mutex::new(Table::default()));
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("register accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let table = table.clone();
+        let secret = secret.clone();
+        tokio::spawn(async move {
+            let allowed = [Role::Gateway, Role::Worker, Role::Client];
+            let (role, name, mut reader, wr) = match link::accept(tcp, &secret, &allowed).await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(%peer, "register refused a link: {e}");
+                    return;
+                }
+            };
+            let (tx, writer) = link::spawn_writer(wr);
+            let id = {
+                let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
+                t.next += 1;
+                let id = t.next;
+                if role != Role::Gateway {
+                    let _ = tx.try_send(t.list());
+                    t.listeners.insert(id, tx.clone());
+                }
+                id
+            };
+            tracing::info!(%peer, ?role, %name, "linked to register");
+            let why = loop {
+                match link::next(&mut reader, &tx).await {
+                    Ok(Message::GatewayAnnounce { addr }) if role == Role::Gateway => {
+                        let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
+                        t.gateways.insert(id, addr);
+                        t.broadcast();
+                    }
+                    Ok(other) => tracing::debug!(%peer, "register ignores {other:?}"),
+                    Err(e) => break e,
+                }
+            };
+            tracing::info!(%peer, ?role, %name, "left the register: {why}");
+            {
+                let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
+                t.listeners.remove(&id);
+                if t.gateways.remove(&id).is_some() {
+                    t.broadcast();
+                }
+            }
+            drop(tx);
+            writer.abort();
+        });
+    }
+}

@@ -1,0 +1,14 @@
+//! The business worker: links to every gateway the registers list, feeds their events to an
+//! [`EventHandler`], and offers the [`Api`] to act on clients.
+//!
+//! `handler` is the trait and the built-in `echo`; `inbox` runs it on ordered shards; `api` is
+//! the command side; `links` follows the registers' gateway lists and keeps one link per gateway.
+
+pub mod api;
+pub mod handler;
+pub mod inbox;
+pub mod links;
+
+pub use api::{Api, ApiError};
+pub use handler::{Context, Echo, EventHandler, Incoming};
+pub use inbox::Inbox;
