@@ -13,11 +13,13 @@ pub mod error;
 pub mod event;
 pub mod nom_adapter;
 pub mod registry;
+pub mod websocket;
 
 pub use error::CodecError;
 pub use event::{CloseFrame, HandshakeRequest, Inbound, Outbound};
 pub use nom_adapter::{NomCodec, NomProtocol};
 pub use registry::{CodecFactory, CodecOptions, CodecRegistry};
+pub use websocket::WebSocketCodec;
 
 use tokio_util::codec::{Decoder, Encoder};
 
