@@ -1,0 +1,50 @@
+//! Device clock readings to UTC instants and RFC 3339 text (with the `time` crate, which also
+//! refuses impossible dates such as month 0 that trackers send before their first fix).
+
+use time::format_description::well_known::Rfc3339;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+
+/// Unix seconds of a calendar reading taken `offset_minutes` east of UTC, or `None` for an
+/// impossible date or time.
+pub(crate) fn unix_seconds(
+    year: i32,
+    month: u8,
+    day: u8,
+    hour: u8,
+    minute: u8,
+    second: u8,
+    offset_minutes: i32,
+) -> Option<i64> {
+    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
+    let time = Time::from_hms(hour, minute, second).ok()?;
+    let local = PrimitiveDateTime::new(date, time)
+        .assume_utc()
+        .unix_timestamp();
+    Some(local - i64::from(offset_minutes) * 60)
+}
+
+/// RFC 3339 text in UTC (`2015-10-20T14:21:11Z`) of Unix seconds.
+pub(crate) fn rfc3339(seconds: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()?
+        .format(&Rfc3339)
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reading_east_of_utc_is_moved_back_to_utc() {
+        let utc = unix_seconds(2017, 1, 17, 10, 4, 42, 8 * 60).unwrap();
+        assert_eq!(rfc3339(utc).unwrap(), "2017-01-17T02:04:42Z");
+    }
+
+    #[test]
+    fn impossible_dates_have_no_instant() {
+        assert_eq!(unix_seconds(2000, 0, 0, 0, 0, 0, 0), None);
+        assert_eq!(unix_seconds(2021, 2, 30, 0, 0, 0, 0), None);
+        assert_eq!(unix_seconds(2021, 2, 3, 24, 0, 0, 0), None);
+    }
+}
