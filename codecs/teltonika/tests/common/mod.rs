@@ -1,0 +1,141 @@
+//! Helpers shared by this crate's integration tests: the captured vectors and a decode loop.
+#![allow(dead_code)]
+
+use bytes::BytesMut;
+use codecs::{CodecError, Inbound};
+use serde_json::Value;
+use std::path::PathBuf;
+use tokio_util::codec::Decoder;
+
+/// `<workspace root>/../shared/vectors`, found by walking up from this crate (the repo is
+/// `<d>/main` and the vectors `<d>/shared/vectors`, on a laptop and in CI alike).
+pub fn vectors_dir() -> Option<PathBuf> {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("shared").join("vectors"))
+        .find(|dir| dir.is_dir())
+}
+
+/// Every line of `<name>.jsonl`, or `None` (with a loud message) when the folder is absent.
+pub fn load(name: &str) -> Option<Vec<Value>> {
+    let Some(dir) = vectors_dir() else {
+        eprintln!(
+            "\n!!!!!!!!\n!!! SKIPPED: ../shared/vectors not found next to the workspace; \
+             the {name} vector tests did not run\n!!!!!!!!\n"
+        );
+        return None;
+    };
+    let text =
+        std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).expect("vector file readable");
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).expect("vector line is JSON"))
+        .collect();
+    assert!(!lines.is_empty(), "{name}.jsonl has no vectors");
+    Some(lines)
+}
+
+/// One decode outcome, comparable across runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// An event.
+    Item(Inbound),
+    /// A skipped frame (the stream went on).
+    Skipped(String),
+    /// An error that ends the stream.
+    Fatal(String),
+}
+
+/// Decodes everything `codec` can from `buf`, stopping at `Ok(None)` or a fatal error.
+pub fn drain<C>(codec: &mut C, buf: &mut BytesMut, events: &mut Vec<Event>) -> bool
+where
+    C: Decoder<Item = Inbound, Error = CodecError> + ?Sized,
+{
+    loop {
+        match codec.decode(buf) {
+            Ok(Some(item)) => events.push(Event::Item(item)),
+            Ok(None) => return true,
+            Err(err) if err.can_continue() => events.push(Event::Skipped(err.to_string())),
+            Err(err) => {
+                events.push(Event::Fatal(err.to_string()));
+                return false;
+            }
+        }
+    }
+}
+
+/// Feeds `chunks` one after another into `codec`, draining after each, as a socket would.
+pub fn feed<C>(codec: &mut C, chunks: &[&[u8]]) -> Vec<Event>
+where
+    C: Decoder<Item = Inbound, Error = CodecError> + ?Sized,
+{
+    let mut buf = BytesMut::new();
+    let mut events = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        if !drain(codec, &mut buf, &mut events) {
+            break;
+        }
+    }
+    events
+}
+
+/// The typed fields of every message event.
+pub fn messages(events: &[Event]) -> Vec<Value> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Item(Inbound::Message { fields, .. }) => {
+                Some(fields.clone().expect("typed fields"))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The bytes of every reply event, as hex.
+pub fn replies(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Item(Inbound::Reply(bytes)) => Some(hex::encode(bytes)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every identity event.
+pub fn identities(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Event::Item(Inbound::Identity(id)) => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `"0x1f"` or a number, as an integer.
+pub fn int(value: &Value) -> i64 {
+    match value {
+        Value::Number(n) => n.as_i64().expect("integer"),
+        Value::String(s) => {
+            i64::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex string")
+        }
+        Value::Bool(b) => i64::from(*b),
+        other => panic!("not an integer: {other}"),
+    }
+}
+
+/// Asserts two coordinates agree within `tolerance` degrees.
+pub fn close(what: &str, got: &Value, want: &Value, tolerance: f64) {
+    let (got, want) = (
+        got.as_f64().unwrap_or(f64::NAN),
+        want.as_f64().expect("number"),
+    );
+    assert!(
+        (got - want).abs() <= tolerance,
+        "{what}: got {got}, want {want}"
+    );
+}
