@@ -1,2 +1,41 @@
-//! The rule pipeline: events in as plain data, actions out; it owns the device-state store and
-//! the MQTT bridge. It knows neither gateways nor codecs. (Filled by the rule-pipeline issue.)
+//! The rule pipeline: devgate's default business logic, written as a TOML rules file.
+//!
+//! It knows neither gateways nor codecs. An [`Event`] comes in as plain data; a [`RuleSet`]
+//! (loaded and fully checked by [`check_rules_file`]) turns it, with the device's
+//! [`DeviceState`] and the current time, into [`Action`]s, doing no I/O. A [`Pipeline`] wraps a
+//! rule set with a [`StateStore`] (sled by default, [`SledStore`]) and an optional MQTT
+//! [`Outbox`]: it applies `set_state` and `publish` durably (flushed before it returns) and hands
+//! the rest (reply, send_to_uid, ...) to the caller, the gateway's `rules` handler.
+//! The MQTT [`Bridge`] publishes the outbox in order and delivers downlink commands through a
+//! [`DownlinkSink`] that the gateway implements. [`run_rule_tests`] runs a rules file's tests.
+//!
+//! Parts: `event`/`action` (data in and out), `path`/`expr`/`template` (the rule language),
+//! `load`/`ruleset` (file to rules, evaluation), `testing` (rule tests), `store` (state store),
+//! `pipeline` (rules + store + outbox), `mqtt` (outbox, bridge, downlink). See docs/RULES.md.
+
+mod action;
+mod error;
+mod event;
+mod expr;
+mod load;
+mod path;
+mod pipeline;
+mod ruleset;
+mod template;
+mod testing;
+
+pub mod mqtt;
+pub mod store;
+
+pub use action::Action;
+pub use error::{RuleError, StoreError};
+pub use event::{DeviceState, Event, EventKind};
+pub use load::{check_rules_file, parse_rules};
+pub use mqtt::{
+    Bridge, BridgeHandle, BridgeStats, DownlinkConfig, DownlinkSink, MqttConfig, OfflinePolicy,
+    Outbox, OutboxConfig, SinkError,
+};
+pub use pipeline::{Pipeline, PipelineError, PipelineStats};
+pub use ruleset::RuleSet;
+pub use store::{Batch, MemoryStore, SledStore, StateStore};
+pub use testing::{default_tests_path, run_rule_tests, TestFailure, TestReport};

@@ -1,0 +1,451 @@
+//! Conditions (`when = "kind == 'location' and speed > 120 or not fix"`), parsed with nom when
+//! the rules file loads and evaluated against a [`Context`].
+//!
+//! Grammar, loosest first: `or`, `and`, `not`, then a comparison `operand OP operand` (`==`, `!=`,
+//! `<`, `<=`, `>`, `>=`, `contains`) or a lone operand tested for truth; parentheses group.
+//! Operands are field paths or literals: `'text'`, `"text"`, numbers, `true`, `false`, `null`.
+
+use crate::path::{raw_path, Context, Path};
+use nom::branch::alt;
+use nom::bytes::complete::tag;
+use nom::character::complete::{char, digit1, multispace0, one_of, satisfy};
+use nom::combinator::{cut, map, not, opt, peek, recognize, value};
+use nom::multi::many0;
+use nom::sequence::{delimited, pair, preceded, terminated, tuple};
+use nom::IResult;
+use serde_json::Value;
+use std::cmp::Ordering;
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Contains,
+}
+
+/// One side of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Operand {
+    Lit(Value),
+    Path(Path),
+    /// A path that failed to compile; only exists until [`Expr::parse`] reports it.
+    Bad(String),
+}
+
+/// A parsed condition.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Expr {
+    Or(Box<Expr>, Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Not(Box<Expr>),
+    Cmp(Operand, Op, Operand),
+    Truthy(Operand),
+}
+
+fn ws<'a, O>(
+    inner: impl FnMut(&'a str) -> IResult<&'a str, O>,
+) -> impl FnMut(&'a str) -> IResult<&'a str, O> {
+    delimited(multispace0, inner, multispace0)
+}
+
+fn keyword<'a>(word: &'static str) -> impl FnMut(&'a str) -> IResult<&'a str, &'a str> {
+    terminated(
+        tag(word),
+        not(peek(satisfy(|c| {
+            c.is_ascii_alphanumeric() || c == '_' || c == '-'
+        }))),
+    )
+}
+
+fn quoted(input: &str) -> IResult<&str, Value> {
+    let mut chars = input.char_indices();
+    let quote = match chars.next() {
+        Some((_, q @ ('\'' | '"'))) => q,
+        _ => {
+            return Err(nom::Err::Error(nom::error::Error::new(
+                input,
+                nom::error::ErrorKind::Char,
+            )))
+        }
+    };
+    let mut out = String::new();
+    let mut escaped = false;
+    for (i, c) in chars {
+        if escaped {
+            out.push(match c {
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                other => other,
+            });
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == quote {
+            return Ok((&input[i + c.len_utf8()..], Value::String(out)));
+        } else {
+            out.push(c);
+        }
+    }
+    // Unterminated: fail (not error) so the message points at the opening quote.
+    Err(nom::Err::Failure(nom::error::Error::new(
+        input,
+        nom::error::ErrorKind::Char,
+    )))
+}
+
+fn number(input: &str) -> IResult<&str, Value> {
+    let (rest, text) = recognize(tuple((
+        opt(char('-')),
+        digit1,
+        opt(pair(char('.'), digit1)),
+        opt(tuple((one_of("eE"), opt(one_of("+-")), digit1))),
+    )))(input)?;
+    let v = match text.parse::<i64>() {
+        Ok(i) => Value::from(i),
+        Err(_) => match text
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+        {
+            Some(n) => Value::Number(n),
+            None => {
+                return Err(nom::Err::Error(nom::error::Error::new(
+                    input,
+                    nom::error::ErrorKind::Float,
+                )))
+            }
+        },
+    };
+    Ok((rest, v))
+}
+
+fn literal(input: &str) -> IResult<&str, Value> {
+    alt((
+        quoted,
+        number,
+        value(Value::Bool(true), keyword("true")),
+        value(Value::Bool(false), keyword("false")),
+        value(Value::Null, keyword("null")),
+    ))(input)
+}
+
+fn operand(input: &str) -> IResult<&str, Operand> {
+    alt((
+        map(literal, Operand::Lit),
+        map(raw_path, |(first, rest)| {
+            match Path::from_words(first, rest) {
+                Ok(p) => Operand::Path(p),
+                Err(e) => Operand::Bad(e),
+            }
+        }),
+    ))(input)
+}
+
+fn op(input: &str) -> IResult<&str, Op> {
+    alt((
+        value(Op::Eq, tag("==")),
+        value(Op::Ne, tag("!=")),
+        value(Op::Le, tag("<=")),
+        value(Op::Ge, tag(">=")),
+        value(Op::Lt, tag("<")),
+        value(Op::Gt, tag(">")),
+        value(Op::Contains, keyword("contains")),
+    ))(input)
+}
+
+fn comparison(input: &str) -> IResult<&str, Expr> {
+    let (rest, left) = ws(operand)(input)?;
+    match opt(ws(op))(rest)? {
+        (rest, Some(o)) => {
+            let (rest, right) = cut(ws(operand))(rest)?;
+            Ok((rest, Expr::Cmp(left, o, right)))
+        }
+        (rest, None) => Ok((rest, Expr::Truthy(left))),
+    }
+}
+
+fn primary(input: &str) -> IResult<&str, Expr> {
+    alt((
+        delimited(ws(char('(')), cut(or_expr), cut(ws(char(')')))),
+        comparison,
+    ))(input)
+}
+
+fn unary(input: &str) -> IResult<&str, Expr> {
+    alt((
+        map(preceded(ws(keyword("not")), cut(unary)), |e| {
+            Expr::Not(Box::new(e))
+        }),
+        primary,
+    ))(input)
+}
+
+fn and_expr(input: &str) -> IResult<&str, Expr> {
+    let (rest, first) = unary(input)?;
+    let (rest, more) = many0(preceded(ws(keyword("and")), cut(unary)))(rest)?;
+    Ok((
+        rest,
+        more.into_iter()
+            .fold(first, |a, b| Expr::And(Box::new(a), Box::new(b))),
+    ))
+}
+
+fn or_expr(input: &str) -> IResult<&str, Expr> {
+    let (rest, first) = and_expr(input)?;
+    let (rest, more) = many0(preceded(ws(keyword("or")), cut(and_expr)))(rest)?;
+    Ok((
+        rest,
+        more.into_iter()
+            .fold(first, |a, b| Expr::Or(Box::new(a), Box::new(b))),
+    ))
+}
+
+fn snippet(s: &str) -> String {
+    let cut: String = s.chars().take(20).collect();
+    if cut.len() < s.len() {
+        format!("{cut}...")
+    } else {
+        cut
+    }
+}
+
+impl Expr {
+    /// Parses a condition; the error says where and what went wrong.
+    pub fn parse(src: &str) -> Result<Expr, String> {
+        if src.trim().is_empty() {
+            return Err("empty condition".into());
+        }
+        let column = |rest: &str| src.len() - rest.len() + 1;
+        let expr = match or_expr(src) {
+            Ok(("", e)) => e,
+            Ok((rest, _)) => return Err(format!(
+                "unexpected `{}` at column {} (expected `and`, `or`, a comparison operator or `)`)",
+                snippet(rest),
+                column(rest)
+            )),
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
+                let what = if e.input.starts_with(['\'', '"']) {
+                    "unterminated string"
+                } else {
+                    "expected a field, a value, `not` or `(`"
+                };
+                return Err(if e.input.trim().is_empty() {
+                    "condition ends early: an operand or `)` is missing".to_owned()
+                } else {
+                    format!(
+                        "{what} at column {}: `{}`",
+                        column(e.input),
+                        snippet(e.input)
+                    )
+                });
+            }
+            Err(nom::Err::Incomplete(_)) => return Err("condition ends early".into()),
+        };
+        let mut bad = Vec::new();
+        expr.collect_bad(&mut bad);
+        if bad.is_empty() {
+            Ok(expr)
+        } else {
+            Err(bad.join("; "))
+        }
+    }
+
+    fn collect_bad(&self, out: &mut Vec<String>) {
+        match self {
+            Expr::Or(a, b) | Expr::And(a, b) => {
+                a.collect_bad(out);
+                b.collect_bad(out);
+            }
+            Expr::Not(a) => a.collect_bad(out),
+            Expr::Cmp(a, _, b) => {
+                for o in [a, b] {
+                    if let Operand::Bad(e) = o {
+                        out.push(e.clone());
+                    }
+                }
+            }
+            Expr::Truthy(Operand::Bad(e)) => out.push(e.clone()),
+            Expr::Truthy(_) => {}
+        }
+    }
+
+    /// Whether the condition holds for this event.
+    pub fn eval(&self, ctx: &Context<'_>) -> bool {
+        match self {
+            Expr::Or(a, b) => a.eval(ctx) || b.eval(ctx),
+            Expr::And(a, b) => a.eval(ctx) && b.eval(ctx),
+            Expr::Not(a) => !a.eval(ctx),
+            Expr::Truthy(o) => read(o, ctx).is_some_and(|v| truthy(&v)),
+            Expr::Cmp(a, op, b) => {
+                let (l, r) = (read(a, ctx), read(b, ctx));
+                compare(l.as_deref(), *op, r.as_deref())
+            }
+        }
+    }
+}
+
+fn read<'c>(o: &'c Operand, ctx: &'c Context<'_>) -> Option<std::borrow::Cow<'c, Value>> {
+    match o {
+        Operand::Lit(v) => Some(std::borrow::Cow::Borrowed(v)),
+        Operand::Path(p) => ctx.resolve(p),
+        Operand::Bad(_) => None,
+    }
+}
+
+/// Truth of a value: absent, null, false, 0, "" and empty collections are false.
+pub(crate) fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// JSON equality where numbers compare by value (`1 == 1.0`).
+pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn order(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+/// Absent reads as `null` for `==`/`!=`; ordering needs two numbers or two strings.
+fn compare(l: Option<&Value>, op: Op, r: Option<&Value>) -> bool {
+    let null = Value::Null;
+    let (a, b) = (l.unwrap_or(&null), r.unwrap_or(&null));
+    match op {
+        Op::Eq => json_eq(a, b),
+        Op::Ne => !json_eq(a, b),
+        Op::Lt => order(a, b) == Some(Ordering::Less),
+        Op::Le => matches!(order(a, b), Some(Ordering::Less | Ordering::Equal)),
+        Op::Gt => order(a, b) == Some(Ordering::Greater),
+        Op::Ge => matches!(order(a, b), Some(Ordering::Greater | Ordering::Equal)),
+        Op::Contains => match (a, b) {
+            (Value::String(s), Value::String(needle)) => s.contains(needle.as_str()),
+            (Value::Array(items), x) => items.iter().any(|i| json_eq(i, x)),
+            (Value::Object(m), Value::String(k)) => m.contains_key(k),
+            _ => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{DeviceState, Event};
+
+    fn eval_on(cond: &str, json: &str) -> bool {
+        let ev = Event::message("c", "l", "text", json.to_owned());
+        let ctx = Context::new(&ev, &DeviceState::new(), 1000);
+        Expr::parse(cond).unwrap().eval(&ctx)
+    }
+
+    #[test]
+    fn and_binds_tighter_than_or_and_not_tighter_than_and() {
+        let j = r#"{"kind":"location","speed":130,"fix":true}"#;
+        assert!(eval_on("kind == 'location' and speed > 120 or not fix", j));
+        assert!(!eval_on("kind == 'alarm' and speed > 120 or not fix", j));
+        assert!(eval_on(
+            "kind == 'alarm' and speed > 120 or not fix",
+            r#"{"fix":false}"#
+        ));
+        assert!(!eval_on("not fix and speed > 1", j));
+        assert!(!eval_on("kind == 'alarm' and (speed > 120 or fix)", j));
+        assert!(eval_on("not (kind == 'alarm')", j));
+    }
+
+    #[test]
+    fn every_comparison_operator_works_on_numbers_and_strings() {
+        let j = r#"{"n":5,"f":2.5,"s":"abc","a":[1,"x"],"o":{"k":1}}"#;
+        for (cond, want) in [
+            ("n == 5", true),
+            ("n == 5.0", true),
+            ("n != 5", false),
+            ("n < 6", true),
+            ("n <= 5", true),
+            ("n > 5", false),
+            ("n >= 5", true),
+            ("f > -1", true),
+            ("f < 2.5e1", true),
+            ("s == \"abc\"", true),
+            ("s < 'abd'", true),
+            ("s contains 'bc'", true),
+            ("a contains 'x'", true),
+            ("a contains 2", false),
+            ("o contains 'k'", true),
+            ("s > 1", false),
+            ("missing == null", true),
+            ("missing != 1", true),
+            ("missing > 0", false),
+            ("n == 'five'", false),
+            ("n == fields.n", true),
+            ("text contains 'abc'", true),
+            ("event == 'message'", true),
+        ] {
+            assert_eq!(eval_on(cond, j), want, "{cond}");
+        }
+    }
+
+    #[test]
+    fn lone_operands_test_truth() {
+        let j = r#"{"z":0,"e":"","t":true,"l":[1]}"#;
+        assert!(!eval_on("z", j));
+        assert!(!eval_on("e", j));
+        assert!(!eval_on("missing", j));
+        assert!(eval_on("t and l", j));
+        assert!(eval_on("true", j));
+    }
+
+    #[test]
+    fn keywords_need_a_word_boundary() {
+        assert!(eval_on("android == 1 or order == 2", r#"{"android":1}"#));
+        assert!(eval_on("notify", r#"{"notify":1}"#));
+    }
+
+    #[test]
+    fn bad_conditions_say_where() {
+        assert!(Expr::parse("speed >").unwrap_err().contains("ends early"));
+        assert!(Expr::parse("speed > 1 and")
+            .unwrap_err()
+            .contains("ends early"));
+        assert!(Expr::parse("speed = 1").unwrap_err().contains("column 7"));
+        assert!(Expr::parse("(a == 1").unwrap_err().contains("ends early"));
+        assert!(Expr::parse("a == 1 and (b or)")
+            .unwrap_err()
+            .contains("column 17"));
+        assert!(Expr::parse("not").unwrap_err().contains("ends early"));
+        assert!(Expr::parse("a == 'x").unwrap_err().contains("unterminated"));
+        assert!(Expr::parse("uid.x == 1")
+            .unwrap_err()
+            .contains("no sub-fields"));
+        assert!(Expr::parse("  ").unwrap_err().contains("empty"));
+        assert!(Expr::parse("a == 1 b")
+            .unwrap_err()
+            .contains("unexpected `b`"));
+    }
+}

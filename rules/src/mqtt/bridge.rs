@@ -1,0 +1,343 @@
+//! The bridge task: one MQTT connection at a time, publishing the outbox in order and feeding
+//! downlink messages to the [`Downlink`] side.
+//!
+//! Each connection is a fresh rumqttc client and event loop with a clean session: rumqttc's own
+//! session state is thrown away with it (it drops unacknowledged QoS 1 publishes on a clean
+//! reconnect anyway). Delivery comes from the outbox instead: after every (re)connect the
+//! bridge resubscribes and sends from the oldest unacknowledged entry again.
+//!
+//! Ack tracking: rumqttc assigns packet ids as it takes publishes off its request channel, in
+//! order, and reports each as `Outgoing::Publish(pkid)`. The bridge keeps the ids it handed
+//! over in a FIFO and pairs them with those events, building a pkid -> outbox id table; a
+//! PubAck removes the entry from the outbox. At most `inflight` entries are outstanding.
+
+use super::backoff::Backoff;
+use super::config::MqttConfig;
+use super::downlink::{Downlink, DownlinkSink};
+use super::outbox::Outbox;
+use super::stats::{BridgeStats, Counters};
+use crate::error::StoreError;
+use crate::store::StateStore;
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, SubscribeReasonCode};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Why the bridge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// The MQTT config has problems: (key, reason) pairs.
+    #[error("mqtt config: {}", .0.iter().map(|(k, r)| format!("{k}: {r}")).collect::<Vec<_>>().join("; "))]
+    Config(Vec<(String, String)>),
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Starts MQTT bridges.
+pub struct Bridge;
+
+/// A running bridge: its outbox, its counters, the downlink hook. Dropping it stops the bridge.
+pub struct BridgeHandle {
+    outbox: Outbox,
+    downlink: Downlink,
+    counters: Arc<Counters>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+fn qos(q: u8) -> QoS {
+    if q == 0 {
+        QoS::AtMostOnce
+    } else {
+        QoS::AtLeastOnce
+    }
+}
+
+impl Bridge {
+    /// Opens the outbox and hold queue in `store` and spawns the bridge task on the current
+    /// tokio runtime. Commands from the downlink topics go to `sink`.
+    pub fn start(
+        config: MqttConfig,
+        store: Arc<dyn StateStore>,
+        sink: Arc<dyn DownlinkSink>,
+    ) -> Result<BridgeHandle, BridgeError> {
+        let problems = config.check();
+        if !problems.is_empty() {
+            return Err(BridgeError::Config(problems));
+        }
+        let counters = Arc::new(Counters::default());
+        let outbox = Outbox::open(store.clone(), &config)?;
+        let downlink = Downlink::open(store, sink, config.downlink.clone(), counters.clone())
+            .map_err(|e| BridgeError::Config(vec![("downlink".into(), e)]))?;
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(
+            config,
+            outbox.clone(),
+            downlink.clone(),
+            counters.clone(),
+            stop_rx,
+        ));
+        Ok(BridgeHandle {
+            outbox,
+            downlink,
+            counters,
+            stop,
+            task,
+        })
+    }
+}
+
+impl BridgeHandle {
+    /// The outbox the pipeline pushes into.
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.clone()
+    }
+
+    /// A snapshot of every counter.
+    pub fn stats(&self) -> BridgeStats {
+        let mut s = self.counters.snapshot();
+        let o = self.outbox.counters();
+        s.outbox_len = self.outbox.len();
+        s.outbox_accepted = o.accepted.load(Ordering::Relaxed);
+        s.outbox_refused_full = o.refused_full.load(Ordering::Relaxed);
+        s.outbox_refused_too_big = o.refused_too_big.load(Ordering::Relaxed);
+        s
+    }
+
+    /// Tells the bridge a uid came online (after bind_uid): held commands go out now.
+    pub async fn on_uid_online(&self, uid: &str) {
+        self.downlink.on_uid_online(uid).await
+    }
+
+    /// Stops the bridge and waits for it; what is not acknowledged stays in the outbox.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// How a connection ended.
+enum End {
+    Stopped,
+    Lost { had_connack: bool },
+}
+
+async fn run(
+    cfg: MqttConfig,
+    outbox: Outbox,
+    downlink: Downlink,
+    counters: Arc<Counters>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new(cfg.backoff_initial_ms, cfg.backoff_max_ms);
+    let mut max_sent = None;
+    loop {
+        let end = session(
+            &cfg,
+            &outbox,
+            &downlink,
+            &counters,
+            &mut max_sent,
+            &mut stop,
+        )
+        .await;
+        counters.connected.store(false, Ordering::Relaxed);
+        match end {
+            End::Stopped => return,
+            End::Lost { had_connack } => {
+                counters.connection_errors.fetch_add(1, Ordering::Relaxed);
+                if had_connack {
+                    backoff.reset();
+                }
+            }
+        }
+        let delay = backoff.next_delay();
+        tracing::debug!(?delay, "mqtt reconnect after backoff");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Aborts the connection task when the session ends, closing the socket.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn session(
+    cfg: &MqttConfig,
+    outbox: &Outbox,
+    downlink: &Downlink,
+    counters: &Counters,
+    max_sent: &mut Option<u64>,
+    stop: &mut watch::Receiver<bool>,
+) -> End {
+    if *stop.borrow() {
+        return End::Stopped;
+    }
+    let Ok((host, port)) = cfg.host_port() else {
+        return End::Stopped; // checked in Bridge::start
+    };
+    let mut opts = MqttOptions::new(cfg.client_id.clone(), host, port);
+    opts.set_keep_alive(Duration::from_secs(cfg.keep_alive_secs))
+        .set_clean_session(true)
+        .set_inflight(cfg.inflight)
+        .set_max_packet_size(cfg.max_packet_bytes, cfg.max_packet_bytes);
+    if let Some(user) = &cfg.username {
+        opts.set_credentials(user.clone(), cfg.password.clone().unwrap_or_default());
+    }
+    let window = usize::from(cfg.inflight);
+    let (client, mut eventloop) = AsyncClient::new(opts, window + 16);
+    eventloop
+        .network_options
+        .set_connection_timeout(cfg.connect_timeout_secs);
+    let (tx, mut rx) = mpsc::channel(256);
+    let _conn = AbortOnDrop(tokio::spawn(async move {
+        loop {
+            let r = eventloop.poll().await;
+            let failed = r.is_err();
+            if tx.send(r).await.is_err() || failed {
+                break;
+            }
+        }
+    }));
+
+    // Nothing is sent before the ConnAck, so a refused connection costs no outbox state.
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(Ok(Event::Incoming(Packet::ConnAck(_)))) => break,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::debug!(%e, "mqtt connect failed");
+                    return End::Lost { had_connack: false };
+                }
+                None => return End::Lost { had_connack: false },
+            },
+            _ = stop.changed() => return End::Stopped,
+        }
+    }
+    counters.connects.fetch_add(1, Ordering::Relaxed);
+    counters.connected.store(true, Ordering::Relaxed);
+    tracing::info!(broker = %cfg.broker, backlog = outbox.len(), "mqtt connected");
+    for f in downlink.filters() {
+        if let Err(e) = client.try_subscribe(f, qos(cfg.downlink.qos)) {
+            tracing::warn!(%e, "mqtt subscribe request failed");
+            return End::Lost { had_connack: true };
+        }
+    }
+
+    let mut handed: VecDeque<(u64, u8)> = VecDeque::with_capacity(window);
+    let mut inflight: HashMap<u16, u64> = HashMap::with_capacity(window);
+    let mut cursor: Option<u64> = None;
+    loop {
+        // Top up the window from the outbox, oldest first.
+        while handed.len() + inflight.len() < window {
+            let room = window - handed.len() - inflight.len();
+            let entries = match outbox.read_after(cursor, room) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(%e, "outbox unreadable");
+                    break;
+                }
+            };
+            if entries.is_empty() {
+                break;
+            }
+            for entry in entries {
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(id) => {
+                        cursor = Some(id);
+                        counters.corrupt_dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                };
+                cursor = Some(entry.id);
+                if let Err(e) =
+                    client.try_publish(entry.topic, qos(entry.qos), entry.retain, entry.payload)
+                {
+                    tracing::warn!(%e, "mqtt publish request failed");
+                    return End::Lost { had_connack: true };
+                }
+                handed.push_back((entry.id, entry.qos));
+                if max_sent.is_some_and(|m| entry.id <= m) {
+                    counters.retried.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    counters.published.fetch_add(1, Ordering::Relaxed);
+                    *max_sent = Some(entry.id);
+                }
+            }
+        }
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
+                    if let Some((id, q)) = handed.pop_front() {
+                        if q == 0 {
+                            acked(outbox, counters, id);
+                        } else {
+                            inflight.insert(pkid, id);
+                        }
+                    }
+                }
+                Some(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                    if let Some(id) = inflight.remove(&ack.pkid) {
+                        acked(outbox, counters, id);
+                    }
+                }
+                Some(Ok(Event::Incoming(Packet::Publish(p)))) => {
+                    downlink.deliver(&p.topic, p.payload).await;
+                }
+                Some(Ok(Event::Incoming(Packet::SubAck(s)))) => {
+                    let failed = s.return_codes.iter().filter(|c| matches!(c, SubscribeReasonCode::Failure)).count();
+                    if failed > 0 {
+                        counters.subscribe_failed.fetch_add(failed as u64, Ordering::Relaxed);
+                        tracing::warn!(failed, "broker refused downlink subscriptions");
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::warn!(%e, unacked = inflight.len() + handed.len(), "mqtt connection lost");
+                    return End::Lost { had_connack: true };
+                }
+                None => return End::Lost { had_connack: true },
+            },
+            _ = outbox.pushed() => {}
+            _ = stop.changed() => {
+                let _ = client.try_disconnect();
+                return End::Stopped;
+            }
+        }
+    }
+}
+
+fn acked(outbox: &Outbox, counters: &Counters, id: u64) {
+    match outbox.remove(id) {
+        Ok(()) => {
+            counters.acked.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => tracing::error!(%e, id, "could not remove an acknowledged outbox entry"),
+    }
+}
+
+/// A sink that drops everything as offline, for bridges without downlink topics.
+pub struct NoDownlink;
+
+impl DownlinkSink for NoDownlink {
+    fn send_to_uid<'a>(
+        &'a self,
+        _uid: &'a str,
+        _data: bytes::Bytes,
+    ) -> super::downlink::BoxFuture<'a, Result<bool, super::downlink::SinkError>> {
+        Box::pin(async { Ok(false) })
+    }
+}

@@ -1,0 +1,19 @@
+//! The MQTT bridge: a durable uplink [`Outbox`], the [`Bridge`] task that publishes it in order
+//! and removes entries only on PubAck, and the downlink side that turns messages on configured
+//! topics into `send_to_uid` calls on a [`DownlinkSink`], with a stated offline policy.
+//!
+//! Parts: `config` (the `[mqtt]` table), `outbox` (durable queue, ids), `bridge` (connection,
+//! ack tracking, resend), `downlink` (topic templates, hold queue), `backoff`, `stats`.
+
+mod backoff;
+mod bridge;
+mod config;
+mod downlink;
+mod outbox;
+mod stats;
+
+pub use bridge::{Bridge, BridgeError, BridgeHandle, NoDownlink};
+pub use config::{DownlinkConfig, MqttConfig, OfflinePolicy, OutboxConfig};
+pub use downlink::{BoxFuture, DownlinkSink, SinkError};
+pub use outbox::{Outbox, OutboxEntry, OutboxError};
+pub use stats::BridgeStats;

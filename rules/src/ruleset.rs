@@ -1,0 +1,212 @@
+//! A checked set of rules and its evaluation: event + device state + `now` in, actions out.
+//! No I/O and no clock here, so evaluation is deterministic and cheap to test.
+
+use crate::action::Action;
+use crate::event::{DeviceState, Event, EventKind};
+use crate::expr::Expr;
+use crate::path::Context;
+use crate::template::{Template, ValueTemplate};
+use serde_json::{Map, Value};
+
+/// One compiled action.
+#[derive(Debug, Clone)]
+pub(crate) enum Step {
+    Reply(Template),
+    SendToUid {
+        uid: Template,
+        data: Template,
+    },
+    SendToGroup {
+        group: Template,
+        data: Template,
+    },
+    BindUid(Template),
+    JoinGroup(Template),
+    SetState(ValueTemplate),
+    Publish {
+        topic: Template,
+        qos: u8,
+        retain: bool,
+        payload: Option<ValueTemplate>,
+    },
+}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    pub name: String,
+    pub on: Vec<EventKind>,
+    pub listener: Vec<String>,
+    pub protocol: Vec<String>,
+    pub when: Option<Expr>,
+    pub steps: Vec<Step>,
+    /// Ends evaluation after this rule's actions (`drop = true` as the last action).
+    pub drop: bool,
+}
+
+impl Rule {
+    fn matches(&self, ctx: &Context<'_>) -> bool {
+        let ev = ctx.event;
+        self.on.contains(&ev.kind)
+            && (self.listener.is_empty() || self.listener.contains(&ev.listener))
+            && (self.protocol.is_empty() || self.protocol.contains(&ev.protocol))
+            && self.when.as_ref().is_none_or(|w| w.eval(ctx))
+    }
+}
+
+/// A checked rules file, ready to evaluate. Build it with [`crate::check_rules_file`] or
+/// [`crate::parse_rules`].
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    pub(crate) rules: Vec<Rule>,
+}
+
+fn topic_part(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        Err("is empty, which would leave an empty topic level".into())
+    } else if text.contains(['/', '+', '#', '\0']) {
+        Err(format!(
+            "is {text:?}; a topic value cannot hold `/`, `+`, `#` or NUL"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The message as a JSON object: its fields at the top level, plus `uid`, `client_id`,
+/// `listener`, `protocol`, `event`, `received` (now) and `time` (the fields' own, else now).
+fn message_json(ctx: &Context<'_>) -> Value {
+    let ev = ctx.event;
+    let mut m = Map::new();
+    match ctx.fields.as_deref() {
+        Some(Value::Object(f)) => m.extend(f.iter().map(|(k, v)| (k.clone(), v.clone()))),
+        Some(other) => {
+            m.insert("fields".into(), other.clone());
+        }
+        None => match ev.text() {
+            Some(t) if !ev.data.is_empty() => {
+                m.insert("text".into(), Value::from(t));
+            }
+            Some(_) => {}
+            None => {
+                m.insert("data_hex".into(), Value::from(hex::encode(&ev.data)));
+            }
+        },
+    }
+    m.insert(
+        "uid".into(),
+        ctx.uid.clone().map_or(Value::Null, Value::String),
+    );
+    m.insert("client_id".into(), Value::from(ev.client_id.as_str()));
+    m.insert("listener".into(), Value::from(ev.listener.as_str()));
+    m.insert("protocol".into(), Value::from(ev.protocol.as_str()));
+    m.insert("event".into(), Value::from(ev.kind.as_str()));
+    m.insert("received".into(), Value::from(ctx.now));
+    m.entry("time").or_insert_with(|| Value::from(ctx.now));
+    Value::Object(m)
+}
+
+impl RuleSet {
+    /// How many rules there are.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rules' names, in file order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
+    }
+
+    /// Runs every matching rule in order and returns their actions in order.
+    ///
+    /// `state` is the persisted state of `event.uid` (empty when none); `now` is Unix time in
+    /// milliseconds. Later rules see earlier `set_state` and `bind_uid` effects; after a
+    /// `bind_uid` to a different uid, `state.*` starts empty (that uid's stored state is not
+    /// known here). A `drop` ends evaluation. An action that cannot be built for this event
+    /// comes out as [`Action::Skipped`] and the rule goes on.
+    pub fn evaluate(&self, event: &Event, state: &DeviceState, now: u64) -> Vec<Action> {
+        let mut ctx = Context::new(event, state, now);
+        let mut out = Vec::new();
+        for rule in &self.rules {
+            if !rule.matches(&ctx) {
+                continue;
+            }
+            for (i, step) in rule.steps.iter().enumerate() {
+                match run_step(step, &mut ctx) {
+                    Ok(a) => out.push(a),
+                    Err(reason) => out.push(Action::Skipped {
+                        rule: rule.name.clone(),
+                        action: i,
+                        reason,
+                    }),
+                }
+            }
+            if rule.drop {
+                break;
+            }
+        }
+        out
+    }
+}
+
+fn run_step(step: &Step, ctx: &mut Context<'_>) -> Result<Action, String> {
+    let non_empty = |s: String, what: &str| {
+        if s.is_empty() {
+            Err(format!("{what} renders empty"))
+        } else {
+            Ok(s)
+        }
+    };
+    Ok(match step {
+        Step::Reply(t) => Action::Reply {
+            data: t.render(ctx)?,
+        },
+        Step::SendToUid { uid, data } => Action::SendToUid {
+            uid: non_empty(uid.render(ctx)?, "uid")?,
+            data: data.render(ctx)?,
+        },
+        Step::SendToGroup { group, data } => Action::SendToGroup {
+            group: non_empty(group.render(ctx)?, "group")?,
+            data: data.render(ctx)?,
+        },
+        Step::BindUid(t) => {
+            let uid = non_empty(t.render(ctx)?, "uid")?;
+            if ctx.uid.as_deref() != Some(uid.as_str()) {
+                ctx.uid = Some(uid.clone());
+                ctx.state = DeviceState::new();
+            }
+            Action::BindUid { uid }
+        }
+        Step::JoinGroup(t) => Action::JoinGroup {
+            group: non_empty(t.render(ctx)?, "group")?,
+        },
+        Step::SetState(vt) => {
+            let uid = ctx
+                .uid
+                .clone()
+                .ok_or("no uid is bound, so there is no device state")?;
+            let patch = vt.render_object(ctx)?;
+            ctx.state.merge(&patch);
+            Action::SetState { uid, state: patch }
+        }
+        Step::Publish {
+            topic,
+            qos,
+            retain,
+            payload,
+        } => Action::Publish {
+            topic: topic.render_checked(ctx, topic_part)?,
+            qos: *qos,
+            retain: *retain,
+            payload: match payload {
+                None => message_json(ctx),
+                Some(vt) => Value::Object(vt.render_object(ctx)?),
+            },
+        },
+    })
+}

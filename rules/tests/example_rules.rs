@@ -1,0 +1,92 @@
+//! The example rules file passes its own tests, and the test runner reports failures.
+
+use rules::{default_tests_path, run_rule_tests};
+use std::path::PathBuf;
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+#[test]
+fn the_example_rules_pass_their_tests() {
+    let rules = examples().join("rules.toml");
+    let tests = default_tests_path(&rules);
+    assert_eq!(tests, examples().join("rules.test.toml"));
+    let report = run_rule_tests(&rules, &tests);
+    assert!(report.success(), "{report}");
+    assert_eq!(report.passed.len(), 10, "{report}");
+}
+
+#[test]
+fn a_wrong_expectation_fails_with_both_action_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let tests = dir.path().join("t.test.toml");
+    std::fs::write(
+        &tests,
+        r#"
+        [[test]]
+        name = "wrong"
+        expect = [{ reply = { data = "PONG" } }]
+        [test.event]
+        protocol = "text"
+        text = "ping"
+
+        [[test]]
+        name = "right"
+        expect = [{ reply = { data = "pong" } }]
+        [test.event]
+        protocol = "text"
+        text = "ping"
+        "#,
+    )
+    .unwrap();
+    let report = run_rule_tests(examples().join("rules.toml"), &tests);
+    assert!(!report.success());
+    assert_eq!(report.passed, ["right"]);
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(report.failures[0].name, "wrong");
+    let text = report.to_string();
+    assert!(text.contains("FAILED  wrong"), "{text}");
+    assert!(text.contains("\"PONG\""), "{text}");
+    assert!(text.ends_with("1 passed, 1 failed, 0 errors"), "{text}");
+}
+
+#[test]
+fn bad_test_cases_and_bad_rules_are_errors_not_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let tests = dir.path().join("t.test.toml");
+    std::fs::write(
+        &tests,
+        r#"
+        [[test]]
+        name = "typo"
+        expcet = []
+        [test.event]
+        text = "x"
+
+        [[test]]
+        name = "both"
+        expect = []
+        [test.event]
+        text = "x"
+        hex = "00"
+        "#,
+    )
+    .unwrap();
+    let report = run_rule_tests(examples().join("rules.toml"), &tests);
+    assert_eq!(report.errors.len(), 2, "{report}");
+    assert_eq!(report.errors[0].key, "test[0]");
+    assert_eq!(report.errors[1].key, "test[1].event");
+    assert!(!report.success());
+
+    let bad_rules = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad_rules,
+        "[[rule]]\nwhen = 'a =='\nactions = [{ reply = 'x' }]",
+    )
+    .unwrap();
+    let report = run_rule_tests(&bad_rules, examples().join("rules.test.toml"));
+    assert!(report.passed.is_empty() && report.failures.is_empty());
+    assert_eq!(report.errors.len(), 1, "{report}");
+    assert_eq!(report.errors[0].file, bad_rules);
+}
