@@ -184,7 +184,8 @@ pub async fn start_worker<H: EventHandler>(
         registers: cfg.register.addresses(),
         secret: Arc::new(cfg.secret.clone().into_bytes()),
         local,
+        role: crate::proto::Role::Worker,
     };
-    tokio::spawn(links::run(opts, inbox, api.clone()));
+    tokio::spawn(links::run(opts, Some(inbox), api.clone()));
     Ok(RunningWorker { api, handler })
 }

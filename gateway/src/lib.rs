@@ -8,6 +8,8 @@
 //! three roles from a [`Config`](config::Config), alone or all in one process (`devgate start`).
 
 pub mod app;
+pub mod cli_api;
+pub mod client;
 pub mod client_id;
 pub mod config;
 pub mod gateway;
@@ -18,6 +20,7 @@ pub mod register;
 pub mod tls;
 pub mod worker;
 
+pub use client::GatewayClient;
 pub use client_id::ClientId;
 
 /// Every codec this build of devgate serves: the stock ones and the device families.

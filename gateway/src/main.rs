@@ -3,6 +3,7 @@
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use gateway::app;
+use gateway::cli_api::{Question, Target};
 use gateway::config::Config;
 use gateway::worker::Echo;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,54 @@ enum Command {
         /// TOML config file.
         config: PathBuf,
     },
+    /// Sends a message to a client, a uid, a group or everyone, from anywhere.
+    Send {
+        #[command(flatten)]
+        remote: Remote,
+        /// To this client id.
+        #[arg(long, group = "target")]
+        client: Option<gateway::ClientId>,
+        /// To every connection of this uid.
+        #[arg(long, group = "target")]
+        uid: Option<String>,
+        /// To every member of this group.
+        #[arg(long, group = "target")]
+        group: Option<String>,
+        /// To everyone.
+        #[arg(long, group = "target")]
+        all: bool,
+        /// The message.
+        message: String,
+    },
+    /// Asks the gateways (online uids, groups, counts, sessions).
+    Query {
+        #[command(flatten)]
+        remote: Remote,
+        /// Print JSON (with `complete` and `missing` gateways).
+        #[arg(long)]
+        json: bool,
+        #[command(subcommand)]
+        question: Question,
+    },
+}
+
+/// How `send` and `query` reach the gateways.
+#[derive(clap::Args)]
+struct Remote {
+    /// Register address(es), `ip:port`; repeat for several.
+    #[arg(long, required = true)]
+    register: Vec<String>,
+    /// Shared secret of the internal links.
+    #[arg(
+        long,
+        env = "DEVGATE_SECRET",
+        default_value = "",
+        hide_env_values = true
+    )]
+    secret: String,
+    /// How long to wait for the gateways and for answers, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
 }
 
 fn load(path: &Path, registry: &codecs::CodecRegistry) -> Result<Config> {
@@ -128,6 +177,45 @@ fn main() -> Result<()> {
 async fn run(command: Command, registry: Arc<codecs::CodecRegistry>) -> Result<()> {
     match command {
         Command::CheckConfig { .. } => Ok(()),
+        Command::Send {
+            remote,
+            client,
+            uid,
+            group,
+            all,
+            message,
+        } => {
+            let target = match (client, uid, group, all) {
+                (Some(c), _, _, _) => Target::Client(c),
+                (_, Some(u), _, _) => Target::Uid(u),
+                (_, _, Some(g), _) => Target::Group(g),
+                (_, _, _, true) => Target::All,
+                _ => anyhow::bail!("say where to send: --client, --uid, --group or --all"),
+            };
+            let wait = std::time::Duration::from_millis(remote.timeout_ms);
+            let failed =
+                gateway::cli_api::send(remote.register, &remote.secret, wait, target, message)
+                    .await?;
+            if failed > 0 {
+                anyhow::bail!("{failed} gateway(s) could not be reached");
+            }
+            Ok(())
+        }
+        Command::Query {
+            remote,
+            json,
+            question,
+        } => {
+            let wait = std::time::Duration::from_millis(remote.timeout_ms);
+            let (text, complete) =
+                gateway::cli_api::query(remote.register, &remote.secret, wait, question, json)
+                    .await?;
+            println!("{text}");
+            if !complete {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Register { config } => {
             let cfg = load(&config, &registry)?;
             init_logs(&cfg);

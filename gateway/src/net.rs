@@ -57,6 +57,17 @@ impl Default for Backoff {
     }
 }
 
+/// A spawned task that is aborted when this handle is dropped, so a parent task's children
+/// end with it.
+#[derive(Debug)]
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// True when `addr` is loopback (no warning for a missing secret there).
 pub fn is_loopback(addr: &str) -> bool {
     addr.parse::<SocketAddr>()

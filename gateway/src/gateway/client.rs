@@ -55,6 +55,8 @@ pub struct ClientHandle {
     pub dropped: AtomicU64,
     /// The worker this client's events go to (see `router`).
     pub worker: super::router::Assignment,
+    /// uid, groups and session; allocated on first use so idle anonymous clients stay small.
+    pub meta: Mutex<Option<Box<super::directory::Meta>>>,
 }
 
 fn out_len(o: &Out) -> usize {
@@ -74,6 +76,7 @@ impl ClientHandle {
             silent_intervals: AtomicU32::new(0),
             dropped: AtomicU64::new(0),
             worker: Mutex::new(None),
+            meta: Mutex::new(None),
         }
     }
 
@@ -152,6 +155,15 @@ impl ClientHandle {
     pub fn touch(&self) {
         if self.silent_intervals.load(Ordering::Relaxed) != 0 {
             self.silent_intervals.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The client's uid (empty when none) and encoded session, as events carry them.
+    pub fn event_meta(&self) -> (String, Bytes) {
+        let m = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        match m.as_deref() {
+            None => (String::new(), Bytes::new()),
+            Some(m) => (m.uid.clone().unwrap_or_default(), m.session.encoded()),
         }
     }
 

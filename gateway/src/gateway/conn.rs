@@ -176,9 +176,17 @@ pub async fn run(
     }
     drop((rd, wr));
     state.remove_client(id);
+    let (uid, session) = state.forget(&client);
     state
         .router
-        .route(&client, Message::Close { client: id })
+        .route(
+            &client,
+            Message::Close {
+                client: id,
+                uid,
+                session,
+            },
+        )
         .await;
     state.router.release(&client);
 }
@@ -281,6 +289,7 @@ impl Conn<'_> {
                         self.route(Message::WebSocketConnect {
                             client: self.client.id,
                             request: Bytes::from(request),
+                            session: self.client.event_meta().1,
                         })
                         .await?;
                         // Frames sent right behind the upgrade request are already buffered.
@@ -328,10 +337,13 @@ impl Conn<'_> {
                     Some(v) => Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
                     None => Bytes::new(),
                 };
+                let (uid, session) = self.client.event_meta();
                 self.route(Message::Data {
                     client,
                     data,
                     fields,
+                    uid,
+                    session,
                 })
                 .await
             }
@@ -340,7 +352,12 @@ impl Conn<'_> {
                 self.wbuf.extend_from_slice(&bytes);
                 Ok(())
             }
-            Inbound::Identity(uid) => self.route(Message::Identity { client, uid }).await,
+            Inbound::Identity(uid) => {
+                // The device said who it is: bind it here, so the uid is known to every
+                // query and travels with every later event, before any worker acts.
+                self.state.bind_uid(client, &uid);
+                self.route(Message::Identity { client, uid }).await
+            }
             Inbound::Handshake(_) => {
                 // A second handshake on one connection: answer nothing, the codec refuses data.
                 Ok(())

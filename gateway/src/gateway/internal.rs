@@ -43,7 +43,13 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
             };
             let why = loop {
                 match link::next(&mut reader, &tx).await {
-                    Ok(msg) => state.execute(msg),
+                    Ok(msg) => {
+                        if let Some(reply) = state.execute(msg) {
+                            if tx.send(reply).await.is_err() {
+                                break crate::proto::LinkError::Closed;
+                            }
+                        }
+                    }
                     Err(e) => break e,
                 }
             };

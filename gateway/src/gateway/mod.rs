@@ -8,15 +8,17 @@
 
 pub mod announce;
 pub mod client;
+pub mod commands;
 pub mod conn;
+pub mod directory;
 pub mod heartbeat;
 pub mod internal;
 pub mod listener;
+pub mod queries;
 pub mod router;
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::config::{GatewayConfig, OverflowPolicy};
-use crate::proto::Message;
 use bytes::Bytes;
 use client::{ClientHandle, Out, PushResult};
 use codecs::Outbound;
@@ -95,6 +97,7 @@ pub struct GatewayState {
     pub stats: Stats,
     clients: [RwLock<HashMap<u32, Arc<ClientHandle>>>; TABLE_SHARDS],
     next_conn: AtomicU32,
+    directory: std::sync::Mutex<directory::Directory>,
     /// Shared secret of internal links.
     pub secret: Vec<u8>,
 }
@@ -122,6 +125,7 @@ impl GatewayState {
             stats: Stats::default(),
             clients: Default::default(),
             next_conn: AtomicU32::new(start),
+            directory: Default::default(),
             secret,
         })
     }
@@ -219,42 +223,6 @@ impl GatewayState {
                 true
             }
             None => false,
-        }
-    }
-
-    /// Executes a command from a worker or API client.
-    pub fn execute(&self, msg: Message) {
-        match msg {
-            Message::SendToClient { client, data } => {
-                if !self.send_to_client(client, data) {
-                    tracing::debug!(%client, "send_to_client: client not connected");
-                }
-            }
-            Message::CloseClient { client, last } => {
-                if let Some(c) = self.client(client) {
-                    c.close(Some(last));
-                }
-            }
-            Message::SendToAll {
-                data,
-                only,
-                exclude,
-            } => {
-                if only.is_empty() {
-                    for c in self.all_clients() {
-                        if !exclude.contains(&c.id) {
-                            self.push(&c, Out::Send(Outbound::Data(data.clone())));
-                        }
-                    }
-                } else {
-                    for id in only.iter().filter(|id| !exclude.contains(id)) {
-                        self.send_to_client(*id, data.clone());
-                    }
-                }
-            }
-            other => {
-                tracing::warn!(?other, "gateway ignores a message that is not a command");
-            }
         }
     }
 }

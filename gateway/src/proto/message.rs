@@ -88,6 +88,8 @@ pub enum Message {
         client: ClientId,
         /// The upgrade request as JSON (path, query, headers).
         request: Bytes,
+        /// The client's session as a JSON object, empty when none.
+        session: Bytes,
     },
     /// Gateway -> worker: a message from a client.
     Data {
@@ -97,6 +99,10 @@ pub enum Message {
         data: Bytes,
         /// Decoded device-family fields as JSON, empty when none.
         fields: Bytes,
+        /// The uid bound to the client, empty when none.
+        uid: String,
+        /// The client's session as a JSON object, empty when none.
+        session: Bytes,
     },
     /// Gateway -> worker: the device's identity was bound as uid by its codec.
     Identity {
@@ -109,6 +115,10 @@ pub enum Message {
     Close {
         /// The client.
         client: ClientId,
+        /// The uid it had, empty when none.
+        uid: String,
+        /// Its last session, empty when none.
+        session: Bytes,
     },
     /// Worker -> gateway: send to one client.
     SendToClient {
@@ -132,6 +142,92 @@ pub enum Message {
         only: Vec<ClientId>,
         /// Never these clients.
         exclude: Vec<ClientId>,
+    },
+    /// Worker -> gateway: bind a uid to a client (replacing its previous uid).
+    BindUid {
+        /// The client.
+        client: ClientId,
+        /// The uid.
+        uid: String,
+    },
+    /// Worker -> gateway: unbind a uid from a client.
+    UnbindUid {
+        /// The client.
+        client: ClientId,
+        /// The uid.
+        uid: String,
+    },
+    /// Worker -> gateway: a client joins a group.
+    JoinGroup {
+        /// The client.
+        client: ClientId,
+        /// The group.
+        group: String,
+    },
+    /// Worker -> gateway: a client leaves a group.
+    LeaveGroup {
+        /// The client.
+        client: ClientId,
+        /// The group.
+        group: String,
+    },
+    /// Worker -> every gateway: empty a group.
+    Ungroup {
+        /// The group.
+        group: String,
+    },
+    /// Worker -> every gateway: send to every client of these uids.
+    SendToUid {
+        /// The uids.
+        uids: Vec<String>,
+        /// The message.
+        data: Bytes,
+    },
+    /// Worker -> every gateway: send to every member of these groups, minus excludes.
+    SendToGroup {
+        /// The groups.
+        groups: Vec<String>,
+        /// The message.
+        data: Bytes,
+        /// Never these clients.
+        exclude: Vec<ClientId>,
+    },
+    /// Worker -> every gateway: close every connection of a uid.
+    CloseUid {
+        /// The uid.
+        uid: String,
+        /// Sent before closing when not empty.
+        last: Bytes,
+    },
+    /// Worker -> gateway: replace a client's session (a JSON object).
+    SetSession {
+        /// The client.
+        client: ClientId,
+        /// The new session.
+        session: Bytes,
+    },
+    /// Worker -> gateway: merge keys into a client's session (a JSON object).
+    UpdateSession {
+        /// The client.
+        client: ClientId,
+        /// The keys to set.
+        session: Bytes,
+    },
+    /// Worker or client -> gateway: a question; answered by `QueryReply` with the same id.
+    Query {
+        /// Chosen by the asker, echoed in the reply.
+        id: u64,
+        /// What is asked (see `QueryKind`).
+        kind: u8,
+        /// Arguments (client ids as hex, uids, groups).
+        args: Vec<String>,
+    },
+    /// Gateway -> asker: the answer as JSON.
+    QueryReply {
+        /// The query's id.
+        id: u64,
+        /// The answer, JSON.
+        result: Bytes,
     },
 }
 
@@ -158,6 +254,18 @@ mod kind {
     pub const SEND_TO_CLIENT: u8 = 0x30;
     pub const CLOSE_CLIENT: u8 = 0x31;
     pub const SEND_TO_ALL: u8 = 0x32;
+    pub const BIND_UID: u8 = 0x33;
+    pub const UNBIND_UID: u8 = 0x34;
+    pub const JOIN_GROUP: u8 = 0x35;
+    pub const LEAVE_GROUP: u8 = 0x36;
+    pub const UNGROUP: u8 = 0x37;
+    pub const SEND_TO_UID: u8 = 0x38;
+    pub const SEND_TO_GROUP: u8 = 0x39;
+    pub const CLOSE_UID: u8 = 0x3a;
+    pub const SET_SESSION: u8 = 0x3b;
+    pub const UPDATE_SESSION: u8 = 0x3c;
+    pub const QUERY: u8 = 0x40;
+    pub const QUERY_REPLY: u8 = 0x41;
 }
 
 fn put_client(dst: &mut BytesMut, id: &ClientId) {
@@ -166,6 +274,12 @@ fn put_client(dst: &mut BytesMut, id: &ClientId) {
 
 fn get_client(r: &mut Reader) -> Result<ClientId, WireError> {
     Ok(ClientId::from_bytes(r.array("client id")?))
+}
+
+fn client_str(dst: &mut BytesMut, k: u8, client: &ClientId, s: &str) {
+    dst.put_u8(k);
+    put_client(dst, client);
+    dst.put_str16(s);
 }
 
 fn put_clients(dst: &mut BytesMut, ids: &[ClientId]) {
@@ -234,29 +348,44 @@ impl Message {
                 dst.put_str16(remote);
                 dst.put_str16(protocol);
             }
-            Message::WebSocketConnect { client, request } => {
+            Message::WebSocketConnect {
+                client,
+                request,
+                session,
+            } => {
                 dst.put_u8(kind::WEBSOCKET_CONNECT);
                 put_client(dst, client);
                 dst.put_blob(request);
+                dst.put_blob(session);
             }
             Message::Data {
                 client,
                 data,
                 fields,
+                uid,
+                session,
             } => {
                 dst.put_u8(kind::DATA);
                 put_client(dst, client);
                 dst.put_blob(data);
                 dst.put_blob(fields);
+                dst.put_str16(uid);
+                dst.put_blob(session);
             }
             Message::Identity { client, uid } => {
                 dst.put_u8(kind::IDENTITY);
                 put_client(dst, client);
                 dst.put_str16(uid);
             }
-            Message::Close { client } => {
+            Message::Close {
+                client,
+                uid,
+                session,
+            } => {
                 dst.put_u8(kind::CLOSE);
                 put_client(dst, client);
+                dst.put_str16(uid);
+                dst.put_blob(session);
             }
             Message::SendToClient { client, data } => {
                 dst.put_u8(kind::SEND_TO_CLIENT);
@@ -277,6 +406,59 @@ impl Message {
                 dst.put_blob(data);
                 put_clients(dst, only);
                 put_clients(dst, exclude);
+            }
+            Message::BindUid { client, uid } => client_str(dst, kind::BIND_UID, client, uid),
+            Message::UnbindUid { client, uid } => client_str(dst, kind::UNBIND_UID, client, uid),
+            Message::JoinGroup { client, group } => {
+                client_str(dst, kind::JOIN_GROUP, client, group)
+            }
+            Message::LeaveGroup { client, group } => {
+                client_str(dst, kind::LEAVE_GROUP, client, group)
+            }
+            Message::Ungroup { group } => {
+                dst.put_u8(kind::UNGROUP);
+                dst.put_str16(group);
+            }
+            Message::SendToUid { uids, data } => {
+                dst.put_u8(kind::SEND_TO_UID);
+                dst.put_str_list(uids);
+                dst.put_blob(data);
+            }
+            Message::SendToGroup {
+                groups,
+                data,
+                exclude,
+            } => {
+                dst.put_u8(kind::SEND_TO_GROUP);
+                dst.put_str_list(groups);
+                dst.put_blob(data);
+                put_clients(dst, exclude);
+            }
+            Message::CloseUid { uid, last } => {
+                dst.put_u8(kind::CLOSE_UID);
+                dst.put_str16(uid);
+                dst.put_blob(last);
+            }
+            Message::SetSession { client, session } => {
+                dst.put_u8(kind::SET_SESSION);
+                put_client(dst, client);
+                dst.put_blob(session);
+            }
+            Message::UpdateSession { client, session } => {
+                dst.put_u8(kind::UPDATE_SESSION);
+                put_client(dst, client);
+                dst.put_blob(session);
+            }
+            Message::Query { id, kind: k, args } => {
+                dst.put_u8(kind::QUERY);
+                dst.put_u64(*id);
+                dst.put_u8(*k);
+                dst.put_str_list(args);
+            }
+            Message::QueryReply { id, result } => {
+                dst.put_u8(kind::QUERY_REPLY);
+                dst.put_u64(*id);
+                dst.put_blob(result);
             }
         }
     }
@@ -323,11 +505,14 @@ impl Message {
             kind::WEBSOCKET_CONNECT => Message::WebSocketConnect {
                 client: get_client(&mut r)?,
                 request: r.blob("request")?,
+                session: r.blob("session")?,
             },
             kind::DATA => Message::Data {
                 client: get_client(&mut r)?,
                 data: r.blob("data")?,
                 fields: r.blob("fields")?,
+                uid: r.str16("uid")?,
+                session: r.blob("session")?,
             },
             kind::IDENTITY => Message::Identity {
                 client: get_client(&mut r)?,
@@ -335,6 +520,8 @@ impl Message {
             },
             kind::CLOSE => Message::Close {
                 client: get_client(&mut r)?,
+                uid: r.str16("uid")?,
+                session: r.blob("session")?,
             },
             kind::SEND_TO_CLIENT => Message::SendToClient {
                 client: get_client(&mut r)?,
@@ -348,6 +535,55 @@ impl Message {
                 data: r.blob("data")?,
                 only: get_clients(&mut r)?,
                 exclude: get_clients(&mut r)?,
+            },
+            kind::BIND_UID => Message::BindUid {
+                client: get_client(&mut r)?,
+                uid: r.str16("uid")?,
+            },
+            kind::UNBIND_UID => Message::UnbindUid {
+                client: get_client(&mut r)?,
+                uid: r.str16("uid")?,
+            },
+            kind::JOIN_GROUP => Message::JoinGroup {
+                client: get_client(&mut r)?,
+                group: r.str16("group")?,
+            },
+            kind::LEAVE_GROUP => Message::LeaveGroup {
+                client: get_client(&mut r)?,
+                group: r.str16("group")?,
+            },
+            kind::UNGROUP => Message::Ungroup {
+                group: r.str16("group")?,
+            },
+            kind::SEND_TO_UID => Message::SendToUid {
+                uids: r.str_list("uids")?,
+                data: r.blob("data")?,
+            },
+            kind::SEND_TO_GROUP => Message::SendToGroup {
+                groups: r.str_list("groups")?,
+                data: r.blob("data")?,
+                exclude: get_clients(&mut r)?,
+            },
+            kind::CLOSE_UID => Message::CloseUid {
+                uid: r.str16("uid")?,
+                last: r.blob("last")?,
+            },
+            kind::SET_SESSION => Message::SetSession {
+                client: get_client(&mut r)?,
+                session: r.blob("session")?,
+            },
+            kind::UPDATE_SESSION => Message::UpdateSession {
+                client: get_client(&mut r)?,
+                session: r.blob("session")?,
+            },
+            kind::QUERY => Message::Query {
+                id: r.u64("id")?,
+                kind: r.u8("query kind")?,
+                args: r.str_list("args")?,
+            },
+            kind::QUERY_REPLY => Message::QueryReply {
+                id: r.u64("id")?,
+                result: r.blob("result")?,
             },
             _ => return Err(WireError::Invalid("message kind")),
         };

@@ -6,9 +6,11 @@
 
 pub mod auth;
 pub mod message;
+pub mod query;
 pub mod wire;
 
 pub use message::{Message, Role, PROTOCOL_VERSION};
+pub use query::QueryKind;
 pub use wire::WireError;
 
 use bytes::{Buf, BufMut, BytesMut};

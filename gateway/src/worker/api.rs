@@ -1,15 +1,26 @@
-//! The sending API a handler (or any program) uses: commands go to the gateway that owns the
-//! client (found from the client_id itself), or to every gateway for broadcasts.
+//! The GatewayWorker-style API, for handlers and for any program (see `client::GatewayClient`).
+//!
+//! Commands go to the gateway that owns a client (found from the client_id itself) or to every
+//! gateway (uid, group and broadcast operations). Queries fan out to every listed gateway at
+//! once and wait at most `query_timeout`; the [`Answer`] says whether every gateway answered
+//! and names those that did not, so a partial result is never silent.
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::gateway::GatewayState;
-use crate::proto::Message;
+use crate::proto::{Message, QueryKind};
 use bytes::Bytes;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use tokio::sync::mpsc;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 
-/// Why an API call did not reach its gateway.
+/// How long a query waits for gateways by default.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why an API call failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ApiError {
     /// No live link to the gateway that owns this client.
@@ -18,6 +29,9 @@ pub enum ApiError {
     /// The link closed while sending.
     #[error("the link to gateway {0} closed")]
     LinkClosed(GatewayKey),
+    /// The gateway did not answer within the query timeout.
+    #[error("gateway {0} did not answer in time")]
+    Timeout(GatewayKey),
 }
 
 /// How commands reach one gateway.
@@ -29,34 +43,126 @@ pub enum GatewayLink {
     Local(Arc<GatewayState>),
 }
 
-/// The GatewayWorker-style API. Cheap to clone.
-#[derive(Debug, Clone, Default)]
+/// A merged answer from several gateways.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Answer<T> {
+    /// The merged value from the gateways that answered.
+    pub value: T,
+    /// True when every listed gateway answered.
+    pub complete: bool,
+    /// Gateways that did not answer (no link, or timed out).
+    pub missing: Vec<GatewayKey>,
+}
+
+impl<T> Answer<T> {
+    /// The same answer with its value transformed.
+    pub fn map_value<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+        Answer {
+            value: f(self.value),
+            complete: self.complete,
+            missing: self.missing,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    links: RwLock<HashMap<GatewayKey, GatewayLink>>,
+    listed: RwLock<BTreeSet<GatewayKey>>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Bytes>>>,
+    next_query: AtomicU64,
+    query_timeout_ms: AtomicU64,
+}
+
+/// The API. Cheap to clone; every clone shares the links.
+#[derive(Debug, Clone)]
 pub struct Api {
-    links: Arc<RwLock<HashMap<GatewayKey, GatewayLink>>>,
+    inner: Arc<Inner>,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api::new()
+    }
+}
+
+fn ids(v: &Value) -> Vec<ClientId> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str()?.parse().ok())
+        .collect()
+}
+
+fn strings(v: &Value) -> impl Iterator<Item = String> + '_ {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+}
+
+fn sessions(v: &Value, into: &mut BTreeMap<ClientId, Map<String, Value>>) {
+    for (k, s) in v.as_object().into_iter().flatten() {
+        if let (Ok(id), Value::Object(m)) = (k.parse(), s) {
+            into.insert(id, m.clone());
+        }
+    }
 }
 
 impl Api {
     /// An API with no gateway yet (links are added as gateways are found).
     pub fn new() -> Self {
-        Self::default()
+        let inner = Inner::default();
+        inner
+            .query_timeout_ms
+            .store(DEFAULT_QUERY_TIMEOUT.as_millis() as u64, Ordering::Relaxed);
+        Api {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Sets how long queries wait for gateways.
+    pub fn set_query_timeout(&self, timeout: Duration) {
+        self.inner
+            .query_timeout_ms
+            .store(timeout.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn set_link(&self, key: GatewayKey, link: GatewayLink) {
-        self.links
+        self.inner
+            .links
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, link);
     }
 
     pub(crate) fn remove_link(&self, key: GatewayKey) {
-        self.links
+        self.inner
+            .links
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key);
     }
 
+    pub(crate) fn set_listed(&self, keys: BTreeSet<GatewayKey>) {
+        *self.inner.listed.write().unwrap_or_else(|p| p.into_inner()) = keys;
+    }
+
+    pub(crate) fn complete_query(&self, id: u64, result: Bytes) {
+        let tx = self
+            .inner
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        if let Some(tx) = tx {
+            let _ = tx.send(result);
+        }
+    }
+
     fn link(&self, key: GatewayKey) -> Result<GatewayLink, ApiError> {
-        self.links
+        self.inner
+            .links
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
@@ -67,6 +173,7 @@ impl Api {
     /// The gateways currently linked.
     pub fn gateways(&self) -> Vec<GatewayKey> {
         let mut v: Vec<_> = self
+            .inner
             .links
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -75,6 +182,14 @@ impl Api {
             .collect();
         v.sort();
         v
+    }
+
+    /// The gateways the registers list (linked or not).
+    pub fn listed_gateways(&self) -> Vec<GatewayKey> {
+        let listed = self.inner.listed.read().unwrap_or_else(|p| p.into_inner());
+        let mut all: BTreeSet<GatewayKey> = listed.iter().copied().collect();
+        all.extend(self.gateways());
+        all.into_iter().collect()
     }
 
     async fn command(&self, key: GatewayKey, msg: Message) -> Result<(), ApiError> {
@@ -86,6 +201,92 @@ impl Api {
             }
         }
     }
+
+    /// Sends a command to every linked gateway; returns the failures.
+    async fn command_all(&self, msg: impl Fn(GatewayKey) -> Message) -> Vec<ApiError> {
+        let mut errors = Vec::new();
+        for key in self.gateways() {
+            if let Err(e) = self.command(key, msg(key)).await {
+                errors.push(e);
+            }
+        }
+        errors
+    }
+
+    async fn query_one(
+        &self,
+        key: GatewayKey,
+        kind: QueryKind,
+        args: Vec<String>,
+    ) -> Result<Value, ApiError> {
+        let rx = match self.link(key)? {
+            GatewayLink::Local(state) => return Ok(state.answer(kind as u8, &args)),
+            GatewayLink::Remote(tx) => {
+                let id = self.inner.next_query.fetch_add(1, Ordering::Relaxed);
+                let (otx, orx) = oneshot::channel();
+                self.inner
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, otx);
+                let q = Message::Query {
+                    id,
+                    kind: kind as u8,
+                    args,
+                };
+                if tx.send(q).await.is_err() {
+                    self.forget_query(id);
+                    return Err(ApiError::LinkClosed(key));
+                }
+                (id, orx)
+            }
+        };
+        let timeout = Duration::from_millis(self.inner.query_timeout_ms.load(Ordering::Relaxed));
+        match tokio::time::timeout(timeout, rx.1).await {
+            Ok(Ok(bytes)) => Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null)),
+            Ok(Err(_)) => Err(ApiError::LinkClosed(key)),
+            Err(_) => {
+                self.forget_query(rx.0);
+                Err(ApiError::Timeout(key))
+            }
+        }
+    }
+
+    fn forget_query(&self, id: u64) {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    /// Asks every listed gateway at once; answers and the gateways that gave none.
+    async fn query_all(&self, kind: QueryKind, args: Vec<String>) -> Answer<Vec<Value>> {
+        let keys = self.listed_gateways();
+        let asks = keys.iter().map(|k| self.query_one(*k, kind, args.clone()));
+        let results = futures_util::future::join_all(asks).await;
+        let mut value = Vec::new();
+        let mut missing = Vec::new();
+        for (key, r) in keys.into_iter().zip(results) {
+            match r {
+                Ok(v) => value.push(v),
+                Err(_) => missing.push(key),
+            }
+        }
+        Answer {
+            value,
+            complete: missing.is_empty(),
+            missing,
+        }
+    }
+
+    /// Asks the gateway owning `client`.
+    async fn query_owner(&self, client: ClientId, kind: QueryKind) -> Result<Value, ApiError> {
+        self.query_one(client.gateway(), kind, vec![client.to_string()])
+            .await
+    }
+
+    // ---- sending ----
 
     /// Sends `data` to one client.
     pub async fn send_to_client(
@@ -108,18 +309,13 @@ impl Api {
         client: ClientId,
         last: Option<Bytes>,
     ) -> Result<(), ApiError> {
-        self.command(
-            client.gateway(),
-            Message::CloseClient {
-                client,
-                last: last.unwrap_or_default(),
-            },
-        )
-        .await
+        let last = last.unwrap_or_default();
+        self.command(client.gateway(), Message::CloseClient { client, last })
+            .await
     }
 
-    /// Sends `data` to every client (or only to `only` when not empty), minus `exclude`, on
-    /// every linked gateway. Gateways that could not be reached are returned with their error.
+    /// Sends to every client (or only to `only` when not empty), minus `exclude`, on every
+    /// linked gateway. Returns the gateways that could not be reached.
     pub async fn send_to_all(
         &self,
         data: impl Into<Bytes>,
@@ -127,10 +323,9 @@ impl Api {
         exclude: &[ClientId],
     ) -> Vec<ApiError> {
         let data = data.into();
-        let mut errors = Vec::new();
         if only.is_empty() {
-            for key in self.gateways() {
-                let msg = Message::SendToAll {
+            return self
+                .command_all(|key| Message::SendToAll {
                     data: data.clone(),
                     only: Vec::new(),
                     exclude: exclude
@@ -138,27 +333,320 @@ impl Api {
                         .filter(|c| c.gateway() == key)
                         .copied()
                         .collect(),
-                };
-                if let Err(e) = self.command(key, msg).await {
-                    errors.push(e);
-                }
-            }
-        } else {
-            let mut by_gateway: HashMap<GatewayKey, Vec<ClientId>> = HashMap::new();
-            for c in only.iter().filter(|c| !exclude.contains(c)) {
-                by_gateway.entry(c.gateway()).or_default().push(*c);
-            }
-            for (key, clients) in by_gateway {
-                let msg = Message::SendToAll {
-                    data: data.clone(),
-                    only: clients,
-                    exclude: Vec::new(),
-                };
-                if let Err(e) = self.command(key, msg).await {
-                    errors.push(e);
-                }
+                })
+                .await;
+        }
+        let mut by_gateway: BTreeMap<GatewayKey, Vec<ClientId>> = BTreeMap::new();
+        for c in only.iter().filter(|c| !exclude.contains(c)) {
+            by_gateway.entry(c.gateway()).or_default().push(*c);
+        }
+        let mut errors = Vec::new();
+        for (key, clients) in by_gateway {
+            let msg = Message::SendToAll {
+                data: data.clone(),
+                only: clients,
+                exclude: Vec::new(),
+            };
+            if let Err(e) = self.command(key, msg).await {
+                errors.push(e);
             }
         }
         errors
+    }
+
+    /// Sends to every connection of each uid, on every gateway.
+    pub async fn send_to_uid(&self, uids: &[&str], data: impl Into<Bytes>) -> Vec<ApiError> {
+        let data = data.into();
+        let uids: Vec<String> = uids.iter().map(|s| s.to_string()).collect();
+        self.command_all(|_| Message::SendToUid {
+            uids: uids.clone(),
+            data: data.clone(),
+        })
+        .await
+    }
+
+    /// Sends to every member of each group, minus `exclude`, on every gateway.
+    pub async fn send_to_group(
+        &self,
+        groups: &[&str],
+        data: impl Into<Bytes>,
+        exclude: &[ClientId],
+    ) -> Vec<ApiError> {
+        let data = data.into();
+        let groups: Vec<String> = groups.iter().map(|s| s.to_string()).collect();
+        self.command_all(|key| Message::SendToGroup {
+            groups: groups.clone(),
+            data: data.clone(),
+            exclude: exclude
+                .iter()
+                .filter(|c| c.gateway() == key)
+                .copied()
+                .collect(),
+        })
+        .await
+    }
+
+    /// Closes every connection of `uid`, after sending `last` when given.
+    pub async fn close_uid(&self, uid: &str, last: Option<Bytes>) -> Vec<ApiError> {
+        let last = last.unwrap_or_default();
+        self.command_all(|_| Message::CloseUid {
+            uid: uid.to_string(),
+            last: last.clone(),
+        })
+        .await
+    }
+
+    // ---- binding and groups ----
+
+    /// Binds `uid` to `client` (a client has one uid: binding again replaces it).
+    pub async fn bind_uid(&self, client: ClientId, uid: &str) -> Result<(), ApiError> {
+        let uid = uid.to_string();
+        self.command(client.gateway(), Message::BindUid { client, uid })
+            .await
+    }
+
+    /// Unbinds `uid` from `client`.
+    pub async fn unbind_uid(&self, client: ClientId, uid: &str) -> Result<(), ApiError> {
+        let uid = uid.to_string();
+        self.command(client.gateway(), Message::UnbindUid { client, uid })
+            .await
+    }
+
+    /// Adds `client` to `group`.
+    pub async fn join_group(&self, client: ClientId, group: &str) -> Result<(), ApiError> {
+        let group = group.to_string();
+        self.command(client.gateway(), Message::JoinGroup { client, group })
+            .await
+    }
+
+    /// Removes `client` from `group`.
+    pub async fn leave_group(&self, client: ClientId, group: &str) -> Result<(), ApiError> {
+        let group = group.to_string();
+        self.command(client.gateway(), Message::LeaveGroup { client, group })
+            .await
+    }
+
+    /// Empties `group` on every gateway.
+    pub async fn ungroup(&self, group: &str) -> Vec<ApiError> {
+        self.command_all(|_| Message::Ungroup {
+            group: group.to_string(),
+        })
+        .await
+    }
+
+    // ---- sessions ----
+
+    /// Replaces a client's session.
+    pub async fn set_session(
+        &self,
+        client: ClientId,
+        session: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
+        let session = Bytes::from(serde_json::to_vec(session).unwrap_or_default());
+        self.command(client.gateway(), Message::SetSession { client, session })
+            .await
+    }
+
+    /// Sets the given keys of a client's session, keeping the others.
+    pub async fn update_session(
+        &self,
+        client: ClientId,
+        keys: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
+        let session = Bytes::from(serde_json::to_vec(keys).unwrap_or_default());
+        self.command(client.gateway(), Message::UpdateSession { client, session })
+            .await
+    }
+
+    /// A client's session (None when the client is not connected).
+    pub async fn get_session(
+        &self,
+        client: ClientId,
+    ) -> Result<Option<Map<String, Value>>, ApiError> {
+        Ok(match self.query_owner(client, QueryKind::Session).await? {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+    }
+
+    // ---- queries ----
+
+    /// True when the client is connected.
+    pub async fn is_online(&self, client: ClientId) -> Result<bool, ApiError> {
+        Ok(self.query_owner(client, QueryKind::IsOnline).await? == Value::Bool(true))
+    }
+
+    /// The uid bound to a client.
+    pub async fn get_uid_by_client_id(&self, client: ClientId) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .query_owner(client, QueryKind::UidOfClient)
+            .await?
+            .as_str()
+            .map(str::to_string))
+    }
+
+    /// Client ids of many uids at once (uids with no connection are absent).
+    pub async fn get_client_ids_by_uids(
+        &self,
+        uids: &[&str],
+    ) -> Answer<BTreeMap<String, Vec<ClientId>>> {
+        let args = uids.iter().map(|s| s.to_string()).collect();
+        self.query_all(QueryKind::ClientsOfUids, args)
+            .await
+            .map_value(|answers| {
+                let mut out: BTreeMap<String, Vec<ClientId>> = BTreeMap::new();
+                for a in &answers {
+                    for (uid, list) in a.as_object().into_iter().flatten() {
+                        out.entry(uid.clone()).or_default().extend(ids(list));
+                    }
+                }
+                for v in out.values_mut() {
+                    v.sort();
+                }
+                out
+            })
+    }
+
+    /// Client ids bound to `uid`, across all gateways.
+    pub async fn get_client_id_by_uid(&self, uid: &str) -> Answer<Vec<ClientId>> {
+        self.get_client_ids_by_uids(&[uid])
+            .await
+            .map_value(|mut m| m.remove(uid).unwrap_or_default())
+    }
+
+    /// True when `uid` has at least one connection.
+    pub async fn is_uid_online(&self, uid: &str) -> Answer<bool> {
+        self.get_client_id_by_uid(uid)
+            .await
+            .map_value(|v| !v.is_empty())
+    }
+
+    /// Which of `uids` are online.
+    pub async fn online_uids(&self, uids: &[&str]) -> Answer<Vec<String>> {
+        self.get_client_ids_by_uids(uids)
+            .await
+            .map_value(|m| m.into_keys().collect())
+    }
+
+    async fn string_union(&self, kind: QueryKind, args: Vec<String>) -> Answer<Vec<String>> {
+        self.query_all(kind, args).await.map_value(|answers| {
+            let set: BTreeSet<String> = answers.iter().flat_map(strings).collect();
+            set.into_iter().collect()
+        })
+    }
+
+    /// Every bound uid.
+    pub async fn get_all_uid_list(&self) -> Answer<Vec<String>> {
+        self.string_union(QueryKind::AllUids, Vec::new()).await
+    }
+
+    /// Number of distinct bound uids.
+    pub async fn get_all_uid_count(&self) -> Answer<usize> {
+        self.get_all_uid_list().await.map_value(|v| v.len())
+    }
+
+    /// Every non-empty group.
+    pub async fn get_all_group_id_list(&self) -> Answer<Vec<String>> {
+        self.string_union(QueryKind::AllGroups, Vec::new()).await
+    }
+
+    /// Client counts of many groups at once.
+    pub async fn get_client_count_by_groups(
+        &self,
+        groups: &[&str],
+    ) -> Answer<BTreeMap<String, usize>> {
+        let args = groups.iter().map(|s| s.to_string()).collect();
+        self.query_all(QueryKind::ClientCountOfGroups, args)
+            .await
+            .map_value(|answers| {
+                let mut out: BTreeMap<String, usize> =
+                    groups.iter().map(|g| (g.to_string(), 0)).collect();
+                for a in &answers {
+                    for (g, n) in a.as_object().into_iter().flatten() {
+                        *out.entry(g.clone()).or_default() += n.as_u64().unwrap_or(0) as usize;
+                    }
+                }
+                out
+            })
+    }
+
+    /// Number of clients in `group`.
+    pub async fn get_client_id_count_by_group(&self, group: &str) -> Answer<usize> {
+        self.get_client_count_by_groups(&[group])
+            .await
+            .map_value(|m| m.get(group).copied().unwrap_or(0))
+    }
+
+    /// Client ids in `group`.
+    pub async fn get_client_id_list_by_group(&self, group: &str) -> Answer<Vec<ClientId>> {
+        self.query_all(QueryKind::ClientsOfGroup, vec![group.to_string()])
+            .await
+            .map_value(|answers| {
+                let set: BTreeSet<ClientId> = answers.iter().flat_map(ids).collect();
+                set.into_iter().collect()
+            })
+    }
+
+    /// Distinct uids of the clients in `group`.
+    pub async fn get_uid_list_by_group(&self, group: &str) -> Answer<Vec<String>> {
+        self.string_union(QueryKind::UidsOfGroup, vec![group.to_string()])
+            .await
+    }
+
+    /// Number of distinct uids in `group`.
+    pub async fn get_uid_count_by_group(&self, group: &str) -> Answer<usize> {
+        self.get_uid_list_by_group(group)
+            .await
+            .map_value(|v| v.len())
+    }
+
+    /// Sessions of the clients in `group`.
+    pub async fn get_client_sessions_by_group(
+        &self,
+        group: &str,
+    ) -> Answer<BTreeMap<ClientId, Map<String, Value>>> {
+        self.query_all(QueryKind::SessionsOfGroup, vec![group.to_string()])
+            .await
+            .map_value(|answers| {
+                let mut out = BTreeMap::new();
+                answers.iter().for_each(|a| sessions(a, &mut out));
+                out
+            })
+    }
+
+    /// Sessions of every client.
+    pub async fn get_all_client_sessions(&self) -> Answer<BTreeMap<ClientId, Map<String, Value>>> {
+        self.query_all(QueryKind::AllSessions, Vec::new())
+            .await
+            .map_value(|answers| {
+                let mut out = BTreeMap::new();
+                answers.iter().for_each(|a| sessions(a, &mut out));
+                out
+            })
+    }
+
+    /// Waits until every listed gateway has executed the commands sent before this call
+    /// (each link is ordered, so an answered query proves it). Use before a program exits.
+    pub async fn sync(&self) -> Answer<()> {
+        self.query_all(QueryKind::ClientCount, Vec::new())
+            .await
+            .map_value(|_| ())
+    }
+
+    /// Every connected client id.
+    pub async fn get_all_client_id_list(&self) -> Answer<Vec<ClientId>> {
+        self.query_all(QueryKind::AllClients, Vec::new())
+            .await
+            .map_value(|answers| {
+                let set: BTreeSet<ClientId> = answers.iter().flat_map(ids).collect();
+                set.into_iter().collect()
+            })
+    }
+
+    /// Number of connected clients.
+    pub async fn get_all_client_id_count(&self) -> Answer<usize> {
+        self.query_all(QueryKind::ClientCount, Vec::new())
+            .await
+            .map_value(|answers| answers.iter().filter_map(Value::as_u64).sum::<u64>() as usize)
     }
 }

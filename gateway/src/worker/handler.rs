@@ -1,23 +1,68 @@
 //! The `EventHandler` trait a business worker runs, and what each call gets.
 
-use super::api::Api;
+use super::api::{Api, ApiError};
 use crate::client_id::ClientId;
 use bytes::Bytes;
 use codecs::HandshakeRequest;
+use serde_json::{Map, Value};
 use std::future::Future;
+use std::sync::Mutex;
 
-/// One client event's context: who it is about and the API to act with.
+/// One client event's context: who it is about, its uid and session, and the API to act with.
 pub struct Context<'a> {
     /// The client the event is about.
     pub client_id: ClientId,
-    /// The API (send to client / all, close, ...).
+    /// The API (send to client / uid / group / all, bind, queries, ...).
     pub api: &'a Api,
+    /// The uid bound to the client when the gateway sent the event.
+    pub uid: Option<String>,
+    session: Mutex<Map<String, Value>>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    /// A context for an event of `client_id` carrying `uid` and `session`.
+    pub fn new(
+        client_id: ClientId,
+        api: &'a Api,
+        uid: Option<String>,
+        session: Map<String, Value>,
+    ) -> Self {
+        Context {
+            client_id,
+            api,
+            uid,
+            session: Mutex::new(session),
+        }
+    }
+
     /// Sends `data` back to this event's client.
-    pub async fn reply(&self, data: impl Into<Bytes>) -> Result<(), super::api::ApiError> {
+    pub async fn reply(&self, data: impl Into<Bytes>) -> Result<(), ApiError> {
         self.api.send_to_client(self.client_id, data).await
+    }
+
+    /// The client's session as it came with the event, plus this handler's changes.
+    pub fn session(&self) -> Map<String, Value> {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the client's session, here and on its gateway.
+    pub async fn set_session(&self, session: Map<String, Value>) -> Result<(), ApiError> {
+        self.api.set_session(self.client_id, &session).await?;
+        *self.session.lock().unwrap_or_else(|p| p.into_inner()) = session;
+        Ok(())
+    }
+
+    /// Sets some keys of the client's session, here and on its gateway.
+    pub async fn update_session(&self, keys: Map<String, Value>) -> Result<(), ApiError> {
+        self.api.update_session(self.client_id, &keys).await?;
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(keys);
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ use super::handler::{Context, EventHandler, Incoming};
 use crate::client_id::ClientId;
 use crate::proto::Message;
 use futures_util::FutureExt;
+use serde_json::{Map, Value};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -26,7 +27,7 @@ fn client_of(msg: &Message) -> Option<ClientId> {
         | Message::WebSocketConnect { client, .. }
         | Message::Data { client, .. }
         | Message::Identity { client, .. }
-        | Message::Close { client } => Some(*client),
+        | Message::Close { client, .. } => Some(*client),
         _ => None,
     }
 }
@@ -64,10 +65,15 @@ async fn shard<H: EventHandler>(handler: Arc<H>, api: Api, mut rx: mpsc::Receive
         let Some(client_id) = client_of(&msg) else {
             continue;
         };
-        let cx = Context {
-            client_id,
-            api: &api,
+        let (uid, session) = match &msg {
+            Message::Data { uid, session, .. } | Message::Close { uid, session, .. } => {
+                (non_empty(uid), parse_session(session))
+            }
+            Message::WebSocketConnect { session, .. } => (None, parse_session(session)),
+            Message::Identity { uid, .. } => (non_empty(uid), Map::new()),
+            _ => (None, Map::new()),
         };
+        let cx = Context::new(client_id, &api, uid, session);
         let run = dispatch(handler.as_ref(), &cx, msg);
         if let Err(panic) = AssertUnwindSafe(run).catch_unwind().await {
             let what = panic
@@ -78,6 +84,17 @@ async fn shard<H: EventHandler>(handler: Arc<H>, api: Api, mut rx: mpsc::Receive
             tracing::error!(client = %client_id, "handler panicked: {what}; the worker goes on");
         }
     }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn parse_session(b: &[u8]) -> Map<String, Value> {
+    if b.is_empty() {
+        return Map::new();
+    }
+    serde_json::from_slice(b).unwrap_or_default()
 }
 
 async fn dispatch<H: EventHandler>(handler: &H, cx: &Context<'_>, msg: Message) {

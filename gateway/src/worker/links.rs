@@ -11,14 +11,13 @@ use crate::client_id::GatewayKey;
 use crate::gateway::router::WorkerSink;
 use crate::gateway::GatewayState;
 use crate::link;
-use crate::net::Backoff;
+use crate::net::{AbortOnDrop, Backoff};
 use crate::proto::{LinkError, Message, Role};
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// How long a gateway may be missing from every list before its link is dropped.
 pub const DROP_GRACE: Duration = Duration::from_secs(10);
@@ -34,6 +33,8 @@ pub struct LinkOptions {
     pub secret: Arc<Vec<u8>>,
     /// A gateway in this process, reached without a socket (`devgate start`).
     pub local: Option<Arc<GatewayState>>,
+    /// `Worker` (receives events) or `Client` (API only).
+    pub role: Role,
 }
 
 fn key_of(addr: &str) -> Option<GatewayKey> {
@@ -49,20 +50,20 @@ fn key_of(addr: &str) -> Option<GatewayKey> {
     }
 }
 
-/// Runs the worker's links until the task is dropped.
-pub async fn run(opts: LinkOptions, inbox: Inbox, api: Api) {
+/// Runs the links until the task is dropped; events go to `inbox` (None for API clients).
+pub async fn run(opts: LinkOptions, inbox: Option<Inbox>, api: Api) {
     let (list_tx, mut list_rx) = mpsc::channel::<(usize, Vec<String>)>(64);
     let mut register_tasks = Vec::new();
     for (i, addr) in opts.registers.iter().enumerate() {
-        register_tasks.push(tokio::spawn(follow_register(
+        register_tasks.push(AbortOnDrop(tokio::spawn(follow_register(
             i,
             addr.clone(),
             opts.clone(),
             list_tx.clone(),
-        )));
+        ))));
     }
     let mut lists: Vec<Vec<String>> = vec![Vec::new(); opts.registers.len()];
-    let mut running: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut running: HashMap<String, AbortOnDrop> = HashMap::new();
     let mut absent_since: HashMap<String, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -75,15 +76,16 @@ pub async fn run(opts: LinkOptions, inbox: Inbox, api: Api) {
             _ = tick.tick() => {}
         }
         let union: BTreeSet<&String> = lists.iter().flatten().collect();
+        api.set_listed(union.iter().filter_map(|a| key_of(a)).collect());
         for addr in &union {
             absent_since.remove(*addr);
             if !running.contains_key(*addr) {
-                let task = tokio::spawn(gateway_link(
+                let task = AbortOnDrop(tokio::spawn(gateway_link(
                     (*addr).clone(),
                     opts.clone(),
                     inbox.clone(),
                     api.clone(),
-                ));
+                )));
                 running.insert((*addr).clone(), task);
             }
         }
@@ -98,9 +100,7 @@ pub async fn run(opts: LinkOptions, inbox: Inbox, api: Api) {
             .collect();
         for addr in gone {
             tracing::info!(gateway = %addr, "gateway left the register lists: dropping its link");
-            if let Some(task) = running.remove(&addr) {
-                task.abort();
-            }
+            running.remove(&addr);
             absent_since.remove(&addr);
         }
     }
@@ -114,7 +114,7 @@ async fn follow_register(
 ) {
     let mut backoff = Backoff::default();
     loop {
-        match link::connect(&addr, &opts.secret, Role::Worker, &opts.name).await {
+        match link::connect(&addr, &opts.secret, opts.role, &opts.name).await {
             Ok((mut reader, wr)) => {
                 backoff.reset();
                 let (tx, writer) = link::spawn_writer(wr);
@@ -134,7 +134,7 @@ async fn follow_register(
                 writer.abort();
             }
             Err(LinkError::Handshake(reason)) => {
-                tracing::error!(register = %addr, "register refused this worker: {reason}")
+                tracing::error!(register = %addr, "register refused this {:?}: {reason}", opts.role)
             }
             Err(e) => tracing::warn!(register = %addr, "cannot reach register: {e}"),
         }
@@ -154,7 +154,7 @@ impl Drop for LinkGuard {
     }
 }
 
-async fn gateway_link(addr: String, opts: LinkOptions, inbox: Inbox, api: Api) {
+async fn gateway_link(addr: String, opts: LinkOptions, inbox: Option<Inbox>, api: Api) {
     let Some(key) = key_of(&addr) else {
         tracing::warn!(gateway = %addr, "not an ipv4 ip:port: ignored");
         return;
@@ -162,18 +162,19 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Inbox, api: Api) {
     if let Some(state) = opts.local.as_ref().filter(|s| s.key == key) {
         api.set_link(key, GatewayLink::Local(state.clone()));
         let _guard = LinkGuard { api, key };
-        let slot = state
-            .router
-            .add_worker(opts.name.clone(), WorkerSink::Local(inbox))
-            .await;
+        if let Some(inbox) = inbox {
+            state
+                .router
+                .add_worker(opts.name.clone(), WorkerSink::Local(inbox))
+                .await;
+        }
         tracing::info!(gateway = %addr, "linked to the in-process gateway");
         std::future::pending::<()>().await;
-        state.router.remove_worker(slot.id);
         return;
     }
     let mut backoff = Backoff::default();
     loop {
-        match link::connect(&addr, &opts.secret, Role::Worker, &opts.name).await {
+        match link::connect(&addr, &opts.secret, opts.role, &opts.name).await {
             Ok((mut reader, wr)) => {
                 backoff.reset();
                 let (tx, writer) = link::spawn_writer(wr);
@@ -185,7 +186,9 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Inbox, api: Api) {
                 tracing::info!(gateway = %addr, "linked to gateway");
                 let why = loop {
                     match link::next(&mut reader, &tx).await {
+                        Ok(Message::QueryReply { id, result }) => api.complete_query(id, result),
                         Ok(msg) => {
+                            let Some(inbox) = &inbox else { continue };
                             if inbox.deliver(msg).await.is_err() {
                                 break LinkError::Closed;
                             }
@@ -198,7 +201,7 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Inbox, api: Api) {
                 tracing::warn!(gateway = %addr, "gateway link lost: {why}");
             }
             Err(LinkError::Handshake(reason)) => {
-                tracing::error!(gateway = %addr, "gateway refused this worker: {reason}")
+                tracing::error!(gateway = %addr, "gateway refused this {:?}: {reason}", opts.role)
             }
             Err(e) => tracing::warn!(gateway = %addr, "cannot reach gateway: {e}"),
         }

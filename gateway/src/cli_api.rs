@@ -1,0 +1,216 @@
+//! `devgate send` and `devgate query`: the API from the command line, through a
+//! [`GatewayClient`](crate::GatewayClient).
+
+use crate::client_id::ClientId;
+use crate::worker::api::Answer;
+use crate::GatewayClient;
+use serde::Serialize;
+use std::fmt::Display;
+use std::time::Duration;
+
+/// Where `send` delivers.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// One client.
+    Client(ClientId),
+    /// Every connection of a uid.
+    Uid(String),
+    /// Every member of a group.
+    Group(String),
+    /// Everyone.
+    All,
+}
+
+/// What `query` asks.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Question {
+    /// Every connected client id.
+    Clients,
+    /// Number of connected clients.
+    ClientCount,
+    /// Every bound uid (the online uids).
+    Uids,
+    /// Number of online uids.
+    UidCount,
+    /// Every non-empty group.
+    Groups,
+    /// Client ids in a group.
+    GroupClients {
+        /// The group.
+        group: String,
+    },
+    /// Number of clients in a group.
+    GroupCount {
+        /// The group.
+        group: String,
+    },
+    /// Uids in a group.
+    GroupUids {
+        /// The group.
+        group: String,
+    },
+    /// Client ids of a uid (empty: offline).
+    UidClients {
+        /// The uid.
+        uid: String,
+    },
+    /// Whether a client is connected.
+    IsOnline {
+        /// The client id.
+        client: ClientId,
+    },
+    /// A client's session.
+    Session {
+        /// The client id.
+        client: ClientId,
+    },
+    /// Every client's session.
+    Sessions,
+}
+
+/// Why a CLI call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// No gateway could be reached through the registers.
+    #[error("no gateway reachable through the register(s) within {0:?}")]
+    NoGateway(Duration),
+    /// The API call failed.
+    #[error(transparent)]
+    Api(#[from] crate::worker::ApiError),
+}
+
+async fn client(
+    registers: Vec<String>,
+    secret: &str,
+    wait: Duration,
+) -> Result<GatewayClient, CliError> {
+    let c = GatewayClient::connect(registers, secret, "devgate-cli");
+    if !c.ready(1, wait).await && c.gateways().is_empty() {
+        return Err(CliError::NoGateway(wait));
+    }
+    Ok(c)
+}
+
+/// Sends `message` to `target`; returns the number of gateways that could not be reached.
+pub async fn send(
+    registers: Vec<String>,
+    secret: &str,
+    wait: Duration,
+    target: Target,
+    message: String,
+) -> Result<usize, CliError> {
+    let c = client(registers, secret, wait).await?;
+    let failed = match target {
+        Target::Client(id) => {
+            c.send_to_client(id, message).await?;
+            0
+        }
+        Target::Uid(uid) => c.send_to_uid(&[&uid], message).await.len(),
+        Target::Group(g) => c.send_to_group(&[&g], message, &[]).await.len(),
+        Target::All => c.send_to_all(message, &[], &[]).await.len(),
+    };
+    // Commands are queued on the links: wait until the gateways have them before exiting.
+    let synced = c.sync().await;
+    Ok(failed.max(synced.missing.len()))
+}
+
+fn render<T: Serialize + Display>(a: Answer<T>, json: bool) -> (String, bool) {
+    let complete = a.complete;
+    if json {
+        return (
+            serde_json::to_string_pretty(&a).unwrap_or_default(),
+            complete,
+        );
+    }
+    let mut out = a.value.to_string();
+    if !a.complete {
+        let missing: Vec<String> = a.missing.iter().map(|k| k.to_string()).collect();
+        out.push_str(&format!(
+            "\n(incomplete: no answer from {})",
+            missing.join(", ")
+        ));
+    }
+    (out, complete)
+}
+
+/// A list printed one item per line.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Lines<T>(Vec<T>);
+
+impl<T: Display> Display for Lines<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, x) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A JSON value printed as JSON.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Json(serde_json::Value);
+
+impl Display for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+fn complete<T>(value: T) -> Answer<T> {
+    Answer {
+        value,
+        complete: true,
+        missing: Vec::new(),
+    }
+}
+
+/// Answers `q`; returns the text to print and whether every gateway answered.
+pub async fn query(
+    registers: Vec<String>,
+    secret: &str,
+    wait: Duration,
+    q: Question,
+    json: bool,
+) -> Result<(String, bool), CliError> {
+    let c = client(registers, secret, wait).await?;
+    Ok(match q {
+        Question::Clients => render(c.get_all_client_id_list().await.map_value(Lines), json),
+        Question::ClientCount => render(c.get_all_client_id_count().await, json),
+        Question::Uids => render(c.get_all_uid_list().await.map_value(Lines), json),
+        Question::UidCount => render(c.get_all_uid_count().await, json),
+        Question::Groups => render(c.get_all_group_id_list().await.map_value(Lines), json),
+        Question::GroupClients { group } => render(
+            c.get_client_id_list_by_group(&group).await.map_value(Lines),
+            json,
+        ),
+        Question::GroupCount { group } => {
+            render(c.get_client_id_count_by_group(&group).await, json)
+        }
+        Question::GroupUids { group } => {
+            render(c.get_uid_list_by_group(&group).await.map_value(Lines), json)
+        }
+        Question::UidClients { uid } => {
+            render(c.get_client_id_by_uid(&uid).await.map_value(Lines), json)
+        }
+        Question::IsOnline { client } => render(complete(c.is_online(client).await?), json),
+        Question::Session { client } => {
+            let s = c.get_session(client).await?;
+            render(
+                complete(Json(serde_json::to_value(s).unwrap_or_default())),
+                json,
+            )
+        }
+        Question::Sessions => {
+            let a = c.get_all_client_sessions().await;
+            render(
+                a.map_value(|m| Json(serde_json::to_value(m).unwrap_or_default())),
+                json,
+            )
+        }
+    })
+}

@@ -1,0 +1,116 @@
+//! Answers to `Query` messages about this gateway's own clients, as JSON. The asker merges the
+//! answers of all gateways (see `worker::api`).
+
+use super::client::ClientHandle;
+use super::GatewayState;
+use crate::client_id::ClientId;
+use crate::proto::QueryKind;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeSet;
+
+fn session_of(c: &ClientHandle) -> Value {
+    let m = c.meta.lock().unwrap_or_else(|p| p.into_inner());
+    Value::Object(
+        m.as_ref()
+            .map(|m| m.session.map().clone())
+            .unwrap_or_default(),
+    )
+}
+
+impl GatewayState {
+    fn local(&self, arg: Option<&String>) -> Option<std::sync::Arc<ClientHandle>> {
+        self.client(arg?.parse::<ClientId>().ok()?)
+    }
+
+    fn sessions(&self, conns: impl Iterator<Item = u32>) -> Value {
+        let mut out = Map::new();
+        for c in conns.filter_map(|c| self.client(self.id_of(c))) {
+            out.insert(c.id.to_string(), session_of(&c));
+        }
+        Value::Object(out)
+    }
+
+    /// The answer to one query; unknown kinds answer null.
+    pub fn answer(&self, kind: u8, args: &[String]) -> Value {
+        let Some(kind) = QueryKind::from_u8(kind) else {
+            return Value::Null;
+        };
+        let first = args.first();
+        match kind {
+            QueryKind::IsOnline => json!(self.local(first).is_some()),
+            QueryKind::Session => self
+                .local(first)
+                .map(|c| session_of(&c))
+                .unwrap_or(Value::Null),
+            QueryKind::UidOfClient => self
+                .local(first)
+                .and_then(|c| {
+                    let m = c.meta.lock().unwrap_or_else(|p| p.into_inner());
+                    m.as_ref().and_then(|m| m.uid.clone())
+                })
+                .map(Value::String)
+                .unwrap_or(Value::Null),
+            QueryKind::ClientsOfUids => {
+                let d = self.directory();
+                let mut out = Map::new();
+                for uid in args {
+                    let ids: Vec<Value> = d
+                        .clients_of_uid(uid)
+                        .map(|c| json!(self.id_of(c).to_string()))
+                        .collect();
+                    if !ids.is_empty() {
+                        out.insert(uid.clone(), Value::Array(ids));
+                    }
+                }
+                Value::Object(out)
+            }
+            QueryKind::AllUids => json!(self.directory().uids().collect::<Vec<_>>()),
+            QueryKind::AllGroups => json!(self.directory().groups().collect::<Vec<_>>()),
+            QueryKind::ClientCountOfGroups => {
+                let d = self.directory();
+                let out: Map<String, Value> = args
+                    .iter()
+                    .map(|g| (g.clone(), json!(d.members(g).count())))
+                    .collect();
+                Value::Object(out)
+            }
+            QueryKind::ClientsOfGroup => {
+                let d = self.directory();
+                let ids: Vec<String> = first
+                    .map(|g| d.members(g).map(|c| self.id_of(c).to_string()).collect())
+                    .unwrap_or_default();
+                json!(ids)
+            }
+            QueryKind::UidsOfGroup => {
+                let conns: Vec<u32> = first
+                    .map(|g| self.directory().members(g).collect())
+                    .unwrap_or_default();
+                let uids: BTreeSet<String> = conns
+                    .into_iter()
+                    .filter_map(|c| self.client(self.id_of(c)))
+                    .filter_map(|c| {
+                        let m = c.meta.lock().unwrap_or_else(|p| p.into_inner());
+                        m.as_ref().and_then(|m| m.uid.clone())
+                    })
+                    .collect();
+                json!(uids)
+            }
+            QueryKind::SessionsOfGroup => {
+                let conns: Vec<u32> = first
+                    .map(|g| self.directory().members(g).collect())
+                    .unwrap_or_default();
+                self.sessions(conns.into_iter())
+            }
+            QueryKind::AllClients => json!(self
+                .all_clients()
+                .iter()
+                .map(|c| c.id.to_string())
+                .collect::<Vec<_>>()),
+            QueryKind::AllSessions => {
+                let conns: Vec<u32> = self.all_clients().iter().map(|c| c.id.conn).collect();
+                self.sessions(conns.into_iter())
+            }
+            QueryKind::ClientCount => json!(self.client_count()),
+        }
+    }
+}
