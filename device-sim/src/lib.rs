@@ -1,1 +1,36 @@
-//! device-sim: simulated device fleets and load generation for devgate.
+//! device-sim: simulated device fleets and load generation for devgate, honest about what it
+//! measures and fast enough never to be the bottleneck.
+//!
+//! How the parts fit. The command line (`cli`) or a scenario file (`scenario`) becomes a
+//! [`plan::Plan`]: groups of devices, each with a target, a protocol, a behaviour and a load.
+//! The `runner` runs a plan in this process: every device is a task (`device`) that waits for its
+//! turn in the ramp, connects (`transport`, `tls`), runs its behaviour (`behaviour::echo`,
+//! `behaviour::idle`; a device family is one more behaviour module) over a `wire`, and reconnects
+//! with `backoff` when its connection drops. Behaviours count into live `stats`; the runner ticks
+//! once a second (`progress`, `rss`) and gathers a `report`. Above the open-file limit, `shard`
+//! re-executes this binary as children that each run a slice of every group, and merges their
+//! results. `server` is the echo server (the physical limit to compare a gateway against) and a
+//! deliberately faulty one that tests the checking.
+//!
+//! Pure logic without I/O, tested on its own: `payload` (the self-checking echo message),
+//! `checker` (lost, duplicated, out-of-order, late and corrupted replies), `framing`, `backoff`.
+
+pub mod backoff;
+pub mod behaviour;
+pub mod checker;
+pub mod cli;
+pub mod device;
+pub mod framing;
+pub mod payload;
+pub mod plan;
+pub mod progress;
+pub mod report;
+pub mod rss;
+pub mod runner;
+pub mod scenario;
+pub mod server;
+pub mod shard;
+pub mod stats;
+pub mod tls;
+pub mod transport;
+pub mod wire;

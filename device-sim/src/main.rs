@@ -1,3 +1,139 @@
-fn main() {
-    println!("device-sim: not yet");
+//! The `device-sim` binary: parses the command line and runs the subcommand.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use device_sim::cli::{Cli, Command, EchoServerArgs, OutputArgs};
+use device_sim::plan::Plan;
+use device_sim::progress::Progress;
+use device_sim::report::Report;
+use device_sim::server::{self, EchoServer};
+use device_sim::shard::{self, ShardLine};
+use device_sim::{runner, scenario, tls};
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("device-sim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(args) => simulate(args.plan().map_err(anyhow::Error::msg)?, &args.output),
+        Command::Idle(args) => simulate(args.plan().map_err(anyhow::Error::msg)?, &args.output),
+        Command::Scenario(args) => {
+            let mut plan = scenario::load(&args.file, args.target.as_deref())?;
+            plan.timeline = args.output.timeline;
+            simulate(plan, &args.output)
+        }
+        Command::EchoServer(args) => echo_server(args),
+    }
+}
+
+fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        builder.worker_threads(n.max(1));
+    }
+    builder
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+fn simulate(plan: Plan, output: &OutputArgs) -> Result<()> {
+    plan.validate()?;
+    let fd_limit = shard::raise_fd_limit();
+    if let Some((index, count)) = output.shard {
+        // A child of a sharded run: its slice only, results as JSON lines for the parent.
+        let mut part = plan.shard(index, count);
+        part.server_pids.clear();
+        let result = runtime(None)?.block_on(runner::run(&part, &mut shard::LineObserver))?;
+        shard::print_line(&ShardLine::Result(Box::new(result)));
+        return Ok(());
+    }
+    let per_process = output
+        .max_per_process
+        .unwrap_or_else(|| shard::devices_per_process(fd_limit));
+    let shards = shard::shard_count(plan.local_devices(), per_process);
+    let live = !output.json && std::io::stderr().is_terminal();
+    let mut progress = Progress::new(live, plan.ramp_time() + plan.timing.duration);
+    let rt = runtime(None)?;
+    let result = if shards > 1 {
+        let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+        rt.block_on(shard::run_sharded(shards, &args, &plan, &mut progress))?
+    } else {
+        rt.block_on(runner::run(&plan, &mut progress))?
+    };
+    progress.finish();
+    let report = Report::new(&result, plan.timeline);
+    if output.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(())
+}
+
+fn echo_server(args: EchoServerArgs) -> Result<()> {
+    shard::raise_fd_limit();
+    runtime(args.threads)?.block_on(async {
+        let listener = server::bind(args.listen, args.reuseport)
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let mut srv = EchoServer::new(args.proto.into());
+        if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+            srv = srv.with_tls(tls::server_config(cert, key)?);
+        }
+        let mut faults = None;
+        if let Some(spec) = args.faulty {
+            let (with_faults, counts) = srv.with_faults(spec, args.seed)?;
+            srv = with_faults;
+            faults = Some(counts);
+        }
+        println!("listening on {addr}");
+        std::io::stdout().flush()?;
+        tokio::select! {
+            _ = srv.serve(listener) => {}
+            _ = shutdown_signal() => {}
+        }
+        if let Some(counts) = faults {
+            let t = counts.totals();
+            println!(
+                "faults: messages={} dropped={} duplicated={} reordered={} corrupted={}",
+                t.messages, t.dropped, t.duplicated, t.reordered, t.corrupted
+            );
+        }
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -1,0 +1,289 @@
+//! Scenario files: a fleet of mixed device groups in TOML, turned into a [`Plan`].
+//!
+//! Top-level keys are defaults for every group (`target`, timing); each `[[group]]` names its
+//! devices, protocol, behaviour (`mode = "echo"` or `"idle"`) and load (`rate` or `depth`).
+//! Unknown keys are errors, and every problem is reported at once with the file and key.
+//! See `examples/fleet-scenario.toml`.
+
+use crate::cli::{resolve, DEVICES_PER_SOURCE_IP};
+use crate::plan::{
+    default_source_ips, parse_duration, parse_source_ips, Behaviour, Group, Load, Plan, Proto,
+    Timing, TlsSettings,
+};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A scenario that cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for a scenario.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and key).
+        message: String,
+    },
+    /// Settings are wrong; every problem is listed.
+    #[error("{path}: {}", problems.join("; "))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// One line per problem, naming the key.
+        problems: Vec<String>,
+    },
+}
+
+/// A duration as a number of seconds or a string such as `"500ms"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum DurationValue {
+    Secs(f64),
+    Text(String),
+}
+
+impl DurationValue {
+    fn get(&self) -> Result<Duration, String> {
+        match self {
+            DurationValue::Secs(s) => {
+                Duration::try_from_secs_f64(*s).map_err(|_| format!("`{s}` is not a duration"))
+            }
+            DurationValue::Text(t) => parse_duration(t),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    #[default]
+    Echo,
+    Idle,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    target: Option<String>,
+    duration: Option<DurationValue>,
+    grace: Option<DurationValue>,
+    loss_timeout: Option<DurationValue>,
+    connect_timeout: Option<DurationValue>,
+    backoff_min: Option<DurationValue>,
+    backoff_max: Option<DurationValue>,
+    #[serde(default)]
+    server_pids: Vec<u32>,
+    #[serde(default, rename = "group")]
+    groups: Vec<GroupSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupSpec {
+    name: Option<String>,
+    target: Option<String>,
+    #[serde(default = "default_proto")]
+    proto: Proto,
+    devices: u64,
+    #[serde(default)]
+    mode: Mode,
+    rate: Option<f64>,
+    depth: Option<u32>,
+    #[serde(default = "default_payload")]
+    payload: usize,
+    ramp: Option<f64>,
+    #[serde(default)]
+    tls: bool,
+    #[serde(default)]
+    insecure: bool,
+    ca: Option<PathBuf>,
+    server_name: Option<String>,
+    #[serde(default = "default_ws_path")]
+    ws_path: String,
+    source_ips: Option<String>,
+}
+
+fn default_proto() -> Proto {
+    Proto::Text
+}
+
+fn default_payload() -> usize {
+    64
+}
+
+fn default_ws_path() -> String {
+    "/".to_string()
+}
+
+/// Reads the scenario at `path`; `target` overrides its default target.
+pub fn load(path: &Path, target: Option<&str>) -> Result<Plan, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, target).map_err(|e| match e {
+        Problem::Parse(message) => ScenarioError::Parse {
+            path: path.to_owned(),
+            message,
+        },
+        Problem::Invalid(problems) => ScenarioError::Invalid {
+            path: path.to_owned(),
+            problems,
+        },
+    })
+}
+
+/// What is wrong with a scenario's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// Not valid TOML for a scenario.
+    Parse(String),
+    /// Valid TOML, wrong settings.
+    Invalid(Vec<String>),
+}
+
+/// Parses a scenario's text; `target` overrides its default target.
+pub fn parse(text: &str, target: Option<&str>) -> Result<Plan, Problem> {
+    let file: ScenarioFile = toml::from_str(text).map_err(|e| Problem::Parse(e.to_string()))?;
+    let mut problems = Vec::new();
+    let mut timing = Timing::default();
+    let durations: [(&str, &Option<DurationValue>, &mut Duration); 6] = [
+        ("duration", &file.duration, &mut timing.duration),
+        ("grace", &file.grace, &mut timing.grace),
+        ("loss_timeout", &file.loss_timeout, &mut timing.loss_timeout),
+        (
+            "connect_timeout",
+            &file.connect_timeout,
+            &mut timing.connect_timeout,
+        ),
+        ("backoff_min", &file.backoff_min, &mut timing.backoff_min),
+        ("backoff_max", &file.backoff_max, &mut timing.backoff_max),
+    ];
+    for (key, value, slot) in durations {
+        if let Some(v) = value {
+            match v.get() {
+                Ok(d) => *slot = d,
+                Err(e) => problems.push(format!("{key}: {e}")),
+            }
+        }
+    }
+    if file.groups.is_empty() {
+        problems.push("no [[group]]".to_string());
+    }
+    let default_target = target.map(str::to_string).or(file.target.clone());
+    let mut groups = Vec::new();
+    for (i, spec) in file.groups.iter().enumerate() {
+        let key = format!("group[{i}]");
+        match build_group(&key, spec, default_target.as_deref()) {
+            Ok(g) => groups.push(g),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    let plan = Plan {
+        groups,
+        timing,
+        server_pids: file.server_pids,
+        timeline: false,
+    };
+    if problems.is_empty() {
+        if let Err(crate::plan::PlanError::Invalid(mut p)) = plan.validate() {
+            problems.append(&mut p);
+        }
+    }
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(Problem::Invalid(problems))
+    }
+}
+
+fn build_group(
+    key: &str,
+    spec: &GroupSpec,
+    default_target: Option<&str>,
+) -> Result<Group, Vec<String>> {
+    let mut problems = Vec::new();
+    let name = spec.name.clone().unwrap_or_else(|| key.to_string());
+    let host = spec.target.as_deref().or(default_target);
+    let target = match host {
+        None => {
+            problems.push(format!("{key}.target: missing (and no top-level target)"));
+            None
+        }
+        Some(h) => match resolve(h) {
+            Ok(addr) => Some(addr),
+            Err(e) => {
+                problems.push(format!("{key}.target: {e}"));
+                None
+            }
+        },
+    };
+    let behaviour = match spec.mode {
+        Mode::Idle => {
+            if spec.rate.is_some() || spec.depth.is_some() {
+                problems.push(format!("{key}: an idle group has no rate or depth"));
+            }
+            Behaviour::Idle
+        }
+        Mode::Echo => {
+            let load = match (spec.rate, spec.depth) {
+                (Some(_), Some(_)) => {
+                    problems.push(format!("{key}: give rate or depth, not both"));
+                    Load::Depth(1)
+                }
+                (Some(r), None) => Load::Rate(r),
+                (None, d) => Load::Depth(d.unwrap_or(1)),
+            };
+            Behaviour::Echo {
+                load,
+                payload: spec.payload,
+            }
+        }
+    };
+    let source_ips = match (&spec.source_ips, target) {
+        (Some(s), _) => match parse_source_ips(s) {
+            Ok(ips) => ips,
+            Err(e) => {
+                problems.push(format!("{key}.source_ips: {e}"));
+                Vec::new()
+            }
+        },
+        (None, Some(t)) => default_source_ips(t, spec.devices, DEVICES_PER_SOURCE_IP),
+        (None, None) => Vec::new(),
+    };
+    if (spec.insecure || spec.ca.is_some() || spec.server_name.is_some()) && !spec.tls {
+        problems.push(format!(
+            "{key}: insecure, ca and server_name need tls = true"
+        ));
+    }
+    match (target, host) {
+        (Some(target), Some(host)) if problems.is_empty() => Ok(Group {
+            name,
+            target_host: host.to_string(),
+            target,
+            proto: spec.proto,
+            devices: spec.devices,
+            first_device: 0,
+            local_devices: spec.devices,
+            ramp: spec.ramp,
+            behaviour,
+            tls: spec.tls.then(|| TlsSettings {
+                insecure: spec.insecure,
+                ca: spec.ca.clone(),
+                server_name: spec.server_name.clone(),
+            }),
+            ws_path: spec.ws_path.clone(),
+            source_ips,
+        }),
+        _ => Err(problems),
+    }
+}
