@@ -25,5 +25,9 @@ pub use client_id::ClientId;
 
 /// Every codec this build of devgate serves: the stock ones and the device families.
 pub fn codec_registry() -> codecs::CodecRegistry {
-    codecs::CodecRegistry::with_stock()
+    let mut registry = codecs::CodecRegistry::with_stock();
+    codec_gt06::register(&mut registry);
+    codec_jt808::register(&mut registry);
+    codec_teltonika::register(&mut registry);
+    registry
 }
