@@ -13,12 +13,22 @@ pub mod error;
 pub mod event;
 pub mod nom_adapter;
 pub mod registry;
+
+pub mod example;
+pub mod frame;
+pub mod raw;
+pub mod stock;
+pub mod text;
 pub mod websocket;
 
 pub use error::CodecError;
 pub use event::{CloseFrame, HandshakeRequest, Inbound, Outbound};
 pub use nom_adapter::{NomCodec, NomProtocol};
 pub use registry::{CodecFactory, CodecOptions, CodecRegistry};
+
+pub use frame::FrameCodec;
+pub use raw::RawCodec;
+pub use text::TextCodec;
 pub use websocket::WebSocketCodec;
 
 use tokio_util::codec::{Decoder, Encoder};

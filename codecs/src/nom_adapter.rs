@@ -24,8 +24,11 @@ pub trait NomProtocol: Send + 'static {
 
     /// Turns a parsed frame into events (message, acknowledgement, identity) pushed to `out`.
     /// Return `CodecError::Skipped` to drop a bad frame and keep the stream.
-    fn on_frame(&mut self, frame: Self::Frame, out: &mut VecDeque<Inbound>)
-        -> Result<(), CodecError>;
+    fn on_frame(
+        &mut self,
+        frame: Self::Frame,
+        out: &mut VecDeque<Inbound>,
+    ) -> Result<(), CodecError>;
 
     /// Encodes a command for the device.
     fn encode(&mut self, item: Outbound, dst: &mut BytesMut) -> Result<(), CodecError>;
@@ -76,7 +79,9 @@ impl<P: NomProtocol> Decoder for NomCodec<P> {
             let parsed = self.protocol.parse(src);
             match parsed {
                 Ok((rest, frame)) => {
-                    let used = src.len() - rest.len();
+                    // A parser that returns a rest not taken from its input is a bug, but
+                    // must not panic the gateway: 0 is reported like "consumed nothing".
+                    let used = src.len().saturating_sub(rest.len());
                     if used == 0 {
                         return Err(CodecError::Protocol(format!(
                             "{}: parser consumed no bytes",
@@ -109,7 +114,7 @@ impl<P: NomProtocol> Decoder for NomCodec<P> {
                     return Err(CodecError::Protocol(format!(
                         "{}: cannot parse at byte {} ({:?})",
                         self.protocol.name(),
-                        src.len() - e.input.len(),
+                        src.len().saturating_sub(e.input.len()),
                         e.code
                     )));
                 }

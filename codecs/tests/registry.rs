@@ -1,0 +1,94 @@
+//! The stock registry resolves codecs by name, and a binary can add its own.
+
+use bytes::BytesMut;
+use codecs::example::{ExampleMessage, ExampleProtocol};
+use codecs::{Codec, CodecError, CodecOptions, CodecRegistry, Inbound, NomCodec};
+use std::sync::Arc;
+
+#[test]
+fn the_stock_registry_resolves_text_frame_and_raw_by_name() {
+    let registry = CodecRegistry::with_stock();
+    for name in ["text", "frame", "raw"] {
+        let codec = registry.build(name, &CodecOptions::default()).expect(name);
+        assert_eq!(codec.name(), name);
+        assert!(registry.contains(name));
+    }
+}
+
+#[test]
+fn names_resolve_regardless_of_case() {
+    let registry = CodecRegistry::with_stock();
+    assert_eq!(
+        registry
+            .build("FRAME", &CodecOptions::default())
+            .unwrap()
+            .name(),
+        "frame"
+    );
+}
+
+#[test]
+fn an_unknown_name_resolves_to_nothing() {
+    let registry = CodecRegistry::with_stock();
+    assert!(registry.build("gopher", &CodecOptions::default()).is_none());
+    assert!(!registry.contains("example"));
+}
+
+#[test]
+fn built_codecs_use_the_listener_options() {
+    let registry = CodecRegistry::with_stock();
+    let options = CodecOptions {
+        max_message_size: 2,
+        ..CodecOptions::default()
+    };
+    let mut text = registry.build("text", &options).unwrap();
+    let mut src = BytesMut::from(&b"abc"[..]);
+    assert!(matches!(
+        text.decode(&mut src),
+        Err(CodecError::TooLarge { max: 2, .. })
+    ));
+}
+
+#[test]
+fn each_build_is_a_fresh_codec_with_its_own_state() {
+    let registry = CodecRegistry::with_stock();
+    let mut first = registry.build("text", &CodecOptions::default()).unwrap();
+    let mut second = registry.build("text", &CodecOptions::default()).unwrap();
+    let mut partial = BytesMut::from(&b"half a line"[..]);
+    assert_eq!(first.decode(&mut partial).unwrap(), None);
+    let mut whole = BytesMut::from(&b"x\n"[..]);
+    assert!(matches!(
+        second.decode(&mut whole).unwrap(),
+        Some(Inbound::Message { .. })
+    ));
+}
+
+#[test]
+fn a_binary_can_register_its_own_nom_codec_beside_the_stock_ones() {
+    let mut registry = CodecRegistry::with_stock();
+    registry.register(
+        "example",
+        Arc::new(|options: &CodecOptions| -> Box<dyn Codec> {
+            Box::new(NomCodec::new(ExampleProtocol, options.max_message_size))
+        }),
+    );
+    assert!(registry.names().iter().any(|n| n == "example"));
+    assert!(registry.contains("text"));
+    let mut codec = registry.build("example", &CodecOptions::default()).unwrap();
+    assert_eq!(codec.name(), "example");
+    let mut src = BytesMut::new();
+    ExampleMessage::Reading {
+        sensor: 1,
+        value: -5,
+    }
+    .encode(&mut src)
+    .unwrap();
+    let Some(Inbound::Message {
+        fields: Some(fields),
+        ..
+    }) = codec.decode(&mut src).unwrap()
+    else {
+        panic!("expected a reading");
+    };
+    assert_eq!(fields["value"], -5);
+}
