@@ -178,7 +178,12 @@ pub async fn start_worker<H: EventHandler>(
     let api = Api::new();
     let handler = Arc::new(handler);
     handler.on_worker_start(&api).await;
-    let inbox = Inbox::start(handler.clone(), api.clone(), w.shards);
+    // In-process with its gateway, the handler runs inline in each client's task.
+    let inbox = if local.is_some() {
+        Inbox::inline(handler.clone(), api.clone())
+    } else {
+        Inbox::start(handler.clone(), api.clone(), w.shards)
+    };
     let opts = links::LinkOptions {
         name: w.name.clone(),
         registers: cfg.register.addresses(),

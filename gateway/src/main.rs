@@ -251,10 +251,14 @@ async fn run(command: Command, registry: Arc<codecs::CodecRegistry>) -> Result<(
             Ok(())
         }
         Command::Start { config } => {
-            let cfg = load(&config, &registry)?;
+            let mut cfg = load(&config, &registry)?;
             init_logs(&cfg);
             let addr = app::start_register(&cfg).await?;
             announce("register", addr);
+            if cfg.register.addresses.is_empty() {
+                // `listen` may be port 0: the in-process gateway and worker use the bound one.
+                cfg.register.addresses = vec![addr.to_string()];
+            }
             let g = app::start_gateway(&cfg, registry).await?;
             announce("internal", g.internal);
             for (url, _) in &g.listeners {

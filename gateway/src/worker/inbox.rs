@@ -1,6 +1,9 @@
-//! A worker's inbox: events are spread over handler shards by client id, so one client's
-//! events are handled in order while different clients run concurrently. Each shard has a
-//! bounded queue; a full shard makes the sender wait (back-pressure up to the gateway).
+//! A worker's inbox. For events arriving over links, events are spread over handler shards by
+//! client id, so one client's events are handled in order while different clients run
+//! concurrently; each shard has a bounded queue and a full shard makes the sender wait
+//! (back-pressure up to the gateway). A worker in the gateway's own process (`devgate start`)
+//! runs the handler inline instead, in the client's connection task: still in order, one at a
+//! time per client, panics still caught, but with no queue and no task switch per event.
 
 use super::api::Api;
 use super::handler::{Context, EventHandler, Incoming};
@@ -8,17 +11,33 @@ use crate::client_id::ClientId;
 use crate::proto::Message;
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Events queued per shard before senders wait.
 const SHARD_QUEUE: usize = 4096;
 
+type InlineHandler = dyn Fn(Message) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;
+
 /// Where gateways deliver events for one worker.
-#[derive(Debug, Clone)]
-pub struct Inbox {
-    shards: Arc<[mpsc::Sender<Message>]>,
+#[derive(Clone)]
+pub enum Inbox {
+    /// Handler shards fed by bounded queues.
+    Sharded(Arc<[mpsc::Sender<Message>]>),
+    /// The handler run by the deliverer itself.
+    Inline(Arc<InlineHandler>),
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Inbox::Sharded(s) => write!(f, "Inbox::Sharded({})", s.len()),
+            Inbox::Inline(_) => write!(f, "Inbox::Inline"),
+        }
+    }
 }
 
 fn client_of(msg: &Message) -> Option<ClientId> {
@@ -42,28 +61,51 @@ impl Inbox {
                 tx
             })
             .collect();
-        Inbox {
-            shards: senders.into(),
-        }
+        Inbox::Sharded(senders.into())
     }
 
-    /// Queues an event on its client's shard; `Err` gives it back when the worker is gone.
+    /// An inbox that runs `handler` in the task that delivers the event.
+    pub fn inline<H: EventHandler>(handler: Arc<H>, api: Api) -> Inbox {
+        Inbox::Inline(Arc::new(move |msg| {
+            let handler = handler.clone();
+            let api = api.clone();
+            Box::pin(async move { handle_one(handler.as_ref(), &api, msg).await })
+        }))
+    }
+
+    /// Hands over an event (queued on its client's shard, or handled at once inline);
+    /// `Err` gives it back when the worker is gone.
     pub async fn deliver(&self, msg: Message) -> Result<(), Message> {
-        let idx = match client_of(&msg) {
-            Some(c) => {
-                let h = (c.conn as u64) ^ ((u32::from(c.ip) as u64) << 16) ^ c.port as u64;
-                (h % self.shards.len() as u64) as usize
+        match self {
+            Inbox::Inline(run) => {
+                run(msg).await;
+                Ok(())
             }
-            None => 0,
-        };
-        self.shards[idx].send(msg).await.map_err(|e| e.0)
+            Inbox::Sharded(shards) => {
+                let idx = match client_of(&msg) {
+                    Some(c) => {
+                        let h = (c.conn as u64) ^ ((u32::from(c.ip) as u64) << 16) ^ c.port as u64;
+                        (h % shards.len() as u64) as usize
+                    }
+                    None => 0,
+                };
+                shards[idx].send(msg).await.map_err(|e| e.0)
+            }
+        }
     }
 }
 
 async fn shard<H: EventHandler>(handler: Arc<H>, api: Api, mut rx: mpsc::Receiver<Message>) {
     while let Some(msg) = rx.recv().await {
+        handle_one(handler.as_ref(), &api, msg).await;
+    }
+}
+
+/// Runs the handler for one event, catching and logging a panic.
+async fn handle_one<H: EventHandler>(handler: &H, api: &Api, msg: Message) {
+    {
         let Some(client_id) = client_of(&msg) else {
-            continue;
+            return;
         };
         let (uid, session) = match &msg {
             Message::Data { uid, session, .. } | Message::Close { uid, session, .. } => {
@@ -73,8 +115,8 @@ async fn shard<H: EventHandler>(handler: Arc<H>, api: Api, mut rx: mpsc::Receive
             Message::Identity { uid, .. } => (non_empty(uid), Map::new()),
             _ => (None, Map::new()),
         };
-        let cx = Context::new(client_id, &api, uid, session);
-        let run = dispatch(handler.as_ref(), &cx, msg);
+        let cx = Context::new(client_id, api, uid, session);
+        let run = dispatch(handler, &cx, msg);
         if let Err(panic) = AssertUnwindSafe(run).catch_unwind().await {
             let what = panic
                 .downcast_ref::<&str>()
