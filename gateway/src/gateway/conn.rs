@@ -171,23 +171,22 @@ pub async fn run(
     }
     if !matches!(end, End::PeerClosed | End::Io(_)) {
         // Best effort: what is queued (a last message, a close frame) goes out first.
-        let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, conn.flush(&mut wr)).await;
+        let _ = Box::pin(tokio::time::timeout(
+            CLOSE_FLUSH_TIMEOUT,
+            conn.flush(&mut wr),
+        ))
+        .await;
         wr.shutdown().await;
     }
     drop((rd, wr));
     state.remove_client(id);
     let (uid, session) = state.forget(&client);
-    state
-        .router
-        .route(
-            &client,
-            Message::Close {
-                client: id,
-                uid,
-                session,
-            },
-        )
-        .await;
+    let close = Message::Close {
+        client: id,
+        uid,
+        session,
+    };
+    Box::pin(state.router.route(&client, close)).await;
     state.router.release(&client);
 }
 
@@ -209,14 +208,15 @@ impl Conn<'_> {
         info: &ListenerInfo,
     ) -> Result<(), End> {
         let id = self.client.id;
-        self.route(Message::Connect {
+        Box::pin(self.route(Message::Connect {
             client: id,
             remote: remote.to_string(),
             protocol: info.protocol.clone(),
-        })
+        }))
         .await?;
         if let Some(limit) = info.handshake_timeout {
-            match tokio::time::timeout(limit, self.until_handshake(rd, wr, rbuf)).await {
+            let handshake = tokio::time::timeout(limit, self.until_handshake(rd, wr, rbuf));
+            match Box::pin(handshake).await {
                 Ok(r) => r?,
                 Err(_) => return Err(End::HandshakeTimeout),
             }
@@ -248,12 +248,14 @@ impl Conn<'_> {
                     let n = r.map_err(End::Io)?;
                     if n == 0 {
                         if let Some(buf) = rbuf.as_mut() {
-                            self.decode_all(buf, true).await?;
+                            Box::pin(self.decode_all(buf, true)).await?;
                         }
                         return Err(End::PeerClosed);
                     }
                     if let Some(buf) = rbuf.as_mut() {
-                        self.decode_all(buf, false).await?;
+                        // Boxed: its state (routing, an inline handler) exists only while
+                        // data is being handled, so an idle connection's task stays small.
+                        Box::pin(self.decode_all(buf, false)).await?;
                         if buf.is_empty() {
                             *rbuf = None;
                         }
