@@ -224,11 +224,13 @@ impl Expr {
         let column = |rest: &str| src.len() - rest.len() + 1;
         let expr = match or_expr(src) {
             Ok(("", e)) => e,
-            Ok((rest, _)) => return Err(format!(
+            Ok((rest, _)) => {
+                return Err(format!(
                 "unexpected `{}` at column {} (expected `and`, `or`, a comparison operator or `)`)",
                 snippet(rest),
                 column(rest)
-            )),
+            ))
+            }
             Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
                 let what = if e.input.starts_with(['\'', '"']) {
                     "unterminated string"

@@ -299,6 +299,8 @@ async fn session(
                 }
                 Some(Ok(Event::Incoming(Packet::SubAck(s)))) => {
                     let failed = s.return_codes.iter().filter(|c| matches!(c, SubscribeReasonCode::Failure)).count();
+                    let granted = s.return_codes.len() - failed;
+                    counters.subscribe_acked.fetch_add(granted as u64, Ordering::Relaxed);
                     if failed > 0 {
                         counters.subscribe_failed.fetch_add(failed as u64, Ordering::Relaxed);
                         tracing::warn!(failed, "broker refused downlink subscriptions");

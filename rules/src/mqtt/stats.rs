@@ -14,6 +14,7 @@ pub(crate) struct Counters {
     pub acked: AtomicU64,
     pub corrupt_dropped: AtomicU64,
     pub subscribe_failed: AtomicU64,
+    pub subscribe_acked: AtomicU64,
     pub downlink_received: AtomicU64,
     pub downlink_delivered: AtomicU64,
     pub downlink_unmatched: AtomicU64,
@@ -51,6 +52,8 @@ pub struct BridgeStats {
     pub corrupt_dropped: u64,
     /// Downlink subscriptions the broker refused.
     pub subscribe_failed: u64,
+    /// Downlink subscriptions the broker granted (once per subscription per connection).
+    pub subscribe_acked: u64,
     /// Downlink messages received.
     pub downlink_received: u64,
     /// Downlink messages handed to the sink (directly or from the hold queue).
@@ -81,6 +84,7 @@ impl Counters {
             acked: g(&self.acked),
             corrupt_dropped: g(&self.corrupt_dropped),
             subscribe_failed: g(&self.subscribe_failed),
+            subscribe_acked: g(&self.subscribe_acked),
             downlink_received: g(&self.downlink_received),
             downlink_delivered: g(&self.downlink_delivered),
             downlink_unmatched: g(&self.downlink_unmatched),
