@@ -196,6 +196,9 @@ pub struct ScenarioArgs {
     /// Overrides the file's default target.
     #[arg(long)]
     pub target: Option<String>,
+    /// Overrides the file's duration.
+    #[arg(long, value_parser = duration)]
+    pub duration: Option<Duration>,
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,

@@ -31,6 +31,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Scenario(args) => {
             let mut plan = scenario::load(&args.file, args.target.as_deref())?;
             plan.timeline = args.output.timeline;
+            if let Some(duration) = args.duration {
+                plan.timing.duration = duration;
+            }
             simulate(plan, &args.output)
         }
         Command::EchoServer(args) => echo_server(args),

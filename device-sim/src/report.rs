@@ -353,9 +353,31 @@ impl GroupReport {
             group_digits(self.disconnects),
             group_digits(self.reconnects)
         );
-        if !self.echo {
-            return;
+        if self.echo {
+            self.render_echo(out);
         }
+        if let Some(rows) = &self.timeline {
+            let _ = writeln!(
+                out,
+                "  {:>5} {:>10} {:>12} {:>12} {:>8} {:>8}",
+                "t", "connected", "sent/s", "received/s", "conn err", "drops"
+            );
+            for r in rows {
+                let _ = writeln!(
+                    out,
+                    "  {:>5} {:>10} {:>12} {:>12} {:>8} {:>8}",
+                    r.t,
+                    r.connected,
+                    r.sent_per_s,
+                    r.received_per_s,
+                    r.connect_errors,
+                    r.disconnects
+                );
+            }
+        }
+    }
+
+    fn render_echo(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "  throughput  {} replies/s over {:.1} s (sent {}, received {})",
@@ -386,25 +408,6 @@ impl GroupReport {
             group_digits(self.late),
             group_digits(self.lost_in_disconnect)
         );
-        if let Some(rows) = &self.timeline {
-            let _ = writeln!(
-                out,
-                "  {:>5} {:>10} {:>12} {:>12} {:>8} {:>8}",
-                "t", "connected", "sent/s", "received/s", "conn err", "drops"
-            );
-            for r in rows {
-                let _ = writeln!(
-                    out,
-                    "  {:>5} {:>10} {:>12} {:>12} {:>8} {:>8}",
-                    r.t,
-                    r.connected,
-                    r.sent_per_s,
-                    r.received_per_s,
-                    r.connect_errors,
-                    r.disconnects
-                );
-            }
-        }
     }
 }
 
