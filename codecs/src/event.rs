@@ -19,6 +19,9 @@ pub enum Inbound {
     Handshake(HandshakeRequest),
     /// The device told us who it is (IMEI, phone number): the gateway binds it as uid.
     Identity(String),
+    /// The peer showed it is alive without sending a message (a WebSocket pong): counts for
+    /// the heartbeat, nothing to hand to a worker.
+    Alive,
     /// The peer asked to close (a WebSocket close frame); the close reply is already queued as `Reply`.
     Close(Option<CloseFrame>),
 }

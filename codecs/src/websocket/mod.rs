@@ -224,7 +224,7 @@ impl WebSocketCodec {
                     frame::write_frame(OpCode::Control(Control::Pong), &payload, &mut pong)?;
                     return Ok(Some(Inbound::Reply(pong.freeze())));
                 }
-                OpCode::Control(Control::Pong) => continue,
+                OpCode::Control(Control::Pong) => return Ok(Some(Inbound::Alive)),
                 OpCode::Control(_) => return self.on_close(src, &payload),
                 OpCode::Data(kind) => {
                     if let Some(event) = self.on_data(src, kind, is_final, payload)? {

@@ -422,11 +422,12 @@ fn a_ping_is_answered_with_a_pong_carrying_its_payload() {
 }
 
 #[test]
-fn a_pong_is_ignored_and_decoding_goes_on() {
+fn a_pong_counts_as_life_and_decoding_goes_on() {
     let mut codec = open_codec(1024);
     let mut bytes = client_frame(PONG, true, b"x");
     bytes.extend(client_frame(TEXT, true, b"after"));
     let mut src = BytesMut::from(&bytes[..]);
+    assert_eq!(codec.decode(&mut src).unwrap(), Some(Inbound::Alive));
     assert_eq!(codec.decode(&mut src).unwrap(), Some(message(b"after")));
 }
 

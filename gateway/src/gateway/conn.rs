@@ -364,6 +364,10 @@ impl Conn<'_> {
                 // A second handshake on one connection: answer nothing, the codec refuses data.
                 Ok(())
             }
+            Inbound::Alive => {
+                self.client.touch();
+                Ok(())
+            }
             Inbound::Close(_) => {
                 self.closing = true;
                 Ok(())
