@@ -139,6 +139,9 @@ pub struct OutputArgs {
     /// Include a per-second timeline in the report.
     #[arg(long)]
     pub timeline: bool,
+    /// Worker threads of this process (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Run only slice i of n of every group, printing JSON lines (set by a parent device-sim).
     #[arg(long, hide = true, value_parser = crate::shard::parse_shard)]
     pub shard: Option<(u32, u32)>,

@@ -58,7 +58,8 @@ fn simulate(plan: Plan, output: &OutputArgs) -> Result<()> {
         // A child of a sharded run: its slice only, results as JSON lines for the parent.
         let mut part = plan.shard(index, count);
         part.server_pids.clear();
-        let result = runtime(None)?.block_on(runner::run(&part, &mut shard::LineObserver))?;
+        let result =
+            runtime(output.threads)?.block_on(runner::run(&part, &mut shard::LineObserver))?;
         shard::print_line(&ShardLine::Result(Box::new(result)));
         return Ok(());
     }
@@ -68,7 +69,7 @@ fn simulate(plan: Plan, output: &OutputArgs) -> Result<()> {
     let shards = shard::shard_count(plan.local_devices(), per_process);
     let live = !output.json && std::io::stderr().is_terminal();
     let mut progress = Progress::new(live, plan.ramp_time() + plan.timing.duration);
-    let rt = runtime(None)?;
+    let rt = runtime(output.threads)?;
     let result = if shards > 1 {
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
         rt.block_on(shard::run_sharded(shards, &args, &plan, &mut progress))?

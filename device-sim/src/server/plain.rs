@@ -1,7 +1,7 @@
 //! The plain echo: read, write back.
 //!
-//! Plain TCP connections hold no buffer of their own: a connection waits for readability, then
-//! reads into its worker thread's scratch buffer and writes the bytes straight back, so an idle
+//! Plain TCP connections hold no buffer of their own: when bytes arrive, a connection reads them
+//! into its worker thread's scratch buffer and writes them straight back, so an idle
 //! connection costs only its task and socket. Only when the socket cannot take a whole reply at
 //! once are the rest of the bytes copied and written when it can. Speed is that of the textbook
 //! tokio echo (same system calls per round trip); memory is the physical limit for idle
@@ -9,7 +9,9 @@
 
 use std::cell::RefCell;
 use std::io::ErrorKind;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Read size.
@@ -23,30 +25,35 @@ thread_local! {
 enum Step {
     /// Echoed everything read.
     Echoed,
-    /// Nothing more to read for now.
-    Drained,
     /// The socket took only part of the reply: these bytes are left to write.
     Partial(Vec<u8>),
     /// The peer closed, or the connection failed.
     Closed,
 }
 
-fn step(stream: &TcpStream) -> Step {
+/// Reads what has arrived into the thread's scratch buffer and writes it straight back, within
+/// one poll, so the buffer is never held across a wait. Reading through `poll_read` (rather than
+/// `try_read`) keeps tokio's rule that a short read clears readiness, which saves the extra
+/// `read` that would only say "would block".
+fn poll_step(stream: &mut TcpStream, cx: &mut Context<'_>) -> Poll<Step> {
     SCRATCH.with(|scratch| {
         let mut buf = scratch.borrow_mut();
-        let n = match stream.try_read(&mut buf) {
-            Ok(0) => return Step::Closed,
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Drained,
-            Err(e) if e.kind() == ErrorKind::Interrupted => return Step::Echoed,
-            Err(_) => return Step::Closed,
-        };
-        match stream.try_write(&buf[..n]) {
+        let mut read = ReadBuf::new(&mut buf);
+        match Pin::new(&mut *stream).poll_read(cx, &mut read) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(Step::Closed),
+            Poll::Ready(Ok(())) => {}
+        }
+        let n = read.filled().len();
+        if n == 0 {
+            return Poll::Ready(Step::Closed);
+        }
+        Poll::Ready(match stream.try_write(&buf[..n]) {
             Ok(w) if w == n => Step::Echoed,
             Ok(w) => Step::Partial(buf[w..n].to_vec()),
             Err(e) if e.kind() == ErrorKind::WouldBlock => Step::Partial(buf[..n].to_vec()),
             Err(_) => Step::Closed,
-        }
+        })
     })
 }
 
@@ -54,20 +61,14 @@ fn step(stream: &TcpStream) -> Step {
 pub async fn echo_tcp(mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     loop {
-        if stream.readable().await.is_err() {
-            return;
-        }
-        loop {
-            match step(&stream) {
-                Step::Echoed => {}
-                Step::Drained => break,
-                Step::Partial(rest) => {
-                    if stream.write_all(&rest).await.is_err() {
-                        return;
-                    }
+        match std::future::poll_fn(|cx| poll_step(&mut stream, cx)).await {
+            Step::Echoed => {}
+            Step::Partial(rest) => {
+                if stream.write_all(&rest).await.is_err() {
+                    return;
                 }
-                Step::Closed => return,
             }
+            Step::Closed => return,
         }
     }
 }
