@@ -19,6 +19,7 @@ pub mod router;
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::config::{GatewayConfig, OverflowPolicy};
+use crate::net::FastHash;
 use bytes::Bytes;
 use client::{ClientHandle, Out, PushResult};
 use codecs::Outbound;
@@ -95,7 +96,7 @@ pub struct GatewayState {
     pub router: Router,
     /// Counters.
     pub stats: Stats,
-    clients: [RwLock<HashMap<u32, Arc<ClientHandle>>>; TABLE_SHARDS],
+    clients: [RwLock<HashMap<u32, Arc<ClientHandle>, FastHash>>; TABLE_SHARDS],
     next_conn: AtomicU32,
     directory: std::sync::Mutex<directory::Directory>,
     /// Shared secret of internal links.
@@ -130,7 +131,7 @@ impl GatewayState {
         })
     }
 
-    fn shard(&self, conn: u32) -> &RwLock<HashMap<u32, Arc<ClientHandle>>> {
+    fn shard(&self, conn: u32) -> &RwLock<HashMap<u32, Arc<ClientHandle>, FastHash>> {
         &self.clients[conn as usize % TABLE_SHARDS]
     }
 

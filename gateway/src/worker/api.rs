@@ -7,6 +7,7 @@
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::gateway::GatewayState;
+use crate::net::FastHash;
 use crate::proto::{Message, QueryKind};
 use bytes::Bytes;
 use serde::Serialize;
@@ -67,7 +68,7 @@ impl<T> Answer<T> {
 
 #[derive(Debug, Default)]
 struct Inner {
-    links: RwLock<HashMap<GatewayKey, GatewayLink>>,
+    links: RwLock<HashMap<GatewayKey, GatewayLink, FastHash>>,
     listed: RwLock<BTreeSet<GatewayKey>>,
     pending: Mutex<HashMap<u64, oneshot::Sender<Bytes>>>,
     next_query: AtomicU64,
