@@ -10,6 +10,7 @@ use crate::error::StoreError;
 use crate::event::{DeviceState, Event};
 use crate::mqtt::{Outbox, OutboxError};
 use crate::ruleset::RuleSet;
+use crate::store::group_flush::GroupFlush;
 use crate::store::{load_state, stage_state, Batch, StateStore};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -61,6 +62,8 @@ pub struct Pipeline {
     outbox: Option<Outbox>,
     /// Serializes read-evaluate-write so two events of one uid never lose an update.
     write: Mutex<()>,
+    /// Concurrent callers share flushes (group commit).
+    flush: GroupFlush,
     counters: Counters,
 }
 
@@ -72,6 +75,7 @@ impl Pipeline {
             store,
             outbox,
             write: Mutex::new(()),
+            flush: GroupFlush::default(),
             counters: Counters::default(),
         }
     }
@@ -90,8 +94,8 @@ impl Pipeline {
     /// gateway: reply, send_to_uid, send_to_group, bind_uid, join_group and skipped ones.
     /// `set_state` and `publish` are already applied and flushed when it returns.
     ///
-    /// Blocks on disk I/O (one flush per event that changed anything): call it from
-    /// `spawn_blocking` or a blocking-friendly thread.
+    /// Blocks on disk I/O (a flush per event that changed anything, shared by concurrent
+    /// callers): call it from `spawn_blocking` or a blocking-friendly thread.
     pub fn handle(&self, event: &Event, now: u64) -> Result<Vec<Action>, PipelineError> {
         let c = &self.counters;
         c.events.fetch_add(1, Ordering::Relaxed);
@@ -167,10 +171,12 @@ impl Pipeline {
                 }
             }
         }
+        // Taken under the write lock, so a ticket never covers writes that are not applied yet.
+        let ticket = dirty.then(|| self.flush.ticket());
         drop(guard);
-        if dirty {
-            // Outside the lock: concurrent callers share sled's flush instead of queueing on it.
-            self.store.flush()?;
+        if let Some(t) = ticket {
+            // Outside the lock: concurrent callers share one flush instead of queueing on it.
+            self.flush.wait_durable(self.store.as_ref(), t)?;
         }
         let skipped = out
             .iter()
