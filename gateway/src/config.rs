@@ -167,6 +167,17 @@ pub struct WorkerConfig {
     /// Handler tasks; each client's events always go to the same one, in order.
     #[serde(default = "default_shards")]
     pub shards: usize,
+    /// `handler = "rules"`: the rules file.
+    pub rules: Option<PathBuf>,
+    /// `handler = "rules"`: where device state and the MQTT outbox live (sled).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `handler = "rules"`: the MQTT bridge; without it `publish` actions are counted, not sent.
+    pub mqtt: Option<rules::MqttConfig>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("devgate-data")
 }
 
 fn default_worker_name() -> String {
@@ -436,11 +447,28 @@ impl Config {
             }
         }
         if let Some(w) = &self.worker {
-            if !["echo"].contains(&w.handler.as_str()) {
-                err(
+            match w.handler.as_str() {
+                "echo" => {}
+                "rules" => match &w.rules {
+                    None => err(
+                        "worker.rules".into(),
+                        "handler \"rules\" needs a rules file".into(),
+                    ),
+                    Some(path) => {
+                        if let Err(errors) = rules::check_rules_file(path) {
+                            for e in errors {
+                                err("worker.rules".into(), e.to_string());
+                            }
+                        }
+                    }
+                },
+                other => err(
                     "worker.handler".into(),
-                    format!("unknown handler {:?}; built in: echo", w.handler),
-                );
+                    format!("unknown handler {other:?}; built in: echo, rules"),
+                ),
+            }
+            for (key, reason) in w.mqtt.iter().flat_map(|m| m.check()) {
+                err(format!("worker.mqtt.{key}"), reason);
             }
             if w.shards == 0 || w.shards > 1024 {
                 err("worker.shards".into(), "must be between 1 and 1024".into());

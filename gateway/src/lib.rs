@@ -17,6 +17,7 @@ pub mod link;
 pub mod net;
 pub mod proto;
 pub mod register;
+pub mod rules_handler;
 pub mod tls;
 pub mod worker;
 

@@ -48,6 +48,14 @@ enum Command {
         /// TOML config file.
         config: PathBuf,
     },
+    /// Runs a rules file's tests (default: FILE with `.test.toml` beside it).
+    TestRules {
+        /// The rules file.
+        rules: PathBuf,
+        /// The tests file.
+        #[arg(long)]
+        tests: Option<PathBuf>,
+    },
     /// Sends a message to a client, a uid, a group or everyone, from anywhere.
     Send {
         #[command(flatten)]
@@ -129,6 +137,41 @@ async fn stopped() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Runs the configured handler as a worker until SIGTERM / Ctrl-C.
+async fn serve_worker(
+    cfg: &Config,
+    local: Option<Arc<gateway::gateway::GatewayState>>,
+) -> Result<()> {
+    let w = cfg.worker.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("{}: the [worker] section is required", cfg.path.display())
+    })?;
+    match w.handler.as_str() {
+        "rules" => {
+            let handler = gateway::rules_handler::RulesHandler::open(w)?;
+            run_handler(cfg, handler, local).await
+        }
+        _ => run_handler(cfg, Echo, local).await,
+    }
+}
+
+async fn run_handler<H: gateway::worker::EventHandler>(
+    cfg: &Config,
+    handler: H,
+    local: Option<Arc<gateway::gateway::GatewayState>>,
+) -> Result<()> {
+    let w = app::start_worker(cfg, handler, local).await?;
+    announce(
+        "worker",
+        cfg.worker
+            .as_ref()
+            .map(|w| w.name.clone())
+            .unwrap_or_default(),
+    );
+    stopped().await;
+    w.stop().await;
+    Ok(())
+}
+
 /// Startup lines on stdout, one per bound address, so scripts and tests can find ports.
 fn announce(what: &str, addr: impl std::fmt::Display) {
     println!("devgate: {what} {addr}");
@@ -167,6 +210,17 @@ fn main() -> Result<()> {
             }
         };
     }
+    if let Command::TestRules { rules, tests } = &cli.command {
+        let tests = tests
+            .clone()
+            .unwrap_or_else(|| ::rules::default_tests_path(rules));
+        let report = ::rules::run_rule_tests(rules, &tests);
+        println!("{report}");
+        if !report.success() {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -176,7 +230,7 @@ fn main() -> Result<()> {
 
 async fn run(command: Command, registry: Arc<codecs::CodecRegistry>) -> Result<()> {
     match command {
-        Command::CheckConfig { .. } => Ok(()),
+        Command::CheckConfig { .. } | Command::TestRules { .. } => Ok(()),
         Command::Send {
             remote,
             client,
@@ -264,10 +318,7 @@ async fn run(command: Command, registry: Arc<codecs::CodecRegistry>) -> Result<(
             for (url, _) in &g.listeners {
                 announce("listening", url);
             }
-            let w = app::start_worker(&cfg, Echo, Some(g.state.clone())).await?;
-            stopped().await;
-            w.stop().await;
-            Ok(())
+            serve_worker(&cfg, Some(g.state.clone())).await
         }
     }
 }

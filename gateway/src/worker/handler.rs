@@ -16,6 +16,8 @@ pub struct Context<'a> {
     pub api: &'a Api,
     /// The uid bound to the client when the gateway sent the event.
     pub uid: Option<String>,
+    /// The listener's protocol (`text`, `gt06`, ...); set on connect events.
+    pub protocol: Option<String>,
     session: Mutex<Map<String, Value>>,
 }
 
@@ -31,6 +33,7 @@ impl<'a> Context<'a> {
             client_id,
             api,
             uid,
+            protocol: None,
             session: Mutex::new(session),
         }
     }

@@ -115,7 +115,10 @@ async fn handle_one<H: EventHandler>(handler: &H, api: &Api, msg: Message) {
             Message::Identity { uid, .. } => (non_empty(uid), Map::new()),
             _ => (None, Map::new()),
         };
-        let cx = Context::new(client_id, api, uid, session);
+        let mut cx = Context::new(client_id, api, uid, session);
+        if let Message::Connect { protocol, .. } = &msg {
+            cx.protocol = Some(protocol.clone());
+        }
         let run = dispatch(handler, &cx, msg);
         if let Err(panic) = AssertUnwindSafe(run).catch_unwind().await {
             let what = panic
