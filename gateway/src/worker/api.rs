@@ -203,10 +203,11 @@ impl Api {
         }
     }
 
-    /// Sends a command to every linked gateway; returns the failures.
+    /// Sends a command to every listed gateway; returns the failures (a listed gateway with
+    /// no link is one: `NoGateway`).
     async fn command_all(&self, msg: impl Fn(GatewayKey) -> Message) -> Vec<ApiError> {
         let mut errors = Vec::new();
-        for key in self.gateways() {
+        for key in self.listed_gateways() {
             if let Err(e) = self.command(key, msg(key)).await {
                 errors.push(e);
             }
