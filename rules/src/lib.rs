@@ -32,10 +32,17 @@ pub use error::{RuleError, StoreError};
 pub use event::{DeviceState, Event, EventKind};
 pub use load::{check_rules_file, parse_rules};
 pub use mqtt::{
-    Bridge, BridgeHandle, BridgeStats, DownlinkConfig, DownlinkSink, MqttConfig, OfflinePolicy,
-    Outbox, OutboxConfig, SinkError,
+    Bridge, BridgeError, BridgeHandle, BridgeStats, DownlinkConfig, DownlinkSink, MqttConfig,
+    NoDownlink, OfflinePolicy, Outbox, OutboxConfig, OutboxError, SinkError,
 };
 pub use pipeline::{Pipeline, PipelineError, PipelineStats};
 pub use ruleset::RuleSet;
 pub use store::{Batch, MemoryStore, SledStore, StateStore};
 pub use testing::{default_tests_path, run_rule_tests, TestFailure, TestReport};
+
+/// The current time as Unix milliseconds: the `now` to pass to [`Pipeline::handle`].
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
