@@ -139,7 +139,7 @@ pub struct OutputArgs {
     /// Include a per-second timeline in the report.
     #[arg(long)]
     pub timeline: bool,
-    /// Worker threads of this process (default: one per core).
+    /// Device threads of this process, each with its own event loop (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Run only slice i of n of every group, printing JSON lines (set by a parent device-sim).

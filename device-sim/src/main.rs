@@ -6,6 +6,7 @@ use device_sim::cli::{Cli, Command, EchoServerArgs, OutputArgs};
 use device_sim::plan::Plan;
 use device_sim::progress::Progress;
 use device_sim::report::Report;
+use device_sim::runner::Workers;
 use device_sim::server::{self, EchoServer};
 use device_sim::shard::{self, ShardLine};
 use device_sim::{runner, scenario, tls};
@@ -51,6 +52,19 @@ fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime> {
         .context("starting the tokio runtime")
 }
 
+/// The runtime that drives a run (ticks, progress, shards); devices run on [`Workers`].
+fn single_thread() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+/// Device threads: as asked, else one per core.
+fn worker_count(threads: Option<usize>) -> usize {
+    threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
 fn simulate(plan: Plan, output: &OutputArgs) -> Result<()> {
     plan.validate()?;
     let fd_limit = shard::raise_fd_limit();
@@ -58,8 +72,12 @@ fn simulate(plan: Plan, output: &OutputArgs) -> Result<()> {
         // A child of a sharded run: its slice only, results as JSON lines for the parent.
         let mut part = plan.shard(index, count);
         part.server_pids.clear();
-        let result =
-            runtime(output.threads)?.block_on(runner::run(&part, &mut shard::LineObserver))?;
+        let workers = Workers::start(worker_count(output.threads))?;
+        let result = single_thread()?.block_on(runner::run_on(
+            &part,
+            &mut shard::LineObserver,
+            workers.handles(),
+        ))?;
         shard::print_line(&ShardLine::Result(Box::new(result)));
         return Ok(());
     }
@@ -69,12 +87,13 @@ fn simulate(plan: Plan, output: &OutputArgs) -> Result<()> {
     let shards = shard::shard_count(plan.local_devices(), per_process);
     let live = !output.json && std::io::stderr().is_terminal();
     let mut progress = Progress::new(live, plan.ramp_time() + plan.timing.duration);
-    let rt = runtime(output.threads)?;
+    let rt = single_thread()?;
     let result = if shards > 1 {
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
         rt.block_on(shard::run_sharded(shards, &args, &plan, &mut progress))?
     } else {
-        rt.block_on(runner::run(&plan, &mut progress))?
+        let workers = Workers::start(worker_count(output.threads))?;
+        rt.block_on(runner::run_on(&plan, &mut progress, workers.handles()))?
     };
     progress.finish();
     let report = Report::new(&result, plan.timeline);

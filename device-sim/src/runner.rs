@@ -17,6 +17,7 @@ use crate::transport::Connector;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::runtime::Handle;
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
@@ -74,8 +75,19 @@ pub enum RunError {
     Rss(#[from] RssError),
 }
 
-/// Runs `plan` in this process, telling `observer` of its progress.
+/// Runs `plan` in this process, its devices on the current runtime, telling `observer` of its
+/// progress.
 pub async fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<RunResult, RunError> {
+    run_on(plan, observer, &[Handle::current()]).await
+}
+
+/// Runs `plan` with its devices spread round-robin over the runtimes of `workers` (see
+/// [`Workers`]), telling `observer` of its progress.
+pub async fn run_on(
+    plan: &Plan,
+    observer: &mut dyn Observer,
+    workers: &[Handle],
+) -> Result<RunResult, RunError> {
     let timing = &plan.timing;
     let mut rss = RssTracker::start(&plan.server_pids)?;
     let epoch = Instant::now();
@@ -94,10 +106,12 @@ pub async fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<RunResult, 
         match &group.behaviour {
             Behaviour::Echo { load, payload } => {
                 let echo = Echo::new(group.proto, PayloadFormat::new(*payload)?, *load);
-                spawn_group(&mut tasks, Arc::new(echo), group, connector, shared, epoch);
+                let echo = Arc::new(echo);
+                spawn_group(&mut tasks, workers, echo, group, connector, shared, epoch);
             }
             Behaviour::Idle => {
-                spawn_group(&mut tasks, Arc::new(Idle), group, connector, shared, epoch)
+                let idle = Arc::new(Idle);
+                spawn_group(&mut tasks, workers, idle, group, connector, shared, epoch);
             }
         }
     }
@@ -220,6 +234,7 @@ pub async fn run(plan: &Plan, observer: &mut dyn Observer) -> Result<RunResult, 
 
 fn spawn_group<B: DeviceBehaviour>(
     tasks: &mut JoinSet<()>,
+    workers: &[Handle],
     behaviour: Arc<B>,
     group: &Group,
     connector: Arc<Connector>,
@@ -227,12 +242,74 @@ fn spawn_group<B: DeviceBehaviour>(
     epoch: Instant,
 ) {
     for k in 0..group.local_devices {
-        tasks.spawn(run_device(
+        let device = run_device(
             behaviour.clone(),
             connector.clone(),
             shared.clone(),
             group.first_device + k,
             epoch + start_offset(k, group.ramp),
-        ));
+        );
+        match workers {
+            [] => tasks.spawn(device),
+            _ => tasks.spawn_on(device, &workers[(k % workers.len() as u64) as usize]),
+        };
+    }
+}
+
+/// Single-threaded runtimes, one per thread ("thread per core"), to run device tasks on.
+///
+/// A device's socket, timers and task then all live on one thread, so no wake-up crosses
+/// threads: on the 2-core reference machine this made closed-loop runs at depth 1 about a third
+/// faster than one multi-threaded runtime, whose workers wake each other for every reply.
+#[derive(Debug)]
+pub struct Workers {
+    handles: Vec<Handle>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts `n` runtimes (at least one), each on its own thread.
+    pub fn start(n: usize) -> std::io::Result<Workers> {
+        let mut workers = Workers {
+            handles: Vec::new(),
+            stops: Vec::new(),
+            threads: Vec::new(),
+        };
+        for i in 0..n.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            workers.handles.push(rt.handle().clone());
+            workers.stops.push(stop);
+            workers.threads.push(
+                std::thread::Builder::new()
+                    .name(format!("device-sim-{i}"))
+                    .spawn(move || {
+                        // Runs the tasks spawned on this runtime until told to stop.
+                        rt.block_on(async {
+                            let _ = stopped.await;
+                        });
+                    })?,
+            );
+        }
+        Ok(workers)
+    }
+
+    /// The runtimes' handles.
+    pub fn handles(&self) -> &[Handle] {
+        &self.handles
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
     }
 }
