@@ -183,10 +183,9 @@ pub fn parse(text: &str, target: Option<&str>) -> Result<Plan, Problem> {
     let mut groups = Vec::new();
     for (i, spec) in file.groups.iter().enumerate() {
         let key = format!("group[{i}]");
-        match build_group(&key, spec, default_target.as_deref()) {
-            Ok(g) => groups.push(g),
-            Err(mut p) => problems.append(&mut p),
-        }
+        let (group, mut p) = build_group(&key, spec, default_target.as_deref());
+        problems.append(&mut p);
+        groups.extend(group);
     }
     let plan = Plan {
         groups,
@@ -194,10 +193,13 @@ pub fn parse(text: &str, target: Option<&str>) -> Result<Plan, Problem> {
         server_pids: file.server_pids,
         timeline: false,
     };
-    if problems.is_empty() {
-        if let Err(crate::plan::PlanError::Invalid(mut p)) = plan.validate() {
-            problems.append(&mut p);
-        }
+    // The groups that could be built are checked too, so every problem shows at once.
+    if let Err(crate::plan::PlanError::Invalid(p)) = plan.validate() {
+        let had_groups = !file.groups.is_empty();
+        problems.extend(
+            p.into_iter()
+                .filter(|m| !(had_groups && m == "no device groups")),
+        );
     }
     if problems.is_empty() {
         Ok(plan)
@@ -206,11 +208,12 @@ pub fn parse(text: &str, target: Option<&str>) -> Result<Plan, Problem> {
     }
 }
 
+/// The group (when its target resolves) and the problems found with it.
 fn build_group(
     key: &str,
     spec: &GroupSpec,
     default_target: Option<&str>,
-) -> Result<Group, Vec<String>> {
+) -> (Option<Group>, Vec<String>) {
     let mut problems = Vec::new();
     let name = spec.name.clone().unwrap_or_else(|| key.to_string());
     let host = spec.target.as_deref().or(default_target);
@@ -265,8 +268,8 @@ fn build_group(
             "{key}: insecure, ca and server_name need tls = true"
         ));
     }
-    match (target, host) {
-        (Some(target), Some(host)) if problems.is_empty() => Ok(Group {
+    let group = match (target, host) {
+        (Some(target), Some(host)) => Some(Group {
             name,
             target_host: host.to_string(),
             target,
@@ -284,6 +287,7 @@ fn build_group(
             ws_path: spec.ws_path.clone(),
             source_ips,
         }),
-        _ => Err(problems),
-    }
+        _ => None,
+    };
+    (group, problems)
 }
