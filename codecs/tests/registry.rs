@@ -6,9 +6,10 @@ use codecs::{Codec, CodecError, CodecOptions, CodecRegistry, Inbound, NomCodec};
 use std::sync::Arc;
 
 #[test]
-fn the_stock_registry_resolves_text_frame_and_raw_by_name() {
+fn the_stock_registry_resolves_text_frame_raw_and_websocket_by_name() {
     let registry = CodecRegistry::with_stock();
-    for name in ["text", "frame", "raw"] {
+    assert_eq!(registry.names(), ["frame", "raw", "text", "websocket"]);
+    for name in ["text", "frame", "raw", "websocket"] {
         let codec = registry.build(name, &CodecOptions::default()).expect(name);
         assert_eq!(codec.name(), name);
         assert!(registry.contains(name));
