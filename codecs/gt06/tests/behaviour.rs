@@ -1,5 +1,7 @@
 //! Connection-level behaviour of the GT06 codec: identity, timezone, commands, registry.
 
+// One shared copy for the three family crates: reading ../shared/vectors, hex helpers.
+#[path = "../../family-tests/common.rs"]
 mod common;
 
 use bytes::{Bytes, BytesMut};

@@ -1,5 +1,7 @@
 //! The GT06 codec against frames captured from real devices (../shared/vectors/gt06.jsonl).
 
+// One shared copy for the three family crates: reading ../shared/vectors, hex helpers.
+#[path = "../../family-tests/common.rs"]
 mod common;
 
 use bytes::{Bytes, BytesMut};

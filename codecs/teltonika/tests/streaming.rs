@@ -1,6 +1,8 @@
 //! Splitting and batching never change what the Teltonika codec decodes; arbitrary bytes
 //! never panic it or grow its buffer past the limit.
 
+// One shared copy for the three family crates: reading ../shared/vectors, hex helpers.
+#[path = "../../family-tests/common.rs"]
 mod common;
 
 use bytes::BytesMut;

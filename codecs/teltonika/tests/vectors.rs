@@ -1,6 +1,8 @@
 //! The Teltonika codec against packets captured from real devices
 //! (../shared/vectors/teltonika.jsonl).
 
+// One shared copy for the three family crates: reading ../shared/vectors, hex helpers.
+#[path = "../../family-tests/common.rs"]
 mod common;
 
 use bytes::{Bytes, BytesMut};

@@ -1,4 +1,4 @@
-//! Helpers shared by this crate's integration tests: the captured vectors and a decode loop.
+//! Helpers shared by the gt06, jt808 and teltonika integration tests: the captured vectors and a decode loop.
 #![allow(dead_code)]
 
 use bytes::BytesMut;
