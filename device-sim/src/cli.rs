@@ -1,8 +1,8 @@
 //! The command line (clap), and how its flags become a [`Plan`].
 
 use crate::plan::{
-    default_source_ips, parse_duration, parse_source_ips, Behaviour, Group, Load, Plan, Proto,
-    Timing, TlsSettings,
+    default_source_ips, parse_duration, parse_source_ips, Behaviour, Family, FamilySettings, Group,
+    Load, Plan, Proto, Timing, TlsSettings, DEFAULT_HEARTBEAT, DEFAULT_LOCATION_RATE,
 };
 use crate::server::faulty::FaultSpec;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -25,7 +25,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Echo devices: send checked payloads and check every reply.
+    /// Echo devices: send checked payloads and check every reply. With `--proto gt06`, `jt808`
+    /// or `teltonika`: GPS trackers that log in, heartbeat, report locations at `--rate`, check
+    /// every ack and answer the server's commands.
     Run(RunArgs),
     /// Idle devices: hold connections open; optionally report the server's memory per connection.
     Idle(IdleArgs),
@@ -52,6 +54,47 @@ impl From<ProtoArg> for Proto {
             ProtoArg::Text => Proto::Text,
             ProtoArg::Frame => Proto::Frame,
             ProtoArg::Websocket => Proto::Websocket,
+        }
+    }
+}
+
+/// What devices speak: a wire protocol, or a device family (carried over a plain byte stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtoName {
+    /// Newline-delimited text.
+    Text,
+    /// 4-byte big-endian length frames.
+    Frame,
+    /// WebSocket text frames.
+    Websocket,
+    /// GT06 / Concox trackers (`run` only).
+    Gt06,
+    /// JT/T 808 terminals (`run` only).
+    Jt808,
+    /// Teltonika trackers (`run` only).
+    Teltonika,
+}
+
+impl ProtoName {
+    /// The wire protocol: a device family frames its own bytes over a plain stream (`Text`).
+    pub fn wire(self) -> Proto {
+        match self {
+            ProtoName::Frame => Proto::Frame,
+            ProtoName::Websocket => Proto::Websocket,
+            ProtoName::Text | ProtoName::Gt06 | ProtoName::Jt808 | ProtoName::Teltonika => {
+                Proto::Text
+            }
+        }
+    }
+
+    /// The device family, if this is one.
+    pub fn family(self) -> Option<Family> {
+        match self {
+            ProtoName::Gt06 => Some(Family::Gt06),
+            ProtoName::Jt808 => Some(Family::Jt808),
+            ProtoName::Teltonika => Some(Family::Teltonika),
+            ProtoName::Text | ProtoName::Frame | ProtoName::Websocket => None,
         }
     }
 }
@@ -88,9 +131,9 @@ pub struct ConnectArgs {
     /// The server, `host:port`.
     #[arg(long)]
     pub target: String,
-    /// Wire protocol.
+    /// Wire protocol, or a device family (`run` only).
     #[arg(long, value_enum, default_value = "text")]
-    pub proto: ProtoArg,
+    pub proto: ProtoName,
     /// Number of devices.
     #[arg(long)]
     pub devices: u64,
@@ -159,7 +202,8 @@ pub struct RunArgs {
     /// Payload size in bytes, framing not included (at least 51).
     #[arg(long, default_value_t = 64)]
     pub payload: usize,
-    /// Fixed rate: messages per second per device (`10`, `10/s`, `0.5`).
+    /// Fixed rate: messages per second per device (`10`, `10/s`, `0.5`); for a device family,
+    /// locations per second per device (default 1).
     #[arg(long, value_parser = rate, conflicts_with = "depth")]
     pub rate: Option<f64>,
     /// Closed loop: messages in flight per connection (default 1).
@@ -168,9 +212,17 @@ pub struct RunArgs {
     /// After the run, how long to wait for replies still in flight.
     #[arg(long, default_value = "2s", value_parser = duration)]
     pub grace: Duration,
-    /// A message with no reply after this long is declared lost.
+    /// A message with no reply after this long is declared lost (for a device family: a frame
+    /// with no ack; an unanswered login then drops the connection, which logs in again).
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub loss_timeout: Duration,
+    /// Device family: time between heartbeats (default 30s; Teltonika trackers send none).
+    #[arg(long, value_parser = duration)]
+    pub heartbeat: Option<Duration>,
+    /// Device family: device i logs in with id BASE + i, zero-padded to 15 digits (IMEI) or 12
+    /// (JT/T 808 phone). Default 860000000000000, or 13800000000 for jt808.
+    #[arg(long, value_name = "BASE")]
+    pub id_base: Option<u64>,
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -256,7 +308,7 @@ impl ConnectArgs {
             name: name.to_string(),
             target_host: self.target.clone(),
             target,
-            proto: self.proto.into(),
+            proto: self.proto.wire(),
             devices: self.devices,
             first_device: 0,
             local_devices: self.devices,
@@ -286,13 +338,34 @@ impl ConnectArgs {
 impl RunArgs {
     /// The plan these flags describe.
     pub fn plan(&self) -> Result<Plan, String> {
-        let load = match (self.rate, self.depth) {
-            (Some(rate), _) => Load::Rate(rate),
-            (None, depth) => Load::Depth(depth.unwrap_or(1)),
-        };
-        let behaviour = Behaviour::Echo {
-            load,
-            payload: self.payload,
+        let behaviour = match self.connect.proto.family() {
+            Some(family) => {
+                if self.depth.is_some() {
+                    return Err("--depth: trackers report at a fixed --rate".to_string());
+                }
+                Behaviour::Family(FamilySettings {
+                    family,
+                    rate: self.rate.unwrap_or(DEFAULT_LOCATION_RATE),
+                    heartbeat: self.heartbeat.unwrap_or(DEFAULT_HEARTBEAT),
+                    id_base: self.id_base.unwrap_or(family.default_id_base()),
+                })
+            }
+            None => {
+                if self.heartbeat.is_some() || self.id_base.is_some() {
+                    return Err(
+                        "--heartbeat and --id-base need --proto gt06, jt808 or teltonika"
+                            .to_string(),
+                    );
+                }
+                let load = match (self.rate, self.depth) {
+                    (Some(rate), _) => Load::Rate(rate),
+                    (None, depth) => Load::Depth(depth.unwrap_or(1)),
+                };
+                Behaviour::Echo {
+                    load,
+                    payload: self.payload,
+                }
+            }
         };
         Ok(Plan {
             groups: vec![self.connect.group("run", behaviour)?],
@@ -310,6 +383,9 @@ impl RunArgs {
 impl IdleArgs {
     /// The plan these flags describe.
     pub fn plan(&self) -> Result<Plan, String> {
+        if self.connect.proto.family().is_some() {
+            return Err("idle devices speak text, frame or websocket; trackers use `run`".into());
+        }
         Ok(Plan {
             groups: vec![self.connect.group("idle", Behaviour::Idle)?],
             timing: self.connect.timing(),

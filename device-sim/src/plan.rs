@@ -30,6 +30,65 @@ impl Proto {
     }
 }
 
+/// A family of GPS trackers that device-sim plays: each device logs in with its own id, sends
+/// heartbeats and locations, checks the server's ack of each and answers its commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// GT06 / Concox: IMEI login, 0x13 status, 0x22 locations, 0x80 commands.
+    Gt06,
+    /// JT/T 808: 0x0100 registration and 0x0102 authentication, 0x0002 heartbeats, 0x0200
+    /// locations, 0x8300 text messages.
+    Jt808,
+    /// Teltonika: IMEI packet, codec 8 AVL packets (no heartbeat), codec 12 commands.
+    Teltonika,
+}
+
+impl Family {
+    /// The family's name, as written on the command line and in devgate's listener URLs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Gt06 => "gt06",
+            Family::Jt808 => "jt808",
+            Family::Teltonika => "teltonika",
+        }
+    }
+
+    /// Digits of a device id: 15 for an IMEI, 12 for a JT/T 808 terminal phone number.
+    pub fn id_digits(self) -> u32 {
+        match self {
+            Family::Gt06 | Family::Teltonika => 15,
+            Family::Jt808 => 12,
+        }
+    }
+
+    /// The id of device 0 when none is given (device `i` is this plus `i`).
+    pub fn default_id_base(self) -> u64 {
+        match self {
+            Family::Gt06 | Family::Teltonika => 860_000_000_000_000,
+            Family::Jt808 => 13_800_000_000,
+        }
+    }
+}
+
+/// How often a device-family device heartbeats when not told.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
+/// Locations per second per device-family device when not told.
+pub const DEFAULT_LOCATION_RATE: f64 = 1.0;
+
+/// What the devices of a device-family group do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilySettings {
+    /// Which trackers they are.
+    pub family: Family,
+    /// Locations per second per device.
+    pub rate: f64,
+    /// Time between heartbeats (Teltonika devices send none).
+    pub heartbeat: Duration,
+    /// Device `i` (fleet-wide) logs in with id `id_base + i`, zero-padded to the family's digits.
+    pub id_base: u64,
+}
+
 /// The message load of an echo device.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Load {
@@ -51,6 +110,9 @@ pub enum Behaviour {
     },
     /// Holds the connection open and sends nothing.
     Idle,
+    /// Trackers of a device family. They frame their own bytes over a plain byte stream, so
+    /// their group's `proto` is `Text` (no WebSocket).
+    Family(FamilySettings),
 }
 
 impl Behaviour {
@@ -66,6 +128,20 @@ impl Behaviour {
                 payload,
             } => format!("echo, {r} msg/s each, {payload} B"),
             Behaviour::Idle => "idle".to_string(),
+            Behaviour::Family(f) => format!(
+                "{} trackers, {} locations/s each, heartbeat every {:?}",
+                f.family.name(),
+                f.rate,
+                f.heartbeat
+            ),
+        }
+    }
+
+    /// The device family, for family groups.
+    pub fn family(&self) -> Option<Family> {
+        match self {
+            Behaviour::Family(f) => Some(f.family),
+            _ => None,
         }
     }
 }
@@ -90,7 +166,7 @@ pub struct Group {
     pub target_host: String,
     /// The resolved target.
     pub target: SocketAddr,
-    /// Wire protocol.
+    /// Wire protocol (for device families, `Text`: a plain byte stream).
     pub proto: Proto,
     /// Devices in the whole group, over all shards.
     pub devices: u64,
@@ -208,6 +284,9 @@ impl Plan {
                     _ => {}
                 }
             }
+            if let Behaviour::Family(f) = &g.behaviour {
+                problems.extend(family_problems(g, f));
+            }
         }
         if problems.is_empty() {
             Ok(())
@@ -247,6 +326,33 @@ impl Plan {
             .max()
             .unwrap_or_default()
     }
+}
+
+/// What is wrong with a device-family group.
+fn family_problems(g: &Group, f: &FamilySettings) -> Vec<String> {
+    let name = &g.name;
+    let mut problems = Vec::new();
+    if g.proto == Proto::Websocket {
+        problems.push(format!(
+            "group `{name}`: {} trackers speak over TCP or TLS, not WebSocket",
+            f.family.name()
+        ));
+    }
+    if !(f.rate.is_finite() && f.rate > 0.0) {
+        problems.push(format!("group `{name}`: rate must be a positive number"));
+    }
+    if f.heartbeat.is_zero() {
+        problems.push(format!("group `{name}`: heartbeat must be longer than 0"));
+    }
+    let digits = f.family.id_digits();
+    let last = f.id_base.checked_add(g.devices.saturating_sub(1));
+    if last.is_none_or(|id| id >= 10u64.pow(digits)) {
+        problems.push(format!(
+            "group `{name}`: ids {} + {} devices do not fit in {digits} digits",
+            f.id_base, g.devices
+        ));
+    }
+    problems
 }
 
 /// Parses source addresses: `127.0.0.1`, `127.0.0.1-127.0.0.8`, or a comma-separated list of those.

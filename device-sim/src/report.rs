@@ -6,7 +6,7 @@
 //! rates and percentiles, the same fields in the text and the JSON.
 
 use crate::rss::RssResult;
-use crate::stats::{new_histogram, Snapshot};
+use crate::stats::{new_histogram, FamilyCounts, Snapshot};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -20,8 +20,11 @@ pub struct GroupResult {
     pub proto: String,
     /// Its behaviour and load, described.
     pub behaviour: String,
-    /// Whether replies are checked (echo) or not (idle).
+    /// Whether replies are checked (echo replies, device-family acks) or not (idle).
     pub echo: bool,
+    /// Whether the devices are trackers of a device family (replies are their server's acks).
+    #[serde(default)]
+    pub family: bool,
     /// Devices run.
     pub devices: u64,
     /// Final counters.
@@ -183,6 +186,10 @@ pub struct GroupReport {
     pub corrupted: u64,
     /// Round-trip latency (echo groups with replies).
     pub latency_us: Option<Latency>,
+    /// What device-family trackers did (family groups only). Their acks are the counts above:
+    /// `received` acks accepted their frame, `lost` frames got none, `corrupted` acks were wrong.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<FamilyCounts>,
     /// Per-second timeline, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineRow>>,
@@ -226,6 +233,7 @@ impl Report {
             sum.proto = "mixed".to_string();
             sum.behaviour = "mixed".to_string();
             sum.echo = result.groups.iter().any(|g| g.echo);
+            sum.family = result.groups.iter().any(|g| g.family);
             GroupReport::new(&sum, timeline)
         });
         Report {
@@ -330,6 +338,7 @@ impl GroupReport {
             out_of_order: c.out_of_order,
             corrupted: c.corrupted,
             latency_us,
+            family: g.family.then_some(g.totals.family),
             timeline,
             echo: g.echo,
         }
@@ -353,8 +362,10 @@ impl GroupReport {
             group_digits(self.disconnects),
             group_digits(self.reconnects)
         );
-        if self.echo {
-            self.render_echo(out);
+        match &self.family {
+            Some(family) => self.render_family(family, out),
+            None if self.echo => self.render_echo(out),
+            None => {}
         }
         if let Some(rows) = &self.timeline {
             let _ = writeln!(
@@ -377,10 +388,48 @@ impl GroupReport {
         }
     }
 
-    fn render_echo(&self, out: &mut String) {
+    fn render_family(&self, family: &FamilyCounts, out: &mut String) {
         let _ = writeln!(
             out,
-            "  throughput  {} replies/s over {:.1} s (sent {}, received {})",
+            "  trackers    {} logins, {} locations, {} heartbeats, {} downlinks answered",
+            group_digits(family.logins),
+            group_digits(family.locations),
+            group_digits(family.heartbeats),
+            group_digits(family.downlinks)
+        );
+        self.render_rates("acks", out);
+        let _ = writeln!(
+            out,
+            "  acks        ok {}, missing {}, wrong {}, duplicated {}, out of order {}, late {}, lost in disconnects {}",
+            group_digits(self.received),
+            group_digits(self.lost),
+            group_digits(self.corrupted),
+            group_digits(self.duplicated),
+            group_digits(self.out_of_order),
+            group_digits(self.late),
+            group_digits(self.lost_in_disconnect)
+        );
+    }
+
+    fn render_echo(&self, out: &mut String) {
+        self.render_rates("replies", out);
+        let _ = writeln!(
+            out,
+            "  checks      lost {}, duplicated {}, out of order {}, corrupted {}, late {}, lost in disconnects {}",
+            group_digits(self.lost),
+            group_digits(self.duplicated),
+            group_digits(self.out_of_order),
+            group_digits(self.corrupted),
+            group_digits(self.late),
+            group_digits(self.lost_in_disconnect)
+        );
+    }
+
+    /// Throughput and latency of `what` (replies, acks).
+    fn render_rates(&self, what: &str, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "  throughput  {} {what}/s over {:.1} s (sent {}, received {})",
             group_digits(self.throughput_per_s.round() as u64),
             self.steady_secs,
             group_digits(self.sent),
@@ -398,16 +447,6 @@ impl GroupReport {
                 ms(l.max)
             );
         }
-        let _ = writeln!(
-            out,
-            "  checks      lost {}, duplicated {}, out of order {}, corrupted {}, late {}, lost in disconnects {}",
-            group_digits(self.lost),
-            group_digits(self.duplicated),
-            group_digits(self.out_of_order),
-            group_digits(self.corrupted),
-            group_digits(self.late),
-            group_digits(self.lost_in_disconnect)
-        );
     }
 }
 

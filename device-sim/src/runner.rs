@@ -5,7 +5,7 @@
 //! The steady window, over which throughput is computed, runs from the end of the ramp-up to the
 //! end of the sending phase.
 
-use crate::behaviour::{DeviceBehaviour, Echo, Idle, Shared};
+use crate::behaviour::{DeviceBehaviour, Echo, FamilyDevice, Idle, Shared};
 use crate::device::{run_device, start_offset};
 use crate::payload::{PayloadError, PayloadFormat};
 use crate::plan::{Behaviour, Group, Plan};
@@ -113,6 +113,12 @@ pub async fn run_on(
                 let idle = Arc::new(Idle);
                 spawn_group(&mut tasks, workers, idle, group, connector, shared, epoch);
             }
+            Behaviour::Family(settings) => {
+                let trackers = Arc::new(FamilyDevice::new(settings.clone()));
+                spawn_group(
+                    &mut tasks, workers, trackers, group, connector, shared, epoch,
+                );
+            }
         }
     }
     let snapshot = || stats.iter().map(|s| s.snapshot()).collect::<Vec<_>>();
@@ -205,9 +211,13 @@ pub async fn run_on(
             let steady_received = end[i].counts.received - start[i].counts.received;
             GroupResult {
                 name: g.name.clone(),
-                proto: g.proto.name().to_string(),
+                proto: match g.behaviour.family() {
+                    Some(family) => family.name().to_string(),
+                    None => g.proto.name().to_string(),
+                },
                 behaviour: g.behaviour.describe(),
-                echo: matches!(g.behaviour, Behaviour::Echo { .. }),
+                echo: matches!(g.behaviour, Behaviour::Echo { .. } | Behaviour::Family(_)),
+                family: g.behaviour.family().is_some(),
                 devices: g.local_devices,
                 totals: finals[i],
                 max_connected: max_connected[i],

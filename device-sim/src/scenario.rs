@@ -1,14 +1,16 @@
 //! Scenario files: a fleet of mixed device groups in TOML, turned into a [`Plan`].
 //!
 //! Top-level keys are defaults for every group (`target`, timing); each `[[group]]` names its
-//! devices, protocol, behaviour (`mode = "echo"` or `"idle"`) and load (`rate` or `depth`).
+//! devices, protocol, behaviour (`mode = "echo"` or `"idle"`) and load (`rate` or `depth`). A
+//! group with `proto = "gt06"`, `"jt808"` or `"teltonika"` is trackers of that family instead:
+//! `rate` is locations per second each, with `heartbeat` and `id_base` as on the command line.
 //! Unknown keys are errors, and every problem is reported at once with the file and key.
 //! See `examples/fleet-scenario.toml`.
 
-use crate::cli::{resolve, DEVICES_PER_SOURCE_IP};
+use crate::cli::{resolve, ProtoName, DEVICES_PER_SOURCE_IP};
 use crate::plan::{
-    default_source_ips, parse_duration, parse_source_ips, Behaviour, Group, Load, Plan, Proto,
-    Timing, TlsSettings,
+    default_source_ips, parse_duration, parse_source_ips, Behaviour, FamilySettings, Group, Load,
+    Plan, Timing, TlsSettings, DEFAULT_HEARTBEAT, DEFAULT_LOCATION_RATE,
 };
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -92,7 +94,7 @@ struct GroupSpec {
     name: Option<String>,
     target: Option<String>,
     #[serde(default = "default_proto")]
-    proto: Proto,
+    proto: ProtoName,
     devices: u64,
     #[serde(default)]
     mode: Mode,
@@ -110,10 +112,12 @@ struct GroupSpec {
     #[serde(default = "default_ws_path")]
     ws_path: String,
     source_ips: Option<String>,
+    heartbeat: Option<DurationValue>,
+    id_base: Option<u64>,
 }
 
-fn default_proto() -> Proto {
-    Proto::Text
+fn default_proto() -> ProtoName {
+    ProtoName::Text
 }
 
 fn default_payload() -> usize {
@@ -230,28 +234,7 @@ fn build_group(
             }
         },
     };
-    let behaviour = match spec.mode {
-        Mode::Idle => {
-            if spec.rate.is_some() || spec.depth.is_some() {
-                problems.push(format!("{key}: an idle group has no rate or depth"));
-            }
-            Behaviour::Idle
-        }
-        Mode::Echo => {
-            let load = match (spec.rate, spec.depth) {
-                (Some(_), Some(_)) => {
-                    problems.push(format!("{key}: give rate or depth, not both"));
-                    Load::Depth(1)
-                }
-                (Some(r), None) => Load::Rate(r),
-                (None, d) => Load::Depth(d.unwrap_or(1)),
-            };
-            Behaviour::Echo {
-                load,
-                payload: spec.payload,
-            }
-        }
-    };
+    let behaviour = behaviour(key, spec, &mut problems);
     let source_ips = match (&spec.source_ips, target) {
         (Some(s), _) => match parse_source_ips(s) {
             Ok(ips) => ips,
@@ -273,7 +256,7 @@ fn build_group(
             name,
             target_host: host.to_string(),
             target,
-            proto: spec.proto,
+            proto: spec.proto.wire(),
             devices: spec.devices,
             first_device: 0,
             local_devices: spec.devices,
@@ -290,4 +273,58 @@ fn build_group(
         _ => None,
     };
     (group, problems)
+}
+
+/// What a group's devices do, adding what is wrong with it to `problems`.
+fn behaviour(key: &str, spec: &GroupSpec, problems: &mut Vec<String>) -> Behaviour {
+    let family = spec.proto.family();
+    if family.is_none() && (spec.heartbeat.is_some() || spec.id_base.is_some()) {
+        problems.push(format!(
+            "{key}: heartbeat and id_base need proto = \"gt06\", \"jt808\" or \"teltonika\""
+        ));
+    }
+    match (spec.mode, family) {
+        (Mode::Idle, _) => {
+            if spec.rate.is_some() || spec.depth.is_some() {
+                problems.push(format!("{key}: an idle group has no rate or depth"));
+            }
+            if family.is_some() {
+                problems.push(format!("{key}: trackers have no idle mode"));
+            }
+            Behaviour::Idle
+        }
+        (Mode::Echo, Some(family)) => {
+            if spec.depth.is_some() {
+                problems.push(format!("{key}: trackers report at a rate, not a depth"));
+            }
+            let heartbeat = match spec.heartbeat.as_ref().map(DurationValue::get) {
+                None => DEFAULT_HEARTBEAT,
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    problems.push(format!("{key}.heartbeat: {e}"));
+                    DEFAULT_HEARTBEAT
+                }
+            };
+            Behaviour::Family(FamilySettings {
+                family,
+                rate: spec.rate.unwrap_or(DEFAULT_LOCATION_RATE),
+                heartbeat,
+                id_base: spec.id_base.unwrap_or(family.default_id_base()),
+            })
+        }
+        (Mode::Echo, None) => {
+            let load = match (spec.rate, spec.depth) {
+                (Some(_), Some(_)) => {
+                    problems.push(format!("{key}: give rate or depth, not both"));
+                    Load::Depth(1)
+                }
+                (Some(r), None) => Load::Rate(r),
+                (None, d) => Load::Depth(d.unwrap_or(1)),
+            };
+            Behaviour::Echo {
+                load,
+                payload: spec.payload,
+            }
+        }
+    }
 }

@@ -29,6 +29,7 @@ pub struct Stats {
     disconnects: AtomicU64,
     reconnects: AtomicU64,
     counts: [AtomicU64; 9],
+    family: [AtomicU64; 4],
     histograms: Vec<Mutex<Histogram<u64>>>,
 }
 
@@ -45,8 +46,47 @@ pub struct Snapshot {
     pub disconnects: u64,
     /// Successful connects after a device's first.
     pub reconnects: u64,
-    /// Message counts.
+    /// Message counts (for device families: frames waiting for an ack, and their acks).
     pub counts: Counts,
+    /// What device-family devices did (zero for other groups).
+    #[serde(default)]
+    pub family: FamilyCounts,
+}
+
+/// What device-family devices did, beyond the acks counted in [`Counts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FamilyCounts {
+    /// Logins the server accepted (JT/T 808: authentications).
+    pub logins: u64,
+    /// Heartbeats sent.
+    pub heartbeats: u64,
+    /// Locations sent.
+    pub locations: u64,
+    /// Server commands received, each answered.
+    pub downlinks: u64,
+}
+
+impl FamilyCounts {
+    fn to_array(self) -> [u64; 4] {
+        [self.logins, self.heartbeats, self.locations, self.downlinks]
+    }
+
+    fn from_array(a: [u64; 4]) -> FamilyCounts {
+        FamilyCounts {
+            logins: a[0],
+            heartbeats: a[1],
+            locations: a[2],
+            downlinks: a[3],
+        }
+    }
+
+    /// Adds `other` field by field.
+    pub fn add(&mut self, other: &FamilyCounts) {
+        self.logins += other.logins;
+        self.heartbeats += other.heartbeats;
+        self.locations += other.locations;
+        self.downlinks += other.downlinks;
+    }
 }
 
 impl Snapshot {
@@ -58,6 +98,7 @@ impl Snapshot {
         self.disconnects += other.disconnects;
         self.reconnects += other.reconnects;
         self.counts.add(&other.counts);
+        self.family.add(&other.family);
     }
 }
 
@@ -70,6 +111,7 @@ impl Default for Stats {
             disconnects: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             counts: Default::default(),
+            family: Default::default(),
             histograms: (0..HISTOGRAM_SHARDS)
                 .map(|_| Mutex::new(new_histogram()))
                 .collect(),
@@ -142,6 +184,24 @@ impl Stats {
         *published = *now;
     }
 
+    /// Adds what a family device did since its last call: `now - *published`, then remembers `now`.
+    pub fn publish_family(&self, now: &FamilyCounts, published: &mut FamilyCounts) {
+        if now == published {
+            return;
+        }
+        for ((cell, n), p) in self
+            .family
+            .iter()
+            .zip(now.to_array())
+            .zip(published.to_array())
+        {
+            if n > p {
+                cell.fetch_add(n - p, Relaxed);
+            }
+        }
+        *published = *now;
+    }
+
     /// Records a batch of latencies (nanoseconds) from device `device`.
     pub fn record_latencies(&self, device: u64, latencies_ns: &[u64]) {
         if latencies_ns.is_empty() {
@@ -161,6 +221,10 @@ impl Stats {
         for (v, cell) in counts.iter_mut().zip(&self.counts) {
             *v = cell.load(Relaxed);
         }
+        let mut family = [0; 4];
+        for (v, cell) in family.iter_mut().zip(&self.family) {
+            *v = cell.load(Relaxed);
+        }
         Snapshot {
             connected: self.connected.load(Relaxed),
             connects: self.connects.load(Relaxed),
@@ -168,6 +232,7 @@ impl Stats {
             disconnects: self.disconnects.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
             counts: from_array(counts),
+            family: FamilyCounts::from_array(family),
         }
     }
 

@@ -1,10 +1,11 @@
 //! What a connected device does. Each behaviour is a module implementing [`DeviceBehaviour`]:
-//! `echo` (checked echo payloads, closed loop or fixed rate) and `idle` (hold the connection).
-//! A device family (log in with an id, heartbeat, send locations, check acks, answer downlink
-//! commands) is added the same way, as one more module; the device lifecycle around it (ramp,
-//! connect, reconnect with backoff, counting) is shared, in [`crate::device`].
+//! `echo` (checked echo payloads, closed loop or fixed rate), `idle` (hold the connection) and
+//! `family` (GPS trackers of a device family: log in with an id, heartbeat, send locations,
+//! check acks, answer downlink commands). The device lifecycle around them (ramp, connect,
+//! reconnect with backoff, counting) is shared, in [`crate::device`].
 
 pub mod echo;
+pub mod family;
 pub mod idle;
 
 use crate::plan::Timing;
@@ -16,6 +17,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use echo::Echo;
+pub use family::FamilyDevice;
 pub use idle::Idle;
 
 /// Why a session ended.
