@@ -3,6 +3,9 @@
 //! codecs; this module turns worker events into its plain-data events and its actions into
 //! API calls, and lets MQTT downlink commands reach devices through `send_to_uid`.
 //!
+//! Without `[worker.mqtt]` there is no bridge: `publish` actions are skipped (counted by the
+//! pipeline, never queued), which is logged once at start.
+//!
 //! The pipeline does blocking disk I/O (it flushes state and the outbox before it returns), so
 //! it runs on tokio's blocking pool. The listener protocol of a client is learnt from its
 //! connect event; a client whose connect went to another worker (a worker restart) is seen
@@ -95,7 +98,13 @@ impl RulesHandler {
                 store.clone(),
                 Arc::new(ApiSink { api: api.clone() }),
             )?),
-            None => None,
+            None => {
+                // Stated behaviour: rules may publish, but with no bridge there is no outbox, so
+                // the pipeline counts those publishes (`publish_without_bridge`) and drops them
+                // at once; nothing is queued and the other actions run as usual.
+                tracing::info!("no [worker.mqtt]: publish actions are skipped");
+                None
+            }
         };
         let outbox = bridge.as_ref().map(|b| b.outbox());
         Ok(RulesHandler {

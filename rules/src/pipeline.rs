@@ -148,10 +148,11 @@ impl Pipeline {
                 continue;
             };
             let Some(outbox) = &self.outbox else {
+                // No bridge is a configuration choice the embedder states once at start (the
+                // gateway logs "no [worker.mqtt]: publish actions are skipped"); here it is
+                // only counted, so a busy device does not fill the log or any queue.
                 if c.publish_without_bridge.fetch_add(1, Ordering::Relaxed) == 0 {
-                    tracing::warn!(
-                        "rules publish to MQTT but no [mqtt] bridge is configured; ignoring"
-                    );
+                    tracing::debug!("first publish skipped: no MQTT outbox (no bridge)");
                 }
                 continue;
             };

@@ -1,0 +1,331 @@
+//! The quick start's rules and MQTT bridge through real `devgate start` processes and a real
+//! broker (in-process rumqttd on an ephemeral port, or DEVGATE_TEST_MQTT): device data reaches
+//! an MQTT subscriber, MQTT commands reach devices (a text line, a GT06 0x80 command), a
+//! command for an offline uid is dropped, and without `[worker.mqtt]` publishes are skipped.
+//!
+//! The processes run `examples/quickstart*.toml` themselves, with only the ports (ephemeral),
+//! the broker, the MQTT client id, the rules path (absolute) and the data dir replaced.
+
+// The rules crate's MQTT test harness: the broker (DEVGATE_TEST_MQTT or rumqttd), a recording
+// subscriber, a QoS 1 publisher, random names so runs sharing a broker never share topics.
+#[path = "../../rules/tests/common/mod.rs"]
+mod common;
+
+use common::{broker, eventually, publish, unique, Subscriber};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use tests::{LineClient, Proc, Read};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `127.0.0.1:<port>` becomes `127.0.0.1:0` everywhere in `text`.
+fn ephemeral_ports(text: &str) -> String {
+    const HOST: &str = "127.0.0.1:";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(HOST) {
+        out.push_str(&rest[..i + HOST.len()]);
+        rest = rest[i + HOST.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+        out.push('0');
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An example config made fit for a test run: ephemeral ports, this test's broker and client
+/// id, the rules file by absolute path (the test's cwd is not the repo root), a temp data dir.
+fn example_config(name: &str, data_dir: &Path) -> String {
+    let text = std::fs::read_to_string(repo().join("examples").join(name)).expect("example");
+    let rules = repo().join("examples/rules.toml");
+    let text = ephemeral_ports(&text);
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| match l.split_once(" = ").map(|(k, _)| k) {
+            Some("rules") => format!("rules = \"{}\"", rules.display()),
+            Some("data_dir") => format!("data_dir = \"{}\"", data_dir.display()),
+            Some("broker") => format!("broker = \"{}\"", broker()),
+            Some("client_id") => format!("client_id = \"{}\"", unique("devgate")),
+            _ => l.to_string(),
+        })
+        .collect();
+    lines.join("\n")
+}
+
+/// `devgate start` on an example config; returns the process and its text and gt06 listeners.
+async fn start(name: &str, data_dir: &Path) -> (Proc, std::net::SocketAddr, std::net::SocketAddr) {
+    let p = Proc::spawn(name, "start", &example_config(name, data_dir));
+    let text = p.wait_listener("text").await;
+    let gt06 = p.wait_listener("gt06").await;
+    p.wait_announced("worker").await;
+    (p, text, gt06)
+}
+
+/// CRC-16/X-25 (GT06's "CRC-ITU"), written here so the test does not trust the codec's own.
+fn crc_x25(data: &[u8]) -> u16 {
+    let mut crc = 0xffffu16;
+    for &b in data {
+        crc ^= u16::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x8408
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A GT06 login (0x01, serial 1) for a 15-digit IMEI, laid out as in the captured vector.
+fn gt06_login(imei: &str) -> Vec<u8> {
+    let digits = format!("0{imei}");
+    let bcd = hex::decode(&digits).expect("IMEI digits");
+    let mut body = vec![0x0d, 0x01];
+    body.extend_from_slice(&bcd);
+    body.extend_from_slice(&[0x00, 0x01]);
+    let mut frame = vec![0x78, 0x78];
+    frame.extend_from_slice(&body);
+    frame.extend_from_slice(&crc_x25(&body).to_be_bytes());
+    frame.extend_from_slice(&[0x0d, 0x0a]);
+    frame
+}
+
+/// A random IMEI, so runs sharing a broker never share topics.
+fn random_imei() -> String {
+    format!("{:015}", rand::random::<u64>() % 1_000_000_000_000_000)
+}
+
+/// A location (0x12, serial 3) from Traccar's GT06 tests (shared/vectors/gt06.jsonl): fix at
+/// 2015-10-20 14:21:11 UTC, lat 54.945347, lon 24.017622, speed 0; its ack follows.
+const LOCATION: &str = "78781f120f0a140e150bc505e51e780293a9e800540000f601006e0055da00035f240d0a";
+const LOCATION_ACK: &str = "787805120003903f0d0a";
+/// Traccar's encoder test: `Relay,1#` as a GT06 online command (0x80, server flag 0, serial 0).
+const RELAY_COMMAND: &str = "787812800c0000000052656c61792c312300009dee0d0a";
+
+/// The first message `sub` received (topic, JSON payload); panics when none arrives in time.
+async fn first(sub: &Subscriber) -> (String, Value) {
+    let secs = tests::WAIT.as_secs();
+    assert!(
+        eventually(secs, || !sub.got.lock().unwrap().is_empty()).await,
+        "no MQTT message in {secs} s"
+    );
+    sub.got.lock().unwrap()[0].clone()
+}
+
+async fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    tokio::time::timeout(tests::WAIT, stream.read_exact(&mut buf))
+        .await
+        .expect("bytes in time")
+        .expect("read");
+    buf
+}
+
+/// Publishes `command` on `topic` until `received` sees something: the bridge subscribes on its
+/// own after connecting, and a command published before that is (rightly) lost.
+async fn command_until<T, F>(topic: &str, command: &str, mut received: F) -> T
+where
+    F: AsyncFnMut() -> Option<T>,
+{
+    for _ in 0..10 {
+        publish(topic, command.as_bytes()).await;
+        if let Some(got) = received().await {
+            return got;
+        }
+    }
+    panic!("{command:?} on {topic} never reached the device");
+}
+
+#[test]
+fn crc_and_login_builder_match_the_captured_login() {
+    assert_eq!(
+        hex::encode(gt06_login("123456789012345")),
+        "78780d01012345678901234500018cdd0d0a"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_device_publishes_to_mqtt_and_gets_commands_and_offline_ones_are_dropped() {
+    let data = tempfile::tempdir().unwrap();
+    let (devgate, text, _) = start("quickstart-mqtt.toml", data.path()).await;
+    let uid = unique("sensor");
+    let alerts = Subscriber::start(&format!("devices/{uid}/#")).await;
+
+    // Uplink: a hot reading binds the uid and the alert rule publishes it.
+    let mut device = LineClient::connect(text).await;
+    device
+        .send(&format!(r#"{{"uid":"{uid}","temp":75}}"#))
+        .await;
+    assert_eq!(device.recv().await, format!("ok {uid}"));
+    let (topic, msg) = first(&alerts).await;
+    assert_eq!(topic, format!("devices/{uid}/alert"));
+    assert_eq!(msg["uid"], Value::from(uid.as_str()), "{msg}");
+    assert_eq!(msg["temp"].as_f64(), Some(75.0), "{msg}");
+    assert_eq!(msg["alert"], "temp", "{msg}");
+    assert!(msg["time"].is_u64() && msg["msg_id"].is_u64(), "{msg}");
+
+    // Downlink: a command on devices/<uid>/down arrives as a text line.
+    let down = format!("devices/{uid}/down");
+    let got = command_until(&down, "reboot", async || {
+        match device.read_within(Duration::from_secs(2)).await {
+            Read::Got(line) => Some(line),
+            Read::Closed => panic!("device closed"),
+            Read::Nothing => None,
+        }
+    })
+    .await;
+    assert_eq!(got, "reboot");
+
+    // Offline policy "drop": a command for a uid nobody holds is not kept for later. Each
+    // publish returns on its PubAck, so the broker routed the first before the marker was
+    // sent: once the marker is delivered, the bridge has handled the first command too.
+    let later = unique("sensor");
+    publish(&format!("devices/{later}/down"), b"while-offline").await;
+    publish(&down, b"marker").await;
+    loop {
+        match device.read_within(tests::WAIT).await {
+            Read::Got(l) if l == "marker" => break,
+            Read::Got(l) if l == "reboot" => {} // a retry of command_until's
+            other => panic!("expected the marker, got {other:?}"),
+        }
+    }
+    let mut second = LineClient::connect(text).await;
+    second
+        .send(&format!(r#"{{"uid":"{later}","temp":20}}"#))
+        .await;
+    let mut before = Vec::new();
+    let got = command_until(&format!("devices/{later}/down"), "online-now", async || {
+        loop {
+            match second.read_within(Duration::from_secs(2)).await {
+                Read::Got(l) if l == "online-now" => return Some(l),
+                Read::Got(l) => before.push(l),
+                Read::Closed => panic!("device closed"),
+                Read::Nothing => return None,
+            }
+        }
+    })
+    .await;
+    assert_eq!(got, "online-now");
+    assert_eq!(
+        before,
+        [format!("ok {later}")],
+        "a dropped command came back"
+    );
+    drop(devgate);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gt06_location_reaches_mqtt_and_an_mqtt_command_reaches_the_tracker_as_0x80() {
+    let data = tempfile::tempdir().unwrap();
+    let (devgate, _, gt06) = start("quickstart-mqtt.toml", data.path()).await;
+    let imei = random_imei();
+    let locations = Subscriber::start(&format!("devices/{imei}/location")).await;
+
+    let mut tracker = TcpStream::connect(gt06).await.unwrap();
+    let login = gt06_login(&imei);
+    tracker.write_all(&login).await.unwrap();
+    let ack = read_exactly(&mut tracker, 10).await;
+    assert_eq!(&ack[..4], [0x78, 0x78, 0x05, 0x01], "login ack");
+    tracker
+        .write_all(&hex::decode(LOCATION).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        hex::encode(read_exactly(&mut tracker, 10).await),
+        LOCATION_ACK
+    );
+
+    let (topic, msg) = first(&locations).await;
+    assert_eq!(topic, format!("devices/{imei}/location"));
+    assert_eq!(msg["uid"], Value::from(imei.as_str()), "{msg}");
+    let near = |v: &Value, want: f64| v.as_f64().is_some_and(|x| (x - want).abs() < 1e-5);
+    assert!(near(&msg["lat"], 54.945347), "{msg}");
+    assert!(near(&msg["lon"], 24.017622), "{msg}");
+    assert_eq!(msg["speed"].as_f64(), Some(0.0), "{msg}");
+    let time = msg["time"].as_str().unwrap_or_default();
+    assert!(time.starts_with("2015-10-20T14:21:11"), "{msg}");
+    assert!(msg["msg_id"].is_u64(), "{msg}");
+
+    // `Relay,1#` on devices/<imei>/down is the tracker's first command: Traccar's exact frame.
+    let frame = command_until(&format!("devices/{imei}/down"), "Relay,1#", async || {
+        let mut buf = vec![0u8; RELAY_COMMAND.len() / 2];
+        match tokio::time::timeout(Duration::from_secs(2), tracker.read_exact(&mut buf)).await {
+            Ok(Ok(_)) => Some(buf),
+            Ok(Err(e)) => panic!("tracker connection: {e}"),
+            Err(_) => None,
+        }
+    })
+    .await;
+    assert_eq!(hex::encode(frame), RELAY_COMMAND);
+    drop(devgate);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_worker_mqtt_publishes_are_skipped_and_logged_once() {
+    let data = tempfile::tempdir().unwrap();
+    let (devgate, text, gt06) = start("quickstart.toml", data.path()).await;
+    devgate
+        .wait_log(&["no [worker.mqtt]: publish actions are skipped"], 1)
+        .await;
+
+    // Rules that publish still answer: the hot reading's reply, the tracker's acks, echo.
+    let uid = unique("sensor");
+    let mut device = LineClient::connect(text).await;
+    for _ in 0..3 {
+        device
+            .send(&format!(r#"{{"uid":"{uid}","temp":90}}"#))
+            .await;
+        assert_eq!(device.recv().await, format!("ok {uid}"));
+    }
+    let mut tracker = TcpStream::connect(gt06).await.unwrap();
+    tracker
+        .write_all(&gt06_login(&random_imei()))
+        .await
+        .unwrap();
+    read_exactly(&mut tracker, 10).await;
+    for _ in 0..3 {
+        let location = hex::decode(LOCATION).unwrap();
+        tracker.write_all(&location).await.unwrap();
+        assert_eq!(
+            hex::encode(read_exactly(&mut tracker, 10).await),
+            LOCATION_ACK
+        );
+    }
+    device.send("still echoing").await;
+    assert_eq!(device.recv().await, "still echoing");
+    assert_eq!(
+        devgate.log_lines(&["publish"]).len(),
+        1,
+        "{}",
+        devgate.stderr()
+    );
+}
+
+#[test]
+fn the_example_rules_pass_their_tests_through_devgate_test_rules() {
+    let out = Command::new(tests::process::devgate())
+        .args(["test-rules", "examples/rules.toml"])
+        .current_dir(repo())
+        .output()
+        .expect("run devgate test-rules");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cases = std::fs::read_to_string(repo().join("examples/rules.test.toml"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.trim() == "[[test]]")
+        .count();
+    assert!(cases > 0);
+    let summary = format!("rule tests ok: {cases} passed, 0 failed, 0 errors");
+    assert!(stdout.contains(&summary), "{stdout}");
+}
