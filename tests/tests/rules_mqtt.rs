@@ -44,16 +44,31 @@ fn example_config(name: &str, data_dir: &Path) -> String {
     let text = std::fs::read_to_string(repo().join("examples").join(name)).expect("example");
     let rules = repo().join("examples/rules.toml");
     let text = ephemeral_ports(&text);
+    let mut replaced = Vec::new();
     let lines: Vec<String> = text
         .lines()
-        .map(|l| match l.split_once(" = ").map(|(k, _)| k) {
-            Some("rules") => format!("rules = \"{}\"", rules.display()),
-            Some("data_dir") => format!("data_dir = \"{}\"", data_dir.display()),
-            Some("broker") => format!("broker = \"{}\"", broker()),
-            Some("client_id") => format!("client_id = \"{}\"", unique("devgate")),
-            _ => l.to_string(),
+        .map(|l| {
+            let key = l.split_once(" = ").map_or("", |(k, _)| k);
+            let value = match key {
+                "rules" => rules.display().to_string(),
+                "data_dir" => data_dir.display().to_string(),
+                "broker" => broker().to_string(),
+                "client_id" => unique("devgate"),
+                _ => return l.to_string(),
+            };
+            replaced.push(key);
+            format!("{key} = \"{value}\"")
         })
         .collect();
+    // A shared broker needs our own client id wherever the example talks to one.
+    replaced.sort_unstable();
+    let mqtt = replaced.contains(&"broker");
+    let want: &[&str] = if mqtt {
+        &["broker", "client_id", "data_dir", "rules"]
+    } else {
+        &["data_dir", "rules"]
+    };
+    assert_eq!(replaced, want, "{name}: keys the test replaces");
     lines.join("\n")
 }
 
