@@ -1,0 +1,254 @@
+//! Device-family trackers against servers built on devgate's own codecs, over real sockets on
+//! 127.0.0.1: every device logs in with its own id, every frame is acked, downlink commands
+//! are answered, and the report says so. (Single frames: family_frames.rs.)
+
+mod common;
+
+use bytes::Bytes;
+use codecs::{CodecError, CodecOptions, Inbound, Outbound};
+use device_sim::behaviour::family::device_id;
+use device_sim::plan::{Behaviour, Family, Proto};
+use device_sim::report::Report;
+use device_sim::runner::{self, Quiet};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio_util::codec::{Decoder, Encoder, Framed};
+
+/// What a family server saw, over all its connections.
+#[derive(Debug, Default)]
+struct Seen {
+    identities: BTreeSet<String>,
+    locations: u64,
+    responses: Vec<Value>,
+    errors: Vec<String>,
+}
+
+/// A server speaking one family through devgate's codec: it writes back every reply the codec
+/// asks for, and sends `command` once per connection, after the first location.
+async fn family_server<C>(codec: fn() -> C, command: &'static str) -> (String, Arc<Mutex<Seen>>)
+where
+    C: Decoder<Item = Inbound, Error = CodecError>
+        + Encoder<Outbound, Error = CodecError>
+        + Send
+        + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let shared = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let seen = shared.clone();
+            tokio::spawn(async move {
+                let mut framed = Framed::new(tcp, codec());
+                let mut commanded = false;
+                while let Some(item) = framed.next().await {
+                    let fields = match item {
+                        Ok(Inbound::Identity(id)) => {
+                            seen.lock().unwrap().identities.insert(id);
+                            continue;
+                        }
+                        Ok(Inbound::Reply(ack)) => {
+                            // `send` flushes, so nothing of the codec's is buffered ahead of this.
+                            if framed.get_mut().write_all(&ack).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        Ok(Inbound::Message {
+                            fields: Some(f), ..
+                        }) => f,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            seen.lock().unwrap().errors.push(e.to_string());
+                            return;
+                        }
+                    };
+                    match fields["kind"].as_str() {
+                        Some("location") => {
+                            seen.lock().unwrap().locations += 1;
+                            if !commanded {
+                                commanded = true;
+                                let data = Outbound::Data(Bytes::from_static(command.as_bytes()));
+                                if framed.send(data).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Some("command_response") => seen.lock().unwrap().responses.push(fields),
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Runs `devices` trackers of `proto` against `addr` for a second and a half, checks the run's
+/// own counts (all logged in, every frame acked, every command answered) and returns its report.
+async fn run_fleet(proto: &str, addr: &str, devices: u64, id_base: u64) -> Report {
+    let plan = common::plan(&[
+        "run",
+        "--target",
+        addr,
+        "--proto",
+        proto,
+        "--devices",
+        &devices.to_string(),
+        "--rate",
+        "10",
+        "--heartbeat",
+        "200ms",
+        "--duration",
+        "1500ms",
+        "--grace",
+        "2s",
+        "--id-base",
+        &id_base.to_string(),
+    ]);
+    let result = runner::run(&plan, &mut Quiet).await.unwrap();
+    let g = &result.groups[0];
+    let (t, c) = (&g.totals, &g.totals.counts);
+    assert_eq!(g.proto, proto);
+    assert_eq!(t.family.logins, devices, "{t:?}");
+    assert_eq!(t.family.downlinks, devices, "{t:?}");
+    assert!(t.family.locations > 0, "{t:?}");
+    assert!(c.sent > t.family.locations, "logins are acked too: {t:?}");
+    assert_eq!(c.received, c.sent, "every frame acked: {t:?}");
+    assert_eq!(c.lost() + c.unanswered + c.lost_in_disconnect, 0, "{t:?}");
+    assert_eq!(
+        c.corrupted + c.duplicated + c.late + c.out_of_order,
+        0,
+        "{t:?}"
+    );
+    assert_eq!((t.connects, t.disconnects), (devices, 0), "{t:?}");
+    assert_eq!(g.latency.len(), c.received);
+    Report::new(&result, false)
+}
+
+fn expected_ids(family: Family, base: u64, devices: u64) -> BTreeSet<String> {
+    (0..devices).map(|i| device_id(family, base, i)).collect()
+}
+
+#[tokio::test]
+async fn gt06_trackers_log_in_report_and_answer_commands() {
+    let (addr, seen) =
+        family_server(|| codec_gt06::codec(&CodecOptions::default()), "Relay,1#").await;
+    let report = run_fleet("gt06", &addr, 4, 356_000_000_000_000).await;
+    let family = report.groups[0].family.unwrap();
+    assert!(family.heartbeats > 0, "{family:?}");
+    let seen = seen.lock().unwrap();
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+    assert_eq!(
+        seen.identities,
+        expected_ids(Family::Gt06, 356_000_000_000_000, 4)
+    );
+    assert_eq!(seen.locations, family.locations);
+    assert_eq!(seen.responses.len(), 4);
+    for r in &seen.responses {
+        assert_eq!(r["text"], "Relay,1#:OK", "{r}");
+    }
+    let text = report.render();
+    assert!(
+        text.contains("4 logins") && text.contains("4 downlinks answered"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn jt808_terminals_register_authenticate_report_and_answer_text_messages() {
+    let (addr, seen) =
+        family_server(|| codec_jt808::codec(&CodecOptions::default()), "Hello").await;
+    let report = run_fleet("jt808", &addr, 3, 13_912_345_000).await;
+    let family = report.groups[0].family.unwrap();
+    assert!(family.heartbeats > 0, "{family:?}");
+    let seen = seen.lock().unwrap();
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+    assert_eq!(
+        seen.identities,
+        expected_ids(Family::Jt808, 13_912_345_000, 3)
+    );
+    assert_eq!(seen.locations, family.locations);
+    assert_eq!(seen.responses.len(), 3);
+    for r in &seen.responses {
+        assert_eq!(r["details"]["reply_id"], 0x8300, "{r}");
+        assert_eq!(r["details"]["result"], 0, "{r}");
+    }
+}
+
+#[tokio::test]
+async fn teltonika_trackers_send_avl_records_and_answer_codec_12_commands() {
+    let (addr, seen) = family_server(
+        || codec_teltonika::codec(&CodecOptions::default()),
+        "setdigout 11",
+    )
+    .await;
+    let report = run_fleet("teltonika", &addr, 3, 352_000_000_000_000).await;
+    let family = report.groups[0].family.unwrap();
+    assert_eq!(family.heartbeats, 0, "Teltonika has no heartbeat");
+    let seen = seen.lock().unwrap();
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+    assert_eq!(
+        seen.identities,
+        expected_ids(Family::Teltonika, 352_000_000_000_000, 3)
+    );
+    assert_eq!(seen.locations, family.locations);
+    assert_eq!(seen.responses.len(), 3);
+    for r in &seen.responses {
+        assert_eq!(r["text"], "setdigout 11:OK", "{r}");
+    }
+}
+
+#[test]
+fn the_command_line_and_scenarios_make_family_groups() {
+    let plan = common::plan(&[
+        "run",
+        "--target",
+        "127.0.0.1:5023",
+        "--proto",
+        "gt06",
+        "--devices",
+        "2",
+    ]);
+    let g = &plan.groups[0];
+    assert_eq!(g.proto, Proto::Text);
+    let Behaviour::Family(f) = &g.behaviour else {
+        panic!("{:?}", g.behaviour);
+    };
+    assert_eq!(
+        (f.family, f.rate, f.id_base),
+        (Family::Gt06, 1.0, 860_000_000_000_000)
+    );
+
+    let plan = device_sim::scenario::parse(
+        "target = \"127.0.0.1:5015\"\n[[group]]\nproto = \"jt808\"\ndevices = 5\nrate = 0.2\nheartbeat = \"20s\"\nid_base = 13800000000\n",
+        None,
+    )
+    .unwrap();
+    let Behaviour::Family(f) = &plan.groups[0].behaviour else {
+        panic!("{:?}", plan.groups[0].behaviour);
+    };
+    assert_eq!(
+        (f.family, f.rate, f.heartbeat.as_secs()),
+        (Family::Jt808, 0.2, 20)
+    );
+
+    let err = device_sim::scenario::parse(
+        "[[group]]\nproto = \"teltonika\"\ndevices = 2\ndepth = 4\nid_base = 999999999999999\n[[group]]\ndevices = 1\nheartbeat = 3\n",
+        Some("127.0.0.1:5027"),
+    )
+    .unwrap_err();
+    let all = format!("{err:?}");
+    for expected in [
+        "not a depth",
+        "do not fit in 15 digits",
+        "group[1]: heartbeat and id_base need",
+    ] {
+        assert!(all.contains(expected), "missing `{expected}` in {all}");
+    }
+}
