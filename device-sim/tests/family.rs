@@ -89,15 +89,22 @@ where
     (addr, seen)
 }
 
-/// Runs `devices` trackers of `proto` against `addr` for a second and a half, checks the run's
-/// own counts (all logged in, every frame acked, every command answered) and returns its report.
-async fn run_fleet(proto: &str, addr: &str, devices: u64, id_base: u64) -> Report {
+/// Runs `devices` trackers of `family` against the server at `addr` for a second and a half.
+/// Checks the run's own counts (all logged in, every frame acked, every command answered) and
+/// the server's view of it (every id, every location); returns the report and the server's
+/// command responses.
+async fn run_fleet(
+    family: Family,
+    (addr, seen): (String, Arc<Mutex<Seen>>),
+    devices: u64,
+    id_base: u64,
+) -> (Report, Vec<Value>) {
     let plan = common::plan(&[
         "run",
         "--target",
-        addr,
+        &addr,
         "--proto",
-        proto,
+        family.name(),
         "--devices",
         &devices.to_string(),
         "--rate",
@@ -114,7 +121,7 @@ async fn run_fleet(proto: &str, addr: &str, devices: u64, id_base: u64) -> Repor
     let result = runner::run(&plan, &mut Quiet).await.unwrap();
     let g = &result.groups[0];
     let (t, c) = (&g.totals, &g.totals.counts);
-    assert_eq!(g.proto, proto);
+    assert_eq!(g.proto, family.name());
     assert_eq!(t.family.logins, devices, "{t:?}");
     assert_eq!(t.family.downlinks, devices, "{t:?}");
     assert!(t.family.locations > 0, "{t:?}");
@@ -128,29 +135,25 @@ async fn run_fleet(proto: &str, addr: &str, devices: u64, id_base: u64) -> Repor
     );
     assert_eq!((t.connects, t.disconnects), (devices, 0), "{t:?}");
     assert_eq!(g.latency.len(), c.received);
-    Report::new(&result, false)
-}
 
-fn expected_ids(family: Family, base: u64, devices: u64) -> BTreeSet<String> {
-    (0..devices).map(|i| device_id(family, base, i)).collect()
+    let seen = seen.lock().unwrap();
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
+    let ids: BTreeSet<String> = (0..devices)
+        .map(|i| device_id(family, id_base, i))
+        .collect();
+    assert_eq!(seen.identities, ids);
+    assert_eq!(seen.locations, t.family.locations);
+    assert_eq!(seen.responses.len() as u64, devices);
+    (Report::new(&result, false), seen.responses.clone())
 }
 
 #[tokio::test]
 async fn gt06_trackers_log_in_report_and_answer_commands() {
-    let (addr, seen) =
-        family_server(|| codec_gt06::codec(&CodecOptions::default()), "Relay,1#").await;
-    let report = run_fleet("gt06", &addr, 4, 356_000_000_000_000).await;
+    let server = family_server(|| codec_gt06::codec(&CodecOptions::default()), "Relay,1#").await;
+    let (report, responses) = run_fleet(Family::Gt06, server, 4, 356_000_000_000_000).await;
     let family = report.groups[0].family.unwrap();
     assert!(family.heartbeats > 0, "{family:?}");
-    let seen = seen.lock().unwrap();
-    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
-    assert_eq!(
-        seen.identities,
-        expected_ids(Family::Gt06, 356_000_000_000_000, 4)
-    );
-    assert_eq!(seen.locations, family.locations);
-    assert_eq!(seen.responses.len(), 4);
-    for r in &seen.responses {
+    for r in &responses {
         assert_eq!(r["text"], "Relay,1#:OK", "{r}");
     }
     let text = report.render();
@@ -162,20 +165,11 @@ async fn gt06_trackers_log_in_report_and_answer_commands() {
 
 #[tokio::test]
 async fn jt808_terminals_register_authenticate_report_and_answer_text_messages() {
-    let (addr, seen) =
-        family_server(|| codec_jt808::codec(&CodecOptions::default()), "Hello").await;
-    let report = run_fleet("jt808", &addr, 3, 13_912_345_000).await;
+    let server = family_server(|| codec_jt808::codec(&CodecOptions::default()), "Hello").await;
+    let (report, responses) = run_fleet(Family::Jt808, server, 3, 13_912_345_000).await;
     let family = report.groups[0].family.unwrap();
     assert!(family.heartbeats > 0, "{family:?}");
-    let seen = seen.lock().unwrap();
-    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
-    assert_eq!(
-        seen.identities,
-        expected_ids(Family::Jt808, 13_912_345_000, 3)
-    );
-    assert_eq!(seen.locations, family.locations);
-    assert_eq!(seen.responses.len(), 3);
-    for r in &seen.responses {
+    for r in &responses {
         assert_eq!(r["details"]["reply_id"], 0x8300, "{r}");
         assert_eq!(r["details"]["result"], 0, "{r}");
     }
@@ -183,23 +177,12 @@ async fn jt808_terminals_register_authenticate_report_and_answer_text_messages()
 
 #[tokio::test]
 async fn teltonika_trackers_send_avl_records_and_answer_codec_12_commands() {
-    let (addr, seen) = family_server(
-        || codec_teltonika::codec(&CodecOptions::default()),
-        "setdigout 11",
-    )
-    .await;
-    let report = run_fleet("teltonika", &addr, 3, 352_000_000_000_000).await;
+    let codec = || codec_teltonika::codec(&CodecOptions::default());
+    let server = family_server(codec, "setdigout 11").await;
+    let (report, responses) = run_fleet(Family::Teltonika, server, 3, 352_000_000_000_000).await;
     let family = report.groups[0].family.unwrap();
     assert_eq!(family.heartbeats, 0, "Teltonika has no heartbeat");
-    let seen = seen.lock().unwrap();
-    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
-    assert_eq!(
-        seen.identities,
-        expected_ids(Family::Teltonika, 352_000_000_000_000, 3)
-    );
-    assert_eq!(seen.locations, family.locations);
-    assert_eq!(seen.responses.len(), 3);
-    for r in &seen.responses {
+    for r in &responses {
         assert_eq!(r["text"], "setdigout 11:OK", "{r}");
     }
 }
@@ -251,4 +234,33 @@ fn the_command_line_and_scenarios_make_family_groups() {
     ] {
         assert!(all.contains(expected), "missing `{expected}` in {all}");
     }
+}
+
+#[test]
+fn the_example_scenarios_tracker_group_is_valid_once_uncommented() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/fleet-scenario.toml"
+    );
+    let text = std::fs::read_to_string(example).unwrap();
+    let block = text
+        .split("\n\n")
+        .find(|b| b.contains("# proto = \"gt06\""))
+        .expect("a commented gt06 group");
+    let group: String = block
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .skip_while(|l| *l != "[[group]]")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let plan = device_sim::scenario::parse(&group, None).unwrap();
+    let g = &plan.groups[0];
+    assert_eq!((g.name.as_str(), g.devices), ("gt06-trackers", 200));
+    let Behaviour::Family(f) = &g.behaviour else {
+        panic!("{:?}", g.behaviour);
+    };
+    assert_eq!(
+        (f.family, f.rate, f.id_base),
+        (Family::Gt06, 0.1, 860_000_000_000_000)
+    );
 }
