@@ -22,14 +22,20 @@ use tokio_util::codec::{Decoder, Encoder, Framed};
 #[derive(Debug, Default)]
 struct Seen {
     identities: BTreeSet<String>,
+    logins: u64,
     locations: u64,
     responses: Vec<Value>,
     errors: Vec<String>,
 }
 
 /// A server speaking one family through devgate's codec: it writes back every reply the codec
-/// asks for, and sends `command` once per connection, after the first location.
-async fn family_server<C>(codec: fn() -> C, command: &'static str) -> (String, Arc<Mutex<Seen>>)
+/// asks for, sends `command` once per connection after the first location, and closes a
+/// connection after `close_after` locations when given.
+async fn family_server<C>(
+    codec: fn() -> C,
+    command: &'static str,
+    close_after: Option<u64>,
+) -> (String, Arc<Mutex<Seen>>)
 where
     C: Decoder<Item = Inbound, Error = CodecError>
         + Encoder<Outbound, Error = CodecError>
@@ -46,6 +52,7 @@ where
             tokio::spawn(async move {
                 let mut framed = Framed::new(tcp, codec());
                 let mut commanded = false;
+                let mut located = 0;
                 while let Some(item) = framed.next().await {
                     let fields = match item {
                         Ok(Inbound::Identity(id)) => {
@@ -69,8 +76,13 @@ where
                         }
                     };
                     match fields["kind"].as_str() {
+                        Some("login" | "auth") => seen.lock().unwrap().logins += 1,
                         Some("location") => {
                             seen.lock().unwrap().locations += 1;
+                            located += 1;
+                            if close_after.is_some_and(|n| located >= n) {
+                                return;
+                            }
                             if !commanded {
                                 commanded = true;
                                 let data = Outbound::Data(Bytes::from_static(command.as_bytes()));
@@ -149,7 +161,12 @@ async fn run_fleet(
 
 #[tokio::test]
 async fn gt06_trackers_log_in_report_and_answer_commands() {
-    let server = family_server(|| codec_gt06::codec(&CodecOptions::default()), "Relay,1#").await;
+    let server = family_server(
+        || codec_gt06::codec(&CodecOptions::default()),
+        "Relay,1#",
+        None,
+    )
+    .await;
     let (report, responses) = run_fleet(Family::Gt06, server, 4, 356_000_000_000_000).await;
     let family = report.groups[0].family.unwrap();
     assert!(family.heartbeats > 0, "{family:?}");
@@ -165,7 +182,12 @@ async fn gt06_trackers_log_in_report_and_answer_commands() {
 
 #[tokio::test]
 async fn jt808_terminals_register_authenticate_report_and_answer_text_messages() {
-    let server = family_server(|| codec_jt808::codec(&CodecOptions::default()), "Hello").await;
+    let server = family_server(
+        || codec_jt808::codec(&CodecOptions::default()),
+        "Hello",
+        None,
+    )
+    .await;
     let (report, responses) = run_fleet(Family::Jt808, server, 3, 13_912_345_000).await;
     let family = report.groups[0].family.unwrap();
     assert!(family.heartbeats > 0, "{family:?}");
@@ -178,7 +200,7 @@ async fn jt808_terminals_register_authenticate_report_and_answer_text_messages()
 #[tokio::test]
 async fn teltonika_trackers_send_avl_records_and_answer_codec_12_commands() {
     let codec = || codec_teltonika::codec(&CodecOptions::default());
-    let server = family_server(codec, "setdigout 11").await;
+    let server = family_server(codec, "setdigout 11", None).await;
     let (report, responses) = run_fleet(Family::Teltonika, server, 3, 352_000_000_000_000).await;
     let family = report.groups[0].family.unwrap();
     assert_eq!(family.heartbeats, 0, "Teltonika has no heartbeat");
@@ -262,5 +284,47 @@ fn the_example_scenarios_tracker_group_is_valid_once_uncommented() {
     assert_eq!(
         (f.family, f.rate, f.id_base),
         (Family::Gt06, 0.1, 860_000_000_000_000)
+    );
+}
+
+#[tokio::test]
+async fn trackers_log_in_again_after_the_server_drops_them() {
+    let codec = || codec_gt06::codec(&CodecOptions::default());
+    let (addr, seen) = family_server(codec, "Relay,1#", Some(3)).await;
+    let plan = common::plan(&[
+        "run",
+        "--target",
+        &addr,
+        "--proto",
+        "gt06",
+        "--devices",
+        "3",
+        "--rate",
+        "20",
+        "--duration",
+        "1500ms",
+        "--backoff-min",
+        "10ms",
+        "--backoff-max",
+        "50ms",
+    ]);
+    let result = runner::run(&plan, &mut Quiet).await.unwrap();
+    let t = &result.groups[0].totals;
+    let c = &t.counts;
+    assert!(t.reconnects > 0 && t.disconnects > 0, "{t:?}");
+    // Every connection logged in (but perhaps each device's last, opened as the run ended),
+    // and the server saw each login.
+    let logins = t.family.logins;
+    assert!(logins <= t.connects && logins + 3 >= t.connects, "{t:?}");
+    assert!(logins > 3, "{t:?}");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.logins, logins, "{seen:?}");
+    assert_eq!(seen.identities.len(), 3);
+    // A drop takes only what was in flight with it; nothing timed out or came back wrong.
+    assert_eq!(c.lost() + c.corrupted + c.duplicated, 0, "{t:?}");
+    assert_eq!(
+        c.received + c.lost_in_disconnect + c.unanswered,
+        c.sent,
+        "{t:?}"
     );
 }
