@@ -10,14 +10,17 @@
 // subscriber, a QoS 1 publisher, random names so runs sharing a broker never share topics.
 #[path = "../../rules/tests/common/mod.rs"]
 mod common;
+#[path = "rules_mqtt/gt06.rs"]
+mod gt06;
 
 use common::{broker, eventually, publish, unique, Subscriber};
+use gt06::{gt06_login, random_imei, read_exactly, LOCATION, LOCATION_ACK, RELAY_COMMAND};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use tests::{LineClient, Proc, Read};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 fn repo() -> PathBuf {
@@ -81,48 +84,6 @@ async fn start(name: &str, data_dir: &Path) -> (Proc, std::net::SocketAddr, std:
     (p, text, gt06)
 }
 
-/// CRC-16/X-25 (GT06's "CRC-ITU"), written here so the test does not trust the codec's own.
-fn crc_x25(data: &[u8]) -> u16 {
-    let mut crc = 0xffffu16;
-    for &b in data {
-        crc ^= u16::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x8408
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// A GT06 login (0x01, serial 1) for a 15-digit IMEI, laid out as in the captured vector.
-fn gt06_login(imei: &str) -> Vec<u8> {
-    let digits = format!("0{imei}");
-    let bcd = hex::decode(&digits).expect("IMEI digits");
-    let mut body = vec![0x0d, 0x01];
-    body.extend_from_slice(&bcd);
-    body.extend_from_slice(&[0x00, 0x01]);
-    let mut frame = vec![0x78, 0x78];
-    frame.extend_from_slice(&body);
-    frame.extend_from_slice(&crc_x25(&body).to_be_bytes());
-    frame.extend_from_slice(&[0x0d, 0x0a]);
-    frame
-}
-
-/// A random IMEI, so runs sharing a broker never share topics.
-fn random_imei() -> String {
-    format!("{:015}", rand::random::<u64>() % 1_000_000_000_000_000)
-}
-
-/// A location (0x12, serial 3) from Traccar's GT06 tests (shared/vectors/gt06.jsonl): fix at
-/// 2015-10-20 14:21:11 UTC, lat 54.945347, lon 24.017622, speed 0; its ack follows.
-const LOCATION: &str = "78781f120f0a140e150bc505e51e780293a9e800540000f601006e0055da00035f240d0a";
-const LOCATION_ACK: &str = "787805120003903f0d0a";
-/// Traccar's encoder test: `Relay,1#` as a GT06 online command (0x80, server flag 0, serial 0).
-const RELAY_COMMAND: &str = "787812800c0000000052656c61792c312300009dee0d0a";
-
 /// The first message `sub` received (topic, JSON payload); panics when none arrives in time.
 async fn first(sub: &Subscriber) -> (String, Value) {
     let secs = tests::WAIT.as_secs();
@@ -131,15 +92,6 @@ async fn first(sub: &Subscriber) -> (String, Value) {
         "no MQTT message in {secs} s"
     );
     sub.got.lock().unwrap()[0].clone()
-}
-
-async fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
-    tokio::time::timeout(tests::WAIT, stream.read_exact(&mut buf))
-        .await
-        .expect("bytes in time")
-        .expect("read");
-    buf
 }
 
 /// Publishes `command` on `topic` until `received` sees something: the bridge subscribes on its
@@ -269,12 +221,12 @@ async fn a_gt06_location_reaches_mqtt_and_an_mqtt_command_reaches_the_tracker_as
 
     // `Relay,1#` on devices/<imei>/down is the tracker's first command: Traccar's exact frame.
     let frame = command_until(&format!("devices/{imei}/down"), "Relay,1#", async || {
-        let mut buf = vec![0u8; RELAY_COMMAND.len() / 2];
-        match tokio::time::timeout(Duration::from_secs(2), tracker.read_exact(&mut buf)).await {
-            Ok(Ok(_)) => Some(buf),
-            Ok(Err(e)) => panic!("tracker connection: {e}"),
-            Err(_) => None,
-        }
+        gt06::read_within(
+            &mut tracker,
+            RELAY_COMMAND.len() / 2,
+            Duration::from_secs(2),
+        )
+        .await
     })
     .await;
     assert_eq!(hex::encode(frame), RELAY_COMMAND);
@@ -289,7 +241,7 @@ async fn without_worker_mqtt_publishes_are_skipped_and_logged_once() {
         .wait_log(&["no [worker.mqtt]: publish actions are skipped"], 1)
         .await;
 
-    // Rules that publish still answer: the hot reading's reply, the tracker's acks, echo.
+    // Rules that publish still answer: the hot reading's reply, the tracker's acks, echoes.
     let uid = unique("sensor");
     let mut device = LineClient::connect(text).await;
     for _ in 0..3 {
@@ -314,6 +266,14 @@ async fn without_worker_mqtt_publishes_are_skipped_and_logged_once() {
     }
     device.send("still echoing").await;
     assert_eq!(device.recv().await, "still echoing");
+    // The quick start's other listeners echo through the rules too.
+    let mut frame = tests::FrameClient::connect(devgate.wait_listener("frame").await).await;
+    frame.send(b"framed hello").await;
+    assert_eq!(frame.recv().await, b"framed hello");
+    let ws = devgate.wait_listener("websocket").await;
+    let mut ws = tests::WsClient::connect(ws, "/").await;
+    ws.send("ws hello").await;
+    assert_eq!(ws.recv().await, "ws hello");
     assert_eq!(
         devgate.log_lines(&["publish"]).len(),
         1,
