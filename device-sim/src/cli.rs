@@ -199,7 +199,7 @@ pub struct RunArgs {
     /// Where and how to connect.
     #[command(flatten)]
     pub connect: ConnectArgs,
-    /// Payload size in bytes, framing not included (at least 51).
+    /// Payload size in bytes, framing not included (at least 51); echo devices only.
     #[arg(long, default_value_t = 64)]
     pub payload: usize,
     /// Fixed rate: messages per second per device (`10`, `10/s`, `0.5`); for a device family,

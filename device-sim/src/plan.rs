@@ -128,11 +128,12 @@ impl Behaviour {
                 payload,
             } => format!("echo, {r} msg/s each, {payload} B"),
             Behaviour::Idle => "idle".to_string(),
+            Behaviour::Family(f) if f.family == Family::Teltonika => {
+                format!("trackers, {} locations/s each, no heartbeat", f.rate)
+            }
             Behaviour::Family(f) => format!(
-                "{} trackers, {} locations/s each, heartbeat every {:?}",
-                f.family.name(),
-                f.rate,
-                f.heartbeat
+                "trackers, {} locations/s each, heartbeat every {:?}",
+                f.rate, f.heartbeat
             ),
         }
     }

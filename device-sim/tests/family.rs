@@ -328,3 +328,48 @@ async fn trackers_log_in_again_after_the_server_drops_them() {
         "{t:?}"
     );
 }
+
+#[tokio::test]
+async fn an_unanswered_login_is_a_missing_ack_and_the_tracker_tries_again() {
+    // A server that reads everything and answers nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut sink = tokio::io::sink();
+                let _ = tokio::io::copy(&mut tcp, &mut sink).await;
+            });
+        }
+    });
+    let plan = common::plan(&[
+        "run",
+        "--target",
+        &addr,
+        "--proto",
+        "jt808",
+        "--devices",
+        "2",
+        "--duration",
+        "1s",
+        "--loss-timeout",
+        "150ms",
+        "--grace",
+        "100ms",
+        "--backoff-min",
+        "10ms",
+        "--backoff-max",
+        "20ms",
+    ]);
+    let result = runner::run(&plan, &mut Quiet).await.unwrap();
+    let t = &result.groups[0].totals;
+    let c = &t.counts;
+    assert_eq!(
+        t.family.logins + t.family.locations + c.received,
+        0,
+        "{t:?}"
+    );
+    assert!(c.timed_out > 0 && c.lost() > 0, "{t:?}");
+    // Each unanswered login dropped its connection, and the device connected again.
+    assert!(t.reconnects > 0 && t.disconnects > 0, "{t:?}");
+}

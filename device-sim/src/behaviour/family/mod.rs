@@ -62,7 +62,7 @@ pub enum Login {
 pub struct Broken(pub String);
 
 /// One family's frames, for one device. Serials live here, so they go on across reconnects.
-pub trait Dialect: Send + 'static {
+pub trait Dialect: Send + std::fmt::Debug + 'static {
     /// Starts a connection: forgets what the last one knew and writes the first login frame.
     fn login(&mut self, out: &mut Vec<u8>) -> Key;
     /// The login frame sent with `acked` was accepted: writes the next one, if any.
@@ -106,18 +106,10 @@ pub struct FamilyDevice {
 }
 
 /// What a tracker keeps across reconnects: its serials and where it is.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct FamilyState {
     dialect: Option<Box<dyn Dialect>>,
     motion: Option<Motion>,
-}
-
-impl std::fmt::Debug for FamilyState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FamilyState")
-            .field("motion", &self.motion)
-            .finish_non_exhaustive()
-    }
 }
 
 impl FamilyDevice {

@@ -101,7 +101,7 @@ impl Session<'_> {
         let mut stopping = false;
 
         let key = self.dialect.login(&mut self.wbuf);
-        self.sent(key);
+        self.login_sent(key);
         loop {
             if !self.wbuf.is_empty() {
                 let written = tokio::select! {
@@ -158,11 +158,13 @@ impl Session<'_> {
     }
 
     fn sent(&mut self, key: Key) {
-        let now = self.shared.now_ns();
-        if !self.logged_in {
-            self.login_sent_ns = now;
-        }
-        self.acks.send(key, now);
+        self.acks.send(key, self.shared.now_ns());
+    }
+
+    /// A login frame went out: the login has the loss timeout from now to be answered.
+    fn login_sent(&mut self, key: Key) {
+        self.login_sent_ns = self.shared.now_ns();
+        self.sent(key);
     }
 
     /// Reads every complete server frame received, and records the ack latencies in one go.
@@ -219,7 +221,7 @@ impl Session<'_> {
                 self.logged_in = true;
                 self.family.logins += 1;
             }
-            Login::Next(key) => self.sent(key),
+            Login::Next(key) => self.login_sent(key),
             Login::Waiting => {}
         }
     }
