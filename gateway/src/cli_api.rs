@@ -71,9 +71,17 @@ pub enum Question {
 /// Why a CLI call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// No gateway could be reached through the registers.
-    #[error("no gateway reachable through the register(s) within {0:?}")]
-    NoGateway(Duration),
+    /// No register answered with a gateway list in time.
+    #[error("no gateway list from the register(s) within {0:?}")]
+    NoRegister(Duration),
+    /// The registers listed gateways, but none could be linked in time.
+    #[error("no gateway reachable within {wait:?}: the register(s) list {listed}")]
+    NoGateway {
+        /// How long the CLI waited.
+        wait: Duration,
+        /// The listed gateways, comma-separated.
+        listed: String,
+    },
     /// The API call failed.
     #[error(transparent)]
     Api(#[from] crate::worker::ApiError),
@@ -86,7 +94,15 @@ async fn client(
 ) -> Result<GatewayClient, CliError> {
     let c = GatewayClient::connect(registers, secret, "devgate-cli");
     if !c.ready(1, wait).await && c.gateways().is_empty() {
-        return Err(CliError::NoGateway(wait));
+        let listed = c.api().listed_gateways();
+        if listed.is_empty() {
+            return Err(CliError::NoRegister(wait));
+        }
+        let listed: Vec<String> = listed.iter().map(|k| k.to_string()).collect();
+        return Err(CliError::NoGateway {
+            wait,
+            listed: listed.join(", "),
+        });
     }
     Ok(c)
 }

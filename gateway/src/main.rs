@@ -111,8 +111,13 @@ fn load(path: &Path, registry: &codecs::CodecRegistry) -> Result<Config> {
 }
 
 fn init_logs(cfg: &Config) {
+    init_logs_at(&cfg.log.level);
+}
+
+/// Logs to stderr at `level` unless RUST_LOG says otherwise.
+fn init_logs_at(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log.level))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -220,6 +225,10 @@ fn main() -> Result<()> {
             std::process::exit(1);
         }
         return Ok(());
+    }
+    if matches!(cli.command, Command::Send { .. } | Command::Query { .. }) {
+        // A one-shot command prints its answer on stdout; why a link failed goes to stderr.
+        init_logs_at("warn");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -14,9 +14,9 @@ const WORKER: &str = env!("CARGO_BIN_EXE_api_worker");
 /// gateway to answer on a busy machine. Every query runs at once, and the CLI runs together,
 /// so the freeze stays well under the links' 20 s liveness limit (after which the register
 /// would rightly drop the silent gateway from its list).
-const SHORT: Duration = Duration::from_secs(2);
+const SHORT: Duration = Duration::from_secs(3);
 /// The CLI waits this long for the gateways, then as long again for the answers.
-const CLI_WAIT: Duration = Duration::from_secs(3);
+const CLI_WAIT: Duration = Duration::from_secs(5);
 
 /// Freezes a process; thaws it on drop (even when the test fails), so its own Drop can kill it.
 struct Frozen<'a>(&'a Proc);

@@ -126,12 +126,18 @@ pub trait EventHandler: Send + Sync + 'static {
     }
 }
 
-/// The built-in `echo` handler: every message goes back to its sender.
+/// The built-in `echo` handler: every message goes back to its sender, except typed
+/// device-family messages, which their codec has acknowledged already.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Echo;
 
 impl EventHandler for Echo {
     async fn on_message(&self, cx: &Context<'_>, msg: Incoming) {
+        if msg.fields.is_some() {
+            // A tracker's frame sent back would reach it as a downlink command, which it
+            // answers with another frame: an endless loop.
+            return;
+        }
         if let Err(e) = cx.reply(msg.data).await {
             tracing::debug!(client = %cx.client_id, "echo not sent: {e}");
         }
