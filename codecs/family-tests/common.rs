@@ -1,8 +1,9 @@
-//! Helpers shared by the gt06, jt808 and teltonika integration tests: the captured vectors and a decode loop.
+//! Helpers shared by the gt06, jt808 and teltonika integration tests: the captured vectors, a
+//! decode loop, and the checks every family runs over its vectors.
 #![allow(dead_code)]
 
 use bytes::BytesMut;
-use codecs::{CodecError, Inbound};
+use codecs::{CodecError, CodecOptions, Inbound};
 use serde_json::Value;
 use std::path::PathBuf;
 use tokio_util::codec::Decoder;
@@ -138,4 +139,94 @@ pub fn close(what: &str, got: &Value, want: &Value, tolerance: f64) {
         (got - want).abs() <= tolerance,
         "{what}: got {got}, want {want}"
     );
+}
+
+/// `<msg_type> line <source_line>`: how a failure names its vector.
+pub fn label(v: &Value) -> String {
+    format!("{} line {}", v["msg_type"], v["source_line"])
+}
+
+/// The vectors `keep` selects, asserting there are `count` of them (the README counts them).
+pub fn select(vectors: &[Value], count: usize, keep: impl Fn(&Value) -> bool) -> Vec<&Value> {
+    let selected: Vec<&Value> = vectors.iter().filter(|v| keep(v)).collect();
+    assert_eq!(selected.len(), count, "vectors selected");
+    selected
+}
+
+/// Runs `compare(key, want)` on every key of `object`; a key it does not know (it returns
+/// false) fails the test, so a new vector field cannot slip by uncompared.
+pub fn compare_each(
+    what: &str,
+    noun: &str,
+    object: &Value,
+    mut compare: impl FnMut(&str, &Value) -> bool,
+) {
+    for (key, want) in object.as_object().expect("an object of expected values") {
+        assert!(compare(key, want), "{what}: {noun} `{key}` is not compared");
+    }
+}
+
+/// Feeds each verified uplink vector (`direction` uplink, `frame_status` ok) to a fresh codec,
+/// asserts every outcome is an event and the replies are the vector's `ack_hex` (none without
+/// one), then hands the vector and its events to `check`. Returns how many vectors ran.
+pub fn check_verified_uplinks<C>(
+    vectors: &[Value],
+    bytes: impl Fn(&Value) -> Vec<u8>,
+    new_codec: impl Fn(&CodecOptions) -> C,
+    mut check: impl FnMut(&Value, &[Event]),
+) -> usize
+where
+    C: Decoder<Item = Inbound, Error = CodecError>,
+{
+    let mut checked = 0;
+    for v in vectors
+        .iter()
+        .filter(|v| v["direction"] == "uplink" && v["frame_status"] == "ok")
+    {
+        let what = label(v);
+        let events = feed(&mut new_codec(&CodecOptions::default()), &[&bytes(v)]);
+        assert!(
+            events.iter().all(|e| matches!(e, Event::Item(_))),
+            "{what}: {events:?}"
+        );
+        match v.get("ack_hex").and_then(Value::as_str) {
+            Some(ack) => assert_eq!(replies(&events), vec![ack.to_string()], "{what}"),
+            None => assert!(replies(&events).is_empty(), "{what}: no reply expected"),
+        }
+        check(v, &events);
+        checked += 1;
+    }
+    checked
+}
+
+/// Feeds a bad frame and then a good one to `codec`, asserts the first outcome is a skip whose
+/// reason mentions `reason`, and returns all the events.
+pub fn skipped_then_good<C>(
+    codec: &mut C,
+    bad: &Value,
+    bytes: &[u8],
+    good: &[u8],
+    reason: &str,
+) -> Vec<Event>
+where
+    C: Decoder<Item = Inbound, Error = CodecError>,
+{
+    let events = feed(codec, &[bytes, good]);
+    assert!(
+        matches!(&events[0], Event::Skipped(said) if said.contains(reason)),
+        "{}: {events:?}",
+        label(bad)
+    );
+    events
+}
+
+/// Asserts a codec built with `bad_checksum = "close"` ends the stream on `chunks`.
+pub fn assert_close_policy_is_fatal<C>(new_codec: impl Fn(&CodecOptions) -> C, chunks: &[&[u8]])
+where
+    C: Decoder<Item = Inbound, Error = CodecError>,
+{
+    let mut options = CodecOptions::default();
+    options.extra.insert("bad_checksum".into(), "close".into());
+    let events = feed(&mut new_codec(&options), chunks);
+    assert!(matches!(events.as_slice(), [Event::Fatal(_)]), "{events:?}");
 }

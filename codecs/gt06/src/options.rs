@@ -7,27 +7,9 @@
 //!
 //! A login that carries a timezone word overrides `timezone_offset_hours` for its connection.
 
+use codecs::options::OptionsReader;
+pub use codecs::options::{BadFramePolicy, OptionsError};
 use codecs::CodecOptions;
-
-/// What to do with a frame that fails its checksum or length check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BadFramePolicy {
-    /// Drop the frame, count it and keep reading (`CodecError::Skipped`).
-    #[default]
-    Skip,
-    /// Treat it as a protocol error, which closes the connection.
-    Close,
-}
-
-/// A setting in `CodecOptions.extra` that this codec cannot use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("gt06 option `{key}`: {reason}")]
-pub struct OptionsError {
-    /// The offending key.
-    pub key: String,
-    /// Why its value was refused.
-    pub reason: String,
-}
 
 /// The GT06 codec's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,37 +24,12 @@ impl Gt06Options {
     /// Reads the settings, refusing unknown values (unknown keys are ignored: they may be
     /// meant for the gateway).
     pub fn from_codec_options(options: &CodecOptions) -> Result<Self, OptionsError> {
-        let mut out = Gt06Options::default();
-        if let Some(value) = options.extra.get("bad_checksum") {
-            out.bad_checksum = parse_policy(value).ok_or_else(|| OptionsError {
-                key: "bad_checksum".into(),
-                reason: format!("expected `skip` or `close`, got `{value}`"),
-            })?;
-        }
-        if let Some(value) = options.extra.get("timezone_offset_hours") {
-            out.timezone_offset_minutes = parse_hours(value).ok_or_else(|| OptionsError {
-                key: "timezone_offset_hours".into(),
-                reason: format!("expected hours between -14 and 14, got `{value}`"),
-            })?;
-        }
-        Ok(out)
+        let mut read = OptionsReader::new(crate::NAME, options);
+        Ok(Gt06Options {
+            bad_checksum: read.bad_frame_policy()?,
+            timezone_offset_minutes: read.timezone_offset_minutes()?.unwrap_or(0),
+        })
     }
-}
-
-fn parse_policy(value: &str) -> Option<BadFramePolicy> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "skip" => Some(BadFramePolicy::Skip),
-        "close" => Some(BadFramePolicy::Close),
-        _ => None,
-    }
-}
-
-fn parse_hours(value: &str) -> Option<i32> {
-    let hours: f64 = value.trim().parse().ok()?;
-    if !(-14.0..=14.0).contains(&hours) {
-        return None;
-    }
-    Some((hours * 60.0).round() as i32)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use crate::decode;
 use crate::frame::{self, RawFrame};
 use crate::message::{Gt06Message, Kind};
-use crate::options::{BadFramePolicy, Gt06Options};
+use crate::options::Gt06Options;
 use bytes::{Bytes, BytesMut};
 use codecs::{CodecError, Inbound, NomProtocol, Outbound};
 use std::collections::VecDeque;
@@ -55,10 +55,7 @@ impl Gt06Protocol {
     }
 
     fn refuse(&self, reason: String) -> CodecError {
-        match self.options.bad_checksum {
-            BadFramePolicy::Skip => CodecError::Skipped(reason),
-            BadFramePolicy::Close => CodecError::Protocol(reason),
-        }
+        self.options.bad_checksum.refuse(reason)
     }
 
     fn wifi_variant(&self, raw: &RawFrame, out: &mut VecDeque<Inbound>) {

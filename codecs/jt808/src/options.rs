@@ -6,27 +6,9 @@
 //! | `timezone_offset_hours` | hours east of UTC of the device clock, e.g. `0`, `-3.5` | `8` (Beijing time, as the standard says) |
 //! | `text_flag` | flag byte of 0x8300 text messages, 0-255 | `1` |
 
+use codecs::options::OptionsReader;
+pub use codecs::options::{BadFramePolicy, OptionsError};
 use codecs::CodecOptions;
-
-/// What to do with a frame that fails its checksum or length check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BadFramePolicy {
-    /// Drop the frame, count it and keep reading (`CodecError::Skipped`).
-    #[default]
-    Skip,
-    /// Treat it as a protocol error, which closes the connection.
-    Close,
-}
-
-/// A setting in `CodecOptions.extra` that this codec cannot use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("jt808 option `{key}`: {reason}")]
-pub struct OptionsError {
-    /// The offending key.
-    pub key: String,
-    /// Why its value was refused.
-    pub reason: String,
-}
 
 /// The JT/T 808 codec's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,43 +35,18 @@ impl Jt808Options {
     /// Reads the settings, refusing unknown values (unknown keys are ignored: they may be
     /// meant for the gateway).
     pub fn from_codec_options(options: &CodecOptions) -> Result<Self, OptionsError> {
-        let mut out = Jt808Options::default();
-        if let Some(value) = options.extra.get("bad_checksum") {
-            out.bad_checksum = parse_policy(value).ok_or_else(|| OptionsError {
-                key: "bad_checksum".into(),
-                reason: format!("expected `skip` or `close`, got `{value}`"),
-            })?;
-        }
-        if let Some(value) = options.extra.get("timezone_offset_hours") {
-            out.timezone_offset_minutes = parse_hours(value).ok_or_else(|| OptionsError {
-                key: "timezone_offset_hours".into(),
-                reason: format!("expected hours between -14 and 14, got `{value}`"),
-            })?;
-        }
-        if let Some(value) = options.extra.get("text_flag") {
-            out.text_flag = value.trim().parse().map_err(|_| OptionsError {
-                key: "text_flag".into(),
-                reason: format!("expected a number 0-255, got `{value}`"),
-            })?;
-        }
-        Ok(out)
+        let defaults = Jt808Options::default();
+        let mut read = OptionsReader::new(crate::NAME, options);
+        Ok(Jt808Options {
+            bad_checksum: read.bad_frame_policy()?,
+            timezone_offset_minutes: read
+                .timezone_offset_minutes()?
+                .unwrap_or(defaults.timezone_offset_minutes),
+            text_flag: read
+                .number("text_flag", "a number", u8::MIN..=u8::MAX)?
+                .unwrap_or(defaults.text_flag),
+        })
     }
-}
-
-fn parse_policy(value: &str) -> Option<BadFramePolicy> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "skip" => Some(BadFramePolicy::Skip),
-        "close" => Some(BadFramePolicy::Close),
-        _ => None,
-    }
-}
-
-fn parse_hours(value: &str) -> Option<i32> {
-    let hours: f64 = value.trim().parse().ok()?;
-    if !(-14.0..=14.0).contains(&hours) {
-        return None;
-    }
-    Some((hours * 60.0).round() as i32)
 }
 
 #[cfg(test)]
@@ -126,5 +83,7 @@ mod tests {
         let err =
             Jt808Options::from_codec_options(&with("timezone_offset_hours", "25")).unwrap_err();
         assert_eq!(err.key, "timezone_offset_hours");
+        let err = Jt808Options::from_codec_options(&with("text_flag", "256")).unwrap_err();
+        assert_eq!(err.key, "text_flag");
     }
 }

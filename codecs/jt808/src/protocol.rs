@@ -4,7 +4,7 @@
 use crate::decode;
 use crate::frame::{self, Chunk};
 use crate::header::{self, Terminal};
-use crate::options::{BadFramePolicy, Jt808Options};
+use crate::options::Jt808Options;
 use bytes::{Bytes, BytesMut};
 use codecs::{CodecError, Inbound, NomProtocol, Outbound};
 use std::collections::VecDeque;
@@ -52,10 +52,7 @@ impl Jt808Protocol {
     }
 
     fn refuse(&self, reason: String) -> CodecError {
-        match self.options.bad_checksum {
-            BadFramePolicy::Skip => CodecError::Skipped(reason),
-            BadFramePolicy::Close => CodecError::Protocol(reason),
-        }
+        self.options.bad_checksum.refuse(reason)
     }
 
     fn bad_frame(&mut self, reason: &str) -> CodecError {

@@ -5,7 +5,7 @@ use crate::avl::{self, Record};
 use crate::clock;
 use crate::frame::{self, Packet};
 use crate::message::{Kind, Position, TeltonikaMessage};
-use crate::options::{BadFramePolicy, TeltonikaOptions};
+use crate::options::TeltonikaOptions;
 use bytes::{Bytes, BytesMut};
 use codecs::{CodecError, Inbound, NomProtocol, Outbound};
 use std::collections::VecDeque;
@@ -43,10 +43,7 @@ impl TeltonikaProtocol {
     }
 
     fn refuse(&self, reason: String) -> CodecError {
-        match self.options.bad_checksum {
-            BadFramePolicy::Skip => CodecError::Skipped(reason),
-            BadFramePolicy::Close => CodecError::Protocol(reason),
-        }
+        self.options.bad_checksum.refuse(reason)
     }
 
     fn imei(&mut self, packet: Bytes, out: &mut VecDeque<Inbound>) -> Result<(), CodecError> {
