@@ -199,6 +199,21 @@ where
     checked
 }
 
+/// Asserts `fields` reads back as the typed message `T`, and that the codec's own JSON
+/// (`into_fields`) and serde's (`serde_json::to_value`) of that message both equal `fields`.
+pub fn assert_typed<T>(what: &str, fields: &Value, into_fields: impl Fn(T) -> Value)
+where
+    T: serde::de::DeserializeOwned + serde::Serialize,
+{
+    let typed: T = serde_json::from_value(fields.clone()).expect("fields read as the message");
+    assert_eq!(
+        serde_json::to_value(&typed).unwrap(),
+        *fields,
+        "{what}: serde"
+    );
+    assert_eq!(into_fields(typed), *fields, "{what}: into_fields");
+}
+
 /// Feeds a bad frame and then a good one to `codec`, asserts the first outcome is a skip whose
 /// reason mentions `reason`, and returns all the events.
 pub fn skipped_then_good<C>(

@@ -2,8 +2,8 @@
 //!
 //! Parts: `frame` cuts `78 78` / `79 79` frames from the stream (streaming nom, trusting LEN
 //! and falling back to the `0D 0A` terminator), `protocol` checks each frame and turns it into
-//! events, `decode` reads packet contents into the typed [`Gt06Message`], `options` reads the
-//! listener settings.
+//! events, `decode` reads packet contents into the typed [`Gt06Message`], `fields` turns that
+//! into the JSON `fields` value, `options` reads the listener settings.
 //!
 //! For each good frame the codec yields, in this order:
 //! 1. `Inbound::Identity(imei)` on the first login (0x01) of the connection: the gateway binds
@@ -31,6 +31,7 @@
 
 mod clock;
 mod decode;
+mod fields;
 pub mod frame;
 pub mod message;
 pub mod options;

@@ -161,13 +161,21 @@ pub struct Gt06Message {
     pub details: Gt06Details,
 }
 
+/// `0x12` for protocol number 0x12, without the formatting machinery (once per frame).
+fn msg_type(proto: u8) -> String {
+    let mut text = *b"0x00";
+    // Two hex digits always fit the two bytes left.
+    let _ = hex::encode_to_slice([proto], &mut text[2..]);
+    String::from_utf8_lossy(&text).into_owned()
+}
+
 impl Gt06Message {
     /// A message of `kind` for protocol number `proto` with nothing else filled in.
     pub fn new(kind: Kind, proto: u8) -> Self {
         Gt06Message {
             protocol: crate::NAME.to_string(),
             kind,
-            msg_type: format!("0x{proto:02x}"),
+            msg_type: msg_type(proto),
             serial: None,
             device_id: None,
             position: None,

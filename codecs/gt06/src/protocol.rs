@@ -67,14 +67,14 @@ impl Gt06Protocol {
             .unwrap_or_default();
         msg.raw = Some(hex::encode(content));
         msg.details.unverified = Some(true);
-        push_message(out, raw.bytes.clone(), &msg);
+        push_message(out, raw.bytes.clone(), msg);
     }
 }
 
-fn push_message(out: &mut VecDeque<Inbound>, data: Bytes, msg: &Gt06Message) {
+fn push_message(out: &mut VecDeque<Inbound>, data: Bytes, msg: Gt06Message) {
     out.push_back(Inbound::Message {
         data,
-        fields: serde_json::to_value(msg).ok(),
+        fields: Some(msg.into_fields()),
     });
 }
 
@@ -133,7 +133,7 @@ impl NomProtocol for Gt06Protocol {
                 out.push_back(Inbound::Reply(Bytes::from(ack)));
             }
         }
-        push_message(out, raw.bytes.clone(), &msg);
+        push_message(out, raw.bytes.clone(), msg);
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use codec_gt06::codec;
+use codec_gt06::{codec, Gt06Message};
 use codecs::{CodecOptions, Outbound};
 use common::{
     assert_close_policy_is_fatal, check_verified_uplinks, close, compare_each, feed, identities,
@@ -149,6 +149,7 @@ fn every_verified_uplink_frame_decodes_to_its_derived_and_expected_values() {
         let what = label(v);
         let msgs = messages(events);
         assert_eq!(msgs.len(), 1, "{what}");
+        common::assert_typed(&what, &msgs[0], Gt06Message::into_fields);
         check_derived(v, &msgs[0]);
         check_expect(v, &msgs[0]);
         if v["kind"] == "login" {
