@@ -57,7 +57,7 @@ fn base(header: &Header, kind: Kind) -> Jt808Message {
     Jt808Message {
         protocol: crate::NAME.to_string(),
         kind,
-        msg_type: format!("0x{:04x}", header.msg_id),
+        msg_type: hex_id(&header.msg_id.to_be_bytes()),
         serial: header.serial,
         device_id: header.phone_id(),
         position: None,
@@ -70,6 +70,16 @@ fn base(header: &Header, kind: Kind) -> Jt808Message {
             ..Jt808Details::default()
         },
     }
+}
+
+/// `0x` and `bytes` in lower-case hex (`0x0200`), without the formatting machinery: this runs
+/// for every message and every extra item.
+fn hex_id(bytes: &[u8]) -> String {
+    let mut text = vec![b'0'; 2 + 2 * bytes.len()];
+    text[1] = b'x';
+    // The slice is exactly twice the input long, so this cannot fail.
+    let _ = hex::encode_to_slice(bytes, &mut text[2..]);
+    String::from_utf8(text).unwrap_or_default()
 }
 
 fn fail(msg: &mut Jt808Message, body: &[u8], reason: String) {
@@ -175,7 +185,7 @@ fn location(body: &[u8], timezone_minutes: i32, msg: &mut Jt808Message) -> Resul
         let Some(value) = tail.get(..usize::from(*len)) else {
             break;
         };
-        d.tlv.insert(format!("0x{id:02x}"), hex::encode(value));
+        d.tlv.insert(hex_id(&[*id]), hex::encode(value));
         match (*id, value) {
             (0x01, &[a, b, c, e]) => {
                 d.mileage_km = Some(f64::from(u32::from_be_bytes([a, b, c, e])) / 10.0)

@@ -4,8 +4,8 @@
 //! Parts: `frame` cuts `7E`-delimited frames from the stream (streaming nom, skipping garbage
 //! before the first `7E`) and undoes the `7D` escaping, `header` reads and builds message
 //! headers (2011/2013 and 2019 editions), `decode` reads bodies into the typed
-//! [`Jt808Message`], `protocol` checks each frame and turns it into events, `options` reads
-//! the listener settings.
+//! [`Jt808Message`], `fields` turns that into the JSON `fields` value, `protocol` checks each
+//! frame and turns it into events, `options` reads the listener settings.
 //!
 //! For each good frame the codec yields, in this order:
 //! 1. `Inbound::Identity(phone)` once, from the first good frame of the connection: every
@@ -34,6 +34,7 @@
 
 mod clock;
 mod decode;
+mod fields;
 pub mod frame;
 pub mod header;
 pub mod message;

@@ -132,7 +132,7 @@ impl NomProtocol for Jt808Protocol {
         for msg in decode::decode(&head, body, self.options.timezone_offset_minutes) {
             out.push_back(Inbound::Message {
                 data: wire.clone(),
-                fields: serde_json::to_value(&msg).ok(),
+                fields: Some(msg.into_fields()),
             });
         }
         Ok(())

@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use codec_jt808::{codec, frame};
+use codec_jt808::{codec, frame, Jt808Message};
 use codecs::{CodecOptions, Inbound, Outbound};
 use common::{
     assert_close_policy_is_fatal, check_verified_uplinks, close, compare_each, feed, identities,
@@ -237,6 +237,7 @@ fn every_verified_uplink_frame_decodes_to_its_derived_and_expected_values() {
         let msgs = messages(events);
         assert!(!msgs.is_empty(), "{what}");
         for msg in &msgs {
+            common::assert_typed(&what, msg, Jt808Message::into_fields);
             check_header(&what, &v["derived"]["header"], msg);
         }
         check_body(v, &msgs);
