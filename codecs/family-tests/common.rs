@@ -245,3 +245,9 @@ where
     let events = feed(&mut new_codec(&options), chunks);
     assert!(matches!(events.as_slice(), [Event::Fatal(_)]), "{events:?}");
 }
+
+/// Asserts the codec's own JSON of `msg` (`into_fields`) equals serde's.
+pub fn assert_fields_as_serde<T: serde::Serialize>(msg: T, into_fields: impl Fn(T) -> Value) {
+    let expected = serde_json::to_value(&msg).expect("the message serialises");
+    assert_eq!(into_fields(msg), expected);
+}
