@@ -3,7 +3,8 @@
 //! Parts: `frame` cuts packets from the stream (streaming nom: the IMEI packet, AVL data
 //! packets sized by their length field, the `FF` keep-alive) and checks the CRC, `avl` reads
 //! records (codecs 8, 8 Extended, 16) and command envelopes (codecs 12, 13), `protocol` turns
-//! packets into events, `message` is the typed [`TeltonikaMessage`], `options` the settings.
+//! packets into events, `message` is the typed [`TeltonikaMessage`] and `fields` its JSON
+//! `fields` value, `options` the settings.
 //!
 //! For each good packet the codec yields, in this order:
 //! 1. `Inbound::Identity(imei)` on the first IMEI packet of the connection: the gateway binds
@@ -30,6 +31,7 @@
 
 mod avl;
 mod clock;
+mod fields;
 pub mod frame;
 pub mod message;
 pub mod options;

@@ -62,7 +62,7 @@ impl TeltonikaProtocol {
         out.push_back(Inbound::Reply(Bytes::from_static(&[ACCEPT])));
         let mut msg = TeltonikaMessage::new(Kind::Login, "imei");
         msg.device_id = Some(id);
-        push(out, packet, &msg);
+        push(out, packet, msg);
         Ok(())
     }
 
@@ -85,7 +85,7 @@ impl TeltonikaProtocol {
                 for (index, record) in records.into_iter().enumerate() {
                     let mut msg = location(&msg_type, record);
                     msg.details.record_index = u8::try_from(index).ok();
-                    push(out, packet.clone(), &msg);
+                    push(out, packet.clone(), msg);
                 }
             }
             avl::CODEC_12 | avl::CODEC_13 => {
@@ -106,7 +106,7 @@ impl TeltonikaProtocol {
                     msg.details.command_timestamp = command.timestamp;
                     msg.text = printable(&command.payload);
                     msg.raw = Some(hex::encode(&command.payload));
-                    push(out, packet.clone(), &msg);
+                    push(out, packet.clone(), msg);
                 }
             }
             _ => {
@@ -117,7 +117,7 @@ impl TeltonikaProtocol {
                 ))));
                 let mut msg = TeltonikaMessage::new(Kind::Other, &msg_type);
                 msg.raw = Some(hex::encode(data));
-                push(out, packet.clone(), &msg);
+                push(out, packet.clone(), msg);
             }
         }
         Ok(())
@@ -128,10 +128,10 @@ fn count_reply(records: usize) -> Bytes {
     Bytes::copy_from_slice(&(records as u32).to_be_bytes())
 }
 
-fn push(out: &mut VecDeque<Inbound>, data: Bytes, msg: &TeltonikaMessage) {
+fn push(out: &mut VecDeque<Inbound>, data: Bytes, msg: TeltonikaMessage) {
     out.push_back(Inbound::Message {
         data,
-        fields: serde_json::to_value(msg).ok(),
+        fields: Some(msg.into_fields()),
     });
 }
 
@@ -188,7 +188,7 @@ impl NomProtocol for TeltonikaProtocol {
                 push(
                     out,
                     Bytes::from_static(&[0xff]),
-                    &TeltonikaMessage::new(Kind::Heartbeat, "ping"),
+                    TeltonikaMessage::new(Kind::Heartbeat, "ping"),
                 );
                 Ok(())
             }

@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use codec_teltonika::codec;
+use codec_teltonika::{codec, TeltonikaMessage};
 use codecs::{CodecOptions, Inbound, Outbound};
 use common::{
     assert_close_policy_is_fatal, check_verified_uplinks, close, compare_each, feed, identities,
@@ -157,6 +157,9 @@ fn every_verified_uplink_packet_decodes_to_its_derived_and_expected_values() {
     let checked = check_verified_uplinks(&vectors, bytes_of, codec, |v, events| {
         let what = label(v);
         assert!(!messages(events).is_empty(), "{what}");
+        for msg in messages(events) {
+            common::assert_typed(&what, &msg, TeltonikaMessage::into_fields);
+        }
         if v["msg_type"] == "imei" {
             assert!(matches!(&events[0], Event::Item(Inbound::Identity(_))));
             assert!(matches!(&events[1], Event::Item(Inbound::Reply(_))));

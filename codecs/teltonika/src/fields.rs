@@ -1,0 +1,84 @@
+//! The message as the `fields` JSON value, built directly: the same value
+//! `serde_json::to_value` gives, for less. serde's path clones every string, goes through a
+//! map serializer for the flattened position, and inserts keys in field order; this one moves
+//! the strings and inserts keys from last to first, so each insert stops at its first compare.
+//! tests/fields.rs and the vector tests hold the two equal.
+
+use crate::avl::IoValue;
+use crate::message::{TeltonikaDetails, TeltonikaMessage};
+use serde_json::{Map, Value};
+
+/// Adds `key` when `value` is present (the `skip_serializing_if = "Option::is_none"` rule).
+fn put<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
+    if let Some(value) = value {
+        map.insert(key.to_string(), value.into());
+    }
+}
+
+impl TeltonikaMessage {
+    /// This message as the `fields` value of `Inbound::Message`: equal to
+    /// `serde_json::to_value(&self)`, built without serde's clones and field-order inserts.
+    pub fn into_fields(self) -> Value {
+        // The record's fix sits at the top level (`#[serde(flatten)]`).
+        let (time, timestamp, latitude, longitude, speed, course, satellites, fix, altitude) =
+            match self.position {
+                Some(p) => (
+                    p.time,
+                    p.timestamp,
+                    Some(p.latitude),
+                    Some(p.longitude),
+                    Some(p.speed),
+                    Some(p.course),
+                    p.satellites,
+                    Some(p.fix),
+                    p.altitude,
+                ),
+                None => Default::default(),
+            };
+        let mut map = Map::new();
+        // Keys go in from last to first: each insert then stops at the first key it compares.
+        put(&mut map, "timestamp", timestamp);
+        put(&mut map, "time", time);
+        put(&mut map, "text", self.text);
+        put(&mut map, "speed", speed);
+        put(&mut map, "satellites", satellites);
+        put(&mut map, "raw", self.raw);
+        put(&mut map, "protocol", Some(self.protocol));
+        put(&mut map, "msg_type", Some(self.msg_type));
+        put(&mut map, "longitude", longitude);
+        put(&mut map, "latitude", latitude);
+        put(&mut map, "kind", serde_json::to_value(self.kind).ok());
+        put(&mut map, "fix", fix);
+        put(&mut map, "device_id", self.device_id);
+        put(&mut map, "details", Some(self.details.into_fields()));
+        put(&mut map, "course", course);
+        put(&mut map, "altitude", altitude);
+        Value::Object(map)
+    }
+}
+
+impl TeltonikaDetails {
+    fn into_fields(self) -> Value {
+        let mut map = Map::new();
+        put(&mut map, "timestamp_ms", self.timestamp_ms);
+        put(&mut map, "record_index", self.record_index);
+        put(&mut map, "priority", self.priority);
+        put(&mut map, "io_total", self.io_total);
+        if !self.io.is_empty() {
+            let mut io = Map::new();
+            for (id, value) in self.io.into_iter().rev() {
+                let value = match value {
+                    IoValue::Number(number) => Value::from(number),
+                    IoValue::Bytes(hex) => Value::String(hex),
+                };
+                io.insert(id, value);
+            }
+            map.insert("io".to_string(), Value::Object(io));
+        }
+        put(&mut map, "generation_type", self.generation_type);
+        put(&mut map, "event_io_id", self.event_io_id);
+        put(&mut map, "command_type", self.command_type);
+        put(&mut map, "command_timestamp", self.command_timestamp);
+        Value::Object(map)
+    }
+}
