@@ -4,6 +4,7 @@
 //!   ([`Proc`]), capturing the `devgate: ...` address lines from stdout and the logs from
 //!   stderr, and killing them on drop.
 //! - [`cluster`] wires a register, gateways and workers together through the register's port.
+//! - [`worker_main`] is the `main` of the test worker programs in `src/bin`.
 //! - [`clients`] are small text, frame and WebSocket clients; [`tls`] makes a test certificate.
 //!
 //! Every port is ephemeral and every wait has a timeout, so tests can run in parallel.
@@ -12,6 +13,7 @@ pub mod clients;
 pub mod cluster;
 pub mod process;
 pub mod tls;
+pub mod worker_main;
 
 pub use clients::{FrameClient, LineClient, Read, WsClient};
 pub use cluster::{Cluster, Gateway};

@@ -127,5 +127,9 @@ async fn devgate_query_with_the_wrong_secret_is_refused_and_says_why() {
     .await;
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stdout.is_empty(), "{run:?}");
-    assert!(run.stderr.contains("no gateway reachable"), "{run:?}");
+    assert!(
+        run.stderr.contains("no gateway list from the register"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("the secrets differ"), "{run:?}");
 }

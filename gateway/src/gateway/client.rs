@@ -8,10 +8,11 @@ use crate::client_id::ClientId;
 use crate::config::OverflowPolicy;
 use bytes::Bytes;
 use codecs::Outbound;
+use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
-use tokio::sync::Notify;
+use std::task::{Context, Poll};
 
 /// Something the connection task must do.
 #[derive(Debug)]
@@ -48,7 +49,10 @@ pub struct ClientHandle {
     /// The client's id.
     pub id: ClientId,
     queue: Mutex<Queue>,
-    wake: Notify,
+    // A waker slot and a flag instead of a `Notify`: the connection task polls them without a
+    // waiter node in its future, which keeps an idle connection small.
+    wake: AtomicWaker,
+    woken: AtomicBool,
     /// Heartbeat intervals passed with no inbound data.
     pub silent_intervals: AtomicU32,
     /// Messages dropped or refused for this client.
@@ -72,7 +76,8 @@ impl ClientHandle {
         ClientHandle {
             id,
             queue: Mutex::new(Queue::default()),
-            wake: Notify::new(),
+            wake: AtomicWaker::new(),
+            woken: AtomicBool::new(false),
             silent_intervals: AtomicU32::new(0),
             dropped: AtomicU64::new(0),
             worker: Mutex::new(None),
@@ -100,7 +105,7 @@ impl ClientHandle {
                     q.close = true;
                     self.dropped.fetch_add(1, Ordering::Relaxed);
                     drop(q);
-                    self.wake.notify_one();
+                    self.notify();
                     return PushResult::Overflow;
                 }
                 OverflowPolicy::DropOldest => {
@@ -120,7 +125,7 @@ impl ClientHandle {
         q.bytes += len;
         q.items.push_back(out);
         drop(q);
-        self.wake.notify_one();
+        self.notify();
         result
     }
 
@@ -133,7 +138,7 @@ impl ClientHandle {
         }
         q.close = true;
         drop(q);
-        self.wake.notify_one();
+        self.notify();
     }
 
     /// Hands every queued item to `f` in order; returns true when the client must close after.
@@ -146,9 +151,28 @@ impl ClientHandle {
         q.close
     }
 
+    fn notify(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.wake.wake();
+    }
+
+    /// Ready once something was queued or a close asked since the last ready poll.
+    pub fn poll_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.woken.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        self.wake.register(cx.waker());
+        // A notify between the swap and the register would otherwise be missed.
+        if self.woken.swap(false, Ordering::AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
     /// Waits until something is queued or a close is asked.
     pub async fn woken(&self) {
-        self.wake.notified().await
+        std::future::poll_fn(|cx| self.poll_woken(cx)).await
     }
 
     /// Records inbound data: the client is alive.

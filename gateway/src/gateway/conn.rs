@@ -9,14 +9,17 @@ use super::client::{ClientHandle, Out};
 use super::router::Routed;
 use super::GatewayState;
 use crate::proto::Message;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use codecs::{Codec, CodecError, Inbound, Outbound};
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -74,32 +77,52 @@ fn room(slot: &mut Option<BytesMut>) -> &mut BytesMut {
 
 impl ReadSide {
     /// Reads into `slot`, taking a buffer only once the socket is readable (plain TCP).
-    async fn read_some(&mut self, slot: &mut Option<BytesMut>) -> io::Result<usize> {
+    /// Poll-based, so waiting stores no future state in the connection task.
+    fn poll_read_some(
+        &mut self,
+        cx: &mut Context<'_>,
+        slot: &mut Option<BytesMut>,
+    ) -> Poll<io::Result<usize>> {
         match self {
             ReadSide::Plain(s) => loop {
-                s.readable().await?;
+                ready!(s.as_ref().poll_read_ready(cx))?;
                 match s.try_read_buf(room(slot)) {
-                    Ok(n) => return Ok(n),
+                    Ok(n) => return Poll::Ready(Ok(n)),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         if slot.as_ref().is_some_and(|b| b.is_empty()) {
                             *slot = None;
                         }
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Poll::Ready(Err(e)),
                 }
             },
-            ReadSide::Tls(s) => s.read_buf(room(slot)).await,
+            ReadSide::Tls(s) => tokio_util::io::poll_read_buf(Pin::new(s), cx, room(slot)),
         }
+    }
+
+    async fn read_some(&mut self, slot: &mut Option<BytesMut>) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_read_some(cx, slot)).await
     }
 }
 
 impl WriteSide {
-    async fn write_some(&mut self, buf: &mut BytesMut) -> io::Result<Wrote> {
+    /// Writes what it can of `buf` (TLS: flushes when `buf` is empty).
+    fn poll_write_some(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<Wrote>> {
         match self {
-            WriteSide::Plain(s) => s.write_buf(buf).await.map(|_| Wrote::Bytes),
-            WriteSide::Tls(s) if buf.is_empty() => s.flush().await.map(|_| Wrote::Flushed),
-            WriteSide::Tls(s) => s.write_buf(buf).await.map(|_| Wrote::Bytes),
+            WriteSide::Tls(s) if buf.is_empty() => {
+                Pin::new(s).poll_flush(cx).map_ok(|_| Wrote::Flushed)
+            }
+            WriteSide::Plain(s) => write_into(Pin::new(s), cx, buf),
+            WriteSide::Tls(s) => write_into(Pin::new(s), cx, buf),
         }
+    }
+
+    async fn write_some(&mut self, buf: &mut BytesMut) -> io::Result<Wrote> {
+        poll_fn(|cx| self.poll_write_some(cx, buf)).await
     }
 
     async fn shutdown(&mut self) {
@@ -112,6 +135,23 @@ impl WriteSide {
     fn is_tls(&self) -> bool {
         matches!(self, WriteSide::Tls(_))
     }
+}
+
+fn write_into<W: AsyncWrite>(
+    w: Pin<&mut W>,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<io::Result<Wrote>> {
+    let n = ready!(w.poll_write(cx, buf))?;
+    buf.advance(n);
+    Poll::Ready(Ok(Wrote::Bytes))
+}
+
+/// What the idle wait of a connection woke for.
+enum Woke {
+    Queued,
+    Wrote(io::Result<Wrote>),
+    Read(io::Result<usize>),
 }
 
 /// What a listener tells each of its connections.
@@ -223,15 +263,29 @@ impl Conn<'_> {
         }
         let mut tls_dirty = false;
         loop {
-            tokio::select! {
-                biased;
-                _ = self.client.woken() => {
+            // One poll over the three sources, in this order (queued output first), instead
+            // of `select!`: no sub-future state lives in an idle connection's task.
+            let wants_write = !self.wbuf.is_empty() || tls_dirty;
+            let woke = poll_fn(|cx| {
+                if self.client.poll_woken(cx).is_ready() {
+                    return Poll::Ready(Woke::Queued);
+                }
+                if wants_write {
+                    if let Poll::Ready(r) = wr.poll_write_some(cx, &mut self.wbuf) {
+                        return Poll::Ready(Woke::Wrote(r));
+                    }
+                }
+                rd.poll_read_some(cx, rbuf).map(Woke::Read)
+            })
+            .await;
+            match woke {
+                Woke::Queued => {
                     self.take_output();
                     if self.closing && self.wbuf.is_empty() && !tls_dirty {
                         return Err(End::Closed);
                     }
                 }
-                r = wr.write_some(&mut self.wbuf), if !self.wbuf.is_empty() || tls_dirty => {
+                Woke::Wrote(r) => {
                     match r.map_err(End::Io)? {
                         Wrote::Bytes => tls_dirty = wr.is_tls(),
                         Wrote::Flushed => tls_dirty = false,
@@ -244,7 +298,7 @@ impl Conn<'_> {
                         }
                     }
                 }
-                r = rd.read_some(rbuf) => {
+                Woke::Read(r) => {
                     let n = r.map_err(End::Io)?;
                     if n == 0 {
                         if let Some(buf) = rbuf.as_mut() {

@@ -29,13 +29,9 @@
 //! `closed CLIENT_ID uid=U session=JSON` from the close event, showing what it carried.
 
 use anyhow::{bail, Context as _, Result};
-use gateway::app;
-use gateway::config::Config;
 use gateway::worker::{ApiError, Context, EventHandler, Incoming};
 use gateway::ClientId;
 use serde_json::{json, Map, Value};
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The group told about every close.
@@ -215,54 +211,7 @@ impl EventHandler for Commands {
     }
 }
 
-fn config_path() -> Result<PathBuf> {
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--config" || a == "-c" {
-            return args
-                .next()
-                .map(PathBuf::from)
-                .context("--config needs a file");
-        }
-    }
-    bail!("usage: api_worker --config FILE")
-}
-
-async fn stopped() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
-    let path = config_path()?;
-    let registry = Arc::new(gateway::codec_registry());
-    let cfg = Config::load(&path, &registry.names()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let name = cfg
-        .worker
-        .as_ref()
-        .map(|w| w.name.clone())
-        .unwrap_or_default();
-    let w = app::start_worker(&cfg, Commands, None).await?;
-    println!("devgate: worker {name}");
-    stopped().await;
-    w.stop().await;
-    Ok(())
+    tests::worker_main::run_worker("api_worker", Commands).await
 }
