@@ -8,12 +8,13 @@
 use crate::proto::{self, auth, LinkCodec, LinkError, Message, Role};
 use bytes::BytesMut;
 use futures_util::StreamExt;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_util::codec::{Framed, FramedRead};
+use tokio_util::codec::{Decoder, Framed, FramedRead};
 
 /// Idle links send a ping this often.
 pub const PING_EVERY: Duration = Duration::from_secs(5);
@@ -83,6 +84,16 @@ pub fn spawn_writer(
                         let _ = wr.shutdown().await;
                         return;
                     }
+                    // Woken by the first message, this task would run right after its sender
+                    // (the scheduler's next-task slot) and write that message alone: go behind
+                    // the tasks already runnable, so their messages share this write.
+                    requeue().await;
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(m) => batch.push(m),
+                            Err(_) => break,
+                        }
+                    }
                     for m in batch.drain(..) {
                         proto::encode_frame(&m, &mut buf);
                     }
@@ -102,13 +113,35 @@ pub fn spawn_writer(
     (tx, task)
 }
 
+/// Puts the current task at the back of its scheduler's run queue, without polling for I/O
+/// (unlike `tokio::task::yield_now`, which defers the task until the driver is polled).
+async fn requeue() {
+    let mut queued = false;
+    std::future::poll_fn(|cx| {
+        if queued {
+            return Poll::Ready(());
+        }
+        queued = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
 /// The next message from the peer, answering pings; `Err` when the link is over.
 pub async fn next(
     reader: &mut LinkReader,
     tx: &mpsc::Sender<Message>,
 ) -> Result<Message, LinkError> {
     loop {
-        match tokio::time::timeout(DEAD_AFTER, reader.next()).await {
+        // A frame already in the buffer is taken without arming the liveness timer (a clock
+        // read and a timer entry per message): under load most frames arrive many per read.
+        let mut codec = reader.decoder().clone();
+        let got = match codec.decode(reader.read_buffer_mut()).transpose() {
+            Some(r) => Ok(Some(r)),
+            None => tokio::time::timeout(DEAD_AFTER, reader.next()).await,
+        };
+        match got {
             Err(_) => return Err(LinkError::Timeout),
             Ok(None) => return Err(LinkError::Closed),
             Ok(Some(Err(e))) => return Err(e),
