@@ -84,18 +84,16 @@ impl ReadSide {
         slot: &mut Option<BytesMut>,
     ) -> Poll<io::Result<usize>> {
         match self {
-            ReadSide::Plain(s) => loop {
+            ReadSide::Plain(s) => {
                 ready!(s.as_ref().poll_read_ready(cx))?;
-                match s.try_read_buf(room(slot)) {
-                    Ok(n) => return Poll::Ready(Ok(n)),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        if slot.as_ref().is_some_and(|b| b.is_empty()) {
-                            *slot = None;
-                        }
-                    }
-                    Err(e) => return Poll::Ready(Err(e)),
+                // `poll_read` rather than `try_read_buf`: a short read clears the readiness,
+                // which saves the next `recv` that would only say "would block".
+                let r = tokio_util::io::poll_read_buf(Pin::new(s), cx, room(slot));
+                if r.is_pending() && slot.as_ref().is_some_and(|b| b.is_empty()) {
+                    *slot = None;
                 }
-            },
+                r
+            }
             ReadSide::Tls(s) => tokio_util::io::poll_read_buf(Pin::new(s), cx, room(slot)),
         }
     }
