@@ -2,12 +2,12 @@
 # devgate for fleets above one process's 20,000 open files: a register, N gateway processes
 # sharing 127.0.0.1:PORT through SO_REUSEPORT (each with its own internal port) and one echo
 # worker.   bench/devgate-fleet.sh PORT N [PROTO]
-# Writes the gateways' pids, one per line, to $PIDFILE (default /tmp/devgate-fleet.pids) once
+# DEVGATE_BIN overrides the binary. Writes the gateways' pids, one per line, to $PIDFILE (default /tmp/devgate-fleet.pids) once
 # all are up, for `device-sim idle --server-pid`. Runs until killed; kills its children with it.
 set -euo pipefail
 port="$1"; n="$2"; proto="${3:-text}"
 pidfile="${PIDFILE:-/tmp/devgate-fleet.pids}"
-bin="$(dirname "$0")/../target/release/devgate"
+bin="${DEVGATE_BIN:-$(dirname "$0")/../target/release/devgate}"
 dir=$(mktemp -d)
 reg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 common="secret = \"bench\"
