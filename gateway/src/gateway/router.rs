@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 
 /// Where a worker's events go.
 #[derive(Debug, Clone)]
@@ -43,7 +44,12 @@ impl WorkerSlot {
 
     async fn deliver(&self, msg: Message) -> Result<(), Message> {
         match &self.sink {
-            WorkerSink::Remote(tx) => tx.send(msg).await.map_err(|e| e.0),
+            // Room in the queue is the usual case: no send future, no semaphore wait.
+            WorkerSink::Remote(tx) => match tx.try_send(msg) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(msg)) => tx.send(msg).await.map_err(|e| e.0),
+                Err(TrySendError::Closed(msg)) => Err(msg),
+            },
             WorkerSink::Local(inbox) => inbox.deliver(msg).await,
         }
     }

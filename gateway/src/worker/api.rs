@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 /// How long a query waits for gateways by default.
@@ -195,7 +196,14 @@ impl Api {
 
     async fn command(&self, key: GatewayKey, msg: Message) -> Result<(), ApiError> {
         match self.link(key)? {
-            GatewayLink::Remote(tx) => tx.send(msg).await.map_err(|_| ApiError::LinkClosed(key)),
+            // Room in the link's queue is the usual case: no send future to poll.
+            GatewayLink::Remote(tx) => match tx.try_send(msg) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(msg)) => {
+                    tx.send(msg).await.map_err(|_| ApiError::LinkClosed(key))
+                }
+                Err(TrySendError::Closed(_)) => Err(ApiError::LinkClosed(key)),
+            },
             GatewayLink::Local(state) => {
                 state.execute(msg);
                 Ok(())

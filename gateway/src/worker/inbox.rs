@@ -16,6 +16,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 
 /// Events queued per shard before senders wait.
 const SHARD_QUEUE: usize = 4096;
@@ -89,7 +90,12 @@ impl Inbox {
                     }
                     None => 0,
                 };
-                shards[idx].send(msg).await.map_err(|e| e.0)
+                // Room in the shard's queue is the usual case: no send future to poll.
+                match shards[idx].try_send(msg) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(msg)) => shards[idx].send(msg).await.map_err(|e| e.0),
+                    Err(TrySendError::Closed(msg)) => Err(msg),
+                }
             }
         }
     }
