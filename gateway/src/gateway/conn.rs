@@ -3,7 +3,8 @@
 //!
 //! An idle connection holds no read or write buffer: the read buffer is taken when the socket
 //! becomes readable and dropped once every byte in it is decoded, and the write buffer is
-//! dropped once written. That keeps idle memory per connection small (see BENCHMARKS.md).
+//! dropped once written. That keeps idle memory per connection small (see BENCHMARKS.md). A few
+//! drained read buffers are kept per thread and handed to the next readable connection.
 
 use super::client::{ClientHandle, Out};
 use super::router::Routed;
@@ -11,6 +12,7 @@ use super::GatewayState;
 use crate::proto::Message;
 use bytes::{Buf, Bytes, BytesMut};
 use codecs::{Codec, CodecError, Inbound, Outbound};
+use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
@@ -67,8 +69,38 @@ enum Wrote {
     Flushed,
 }
 
+/// Drained read buffers kept per thread for the next readable connection.
+const SPARE_MAX: usize = 16;
+
+thread_local! {
+    // When every read is one small message, each read would otherwise allocate and free an
+    // 8 KiB buffer; idle connections still hold none.
+    static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Drops a drained read buffer, keeping it for reuse when it is of the usual size.
+fn give_back(slot: &mut Option<BytesMut>) {
+    let Some(buf) = slot.take() else { return };
+    if buf.is_empty() && (READ_CHUNK / 4..=2 * READ_CHUNK).contains(&buf.capacity()) {
+        let _ = SPARE.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARE_MAX {
+                s.push(buf);
+            }
+        });
+    }
+}
+
+fn fresh_buffer() -> BytesMut {
+    SPARE
+        .try_with(|s| s.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
+}
+
 fn room(slot: &mut Option<BytesMut>) -> &mut BytesMut {
-    let buf = slot.get_or_insert_with(|| BytesMut::with_capacity(READ_CHUNK));
+    let buf = slot.get_or_insert_with(fresh_buffer);
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
     }
@@ -90,7 +122,7 @@ impl ReadSide {
                 // which saves the next `recv` that would only say "would block".
                 let r = tokio_util::io::poll_read_buf(Pin::new(s), cx, room(slot));
                 if r.is_pending() && slot.as_ref().is_some_and(|b| b.is_empty()) {
-                    *slot = None;
+                    give_back(slot);
                 }
                 r
             }
@@ -309,7 +341,7 @@ impl Conn<'_> {
                         // data is being handled, so an idle connection's task stays small.
                         Box::pin(self.decode_all(buf, false)).await?;
                         if buf.is_empty() {
-                            *rbuf = None;
+                            give_back(rbuf);
                         }
                     }
                     if self.closing && self.wbuf.is_empty() {
