@@ -170,6 +170,11 @@ impl ClientHandle {
         }
     }
 
+    /// Whether something was queued (or a close asked) that the task has not taken yet.
+    pub fn has_output(&self) -> bool {
+        self.woken.load(Ordering::Acquire)
+    }
+
     /// Waits until something is queued or a close is asked.
     pub async fn woken(&self) {
         std::future::poll_fn(|cx| self.poll_woken(cx)).await

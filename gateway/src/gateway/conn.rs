@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -30,6 +30,10 @@ use tokio_rustls::server::TlsStream;
 const READ_CHUNK: usize = 8 * 1024;
 /// How long a closing client may take to receive what is still queued.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// While one read's messages are still being handled, replies already queued go out once this
+/// much time has passed, so a slow in-process handler does not hold back every reply of a
+/// burst until the burst is done.
+const REPLY_LATENCY: Duration = Duration::from_millis(2);
 
 /// A client socket, plain or TLS.
 pub enum ClientStream {
@@ -332,14 +336,14 @@ impl Conn<'_> {
                     let n = r.map_err(End::Io)?;
                     if n == 0 {
                         if let Some(buf) = rbuf.as_mut() {
-                            Box::pin(self.decode_all(buf, true)).await?;
+                            Box::pin(self.decode_all(buf, true, wr)).await?;
                         }
                         return Err(End::PeerClosed);
                     }
                     if let Some(buf) = rbuf.as_mut() {
                         // Boxed: its state (routing, an inline handler) exists only while
                         // data is being handled, so an idle connection's task stays small.
-                        Box::pin(self.decode_all(buf, false)).await?;
+                        Box::pin(self.decode_all(buf, false, wr)).await?;
                         if buf.is_empty() {
                             give_back(rbuf);
                         }
@@ -379,7 +383,7 @@ impl Conn<'_> {
                         })
                         .await?;
                         // Frames sent right behind the upgrade request are already buffered.
-                        self.decode_all(buf, false).await?;
+                        self.decode_all(buf, false, wr).await?;
                         self.flush(wr).await.map_err(End::Io)?;
                         return Ok(());
                     }
@@ -394,7 +398,13 @@ impl Conn<'_> {
         }
     }
 
-    async fn decode_all(&mut self, buf: &mut BytesMut, eof: bool) -> Result<(), End> {
+    async fn decode_all(
+        &mut self,
+        buf: &mut BytesMut,
+        eof: bool,
+        wr: &mut WriteSide,
+    ) -> Result<(), End> {
+        let mut since_flush = Instant::now();
         loop {
             let r = if eof {
                 self.codec.decode_eof(buf)
@@ -402,7 +412,13 @@ impl Conn<'_> {
                 self.codec.decode(buf)
             };
             match r {
-                Ok(Some(ev)) => self.on_event(ev).await?,
+                Ok(Some(ev)) => {
+                    self.on_event(ev).await?;
+                    if self.client.has_output() && since_flush.elapsed() >= REPLY_LATENCY {
+                        self.flush(wr).await.map_err(End::Io)?;
+                        since_flush = Instant::now();
+                    }
+                }
                 Ok(None) => return Ok(()),
                 Err(e) if e.can_continue() => {
                     self.state.stats.skipped.fetch_add(1, Ordering::Relaxed);
