@@ -9,7 +9,7 @@
 use super::client::{ClientHandle, Out};
 use super::router::Routed;
 use super::GatewayState;
-use crate::proto::Message;
+use crate::proto::{DataMeta, Message};
 use bytes::{Buf, Bytes, BytesMut};
 use codecs::{Codec, CodecError, Inbound, Outbound};
 use std::cell::RefCell;
@@ -443,9 +443,7 @@ impl Conn<'_> {
                 self.route(Message::Data {
                     client,
                     data,
-                    fields,
-                    uid,
-                    session,
+                    meta: DataMeta::boxed(fields, uid, session),
                 })
                 .await
             }

@@ -114,9 +114,8 @@ async fn handle_one<H: EventHandler>(handler: &H, api: &Api, msg: Message) {
             return;
         };
         let (uid, session) = match &msg {
-            Message::Data { uid, session, .. } | Message::Close { uid, session, .. } => {
-                (non_empty(uid), parse_session(session))
-            }
+            Message::Data { meta: Some(m), .. } => (non_empty(&m.uid), parse_session(&m.session)),
+            Message::Close { uid, session, .. } => (non_empty(uid), parse_session(session)),
             Message::WebSocketConnect { session, .. } => (None, parse_session(session)),
             Message::Identity { uid, .. } => (non_empty(uid), Map::new()),
             _ => (None, Map::new()),
@@ -157,12 +156,10 @@ async fn dispatch<H: EventHandler>(handler: &H, cx: &Context<'_>, msg: Message) 
                 Err(e) => tracing::warn!(client = %cx.client_id, "bad websocket request: {e}"),
             }
         }
-        Message::Data { data, fields, .. } => {
-            let fields = if fields.is_empty() {
-                None
-            } else {
-                serde_json::from_slice(&fields).ok()
-            };
+        Message::Data { data, meta, .. } => {
+            let fields = meta
+                .filter(|m| !m.fields.is_empty())
+                .and_then(|m| serde_json::from_slice(&m.fields).ok());
             handler.on_message(cx, Incoming { data, fields }).await
         }
         Message::Identity { uid, .. } => handler.on_identity(cx, &uid).await,
