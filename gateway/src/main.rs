@@ -301,17 +301,7 @@ async fn run(command: Command, registry: Arc<codecs::CodecRegistry>) -> Result<(
         Command::Worker { config } => {
             let cfg = load(&config, &registry)?;
             init_logs(&cfg);
-            let w = app::start_worker(&cfg, Echo, None).await?;
-            announce(
-                "worker",
-                cfg.worker
-                    .as_ref()
-                    .map(|w| w.name.clone())
-                    .unwrap_or_default(),
-            );
-            stopped().await;
-            w.stop().await;
-            Ok(())
+            serve_worker(&cfg, None).await
         }
         Command::Start { config } => {
             let mut cfg = load(&config, &registry)?;

@@ -92,3 +92,28 @@ async fn check_config_reports_errors_of_the_rules_file() {
     assert!(stderr.contains("worker.rules"), "{stderr}");
     assert!(stderr.contains("bad-rules.toml"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_worker_process_runs_the_rules_handler_of_its_config() {
+    use tests::cluster::{common_toml, SECRET};
+    let cluster = tests::Cluster::start().await;
+    let gw = cluster
+        .gateway("gw", &["{ url = \"text://127.0.0.1:0\" }"], "")
+        .await;
+    let data = tempfile::tempdir().expect("temp dir");
+    let config = format!(
+        "{}[worker]\nname = \"rules-worker\"\nhandler = \"rules\"\nrules = \"{}\"\ndata_dir = \"{}\"\n",
+        common_toml(SECRET, cluster.register_addr),
+        rules_file(),
+        data.path().display()
+    );
+    let worker = Proc::spawn("rules-worker", "worker", &config);
+    assert_eq!(worker.wait_announced("worker").await, "rules-worker");
+    gw.wait_worker_linked("rules-worker", 1).await;
+    let mut c = LineClient::connect(gw.listener(0)).await;
+    // The example rules answer `ping` with `pong`; the echo handler would say `ping`.
+    c.send("ping").await;
+    assert_eq!(c.recv().await, "pong");
+    c.send(r#"{"uid":"split-1","temp":20}"#).await;
+    assert_eq!(c.recv().await, "ok split-1");
+}
