@@ -56,3 +56,15 @@ pub struct HandshakeRequest {
     /// Header names lower-cased, in arrival order of first appearance.
     pub headers: BTreeMap<String, String>,
 }
+
+/// Adds `key` to a `fields` object when `value` is present (serde's
+/// `skip_serializing_if = "Option::is_none"`), for codecs that build their fields directly.
+pub fn put_field<T: Into<serde_json::Value>>(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    key: &str,
+    value: Option<T>,
+) {
+    if let Some(value) = value {
+        map.insert(key.to_string(), value.into());
+    }
+}

@@ -24,7 +24,7 @@ pub mod text;
 pub mod websocket;
 
 pub use error::CodecError;
-pub use event::{CloseFrame, HandshakeRequest, Inbound, Outbound};
+pub use event::{put_field, CloseFrame, HandshakeRequest, Inbound, Outbound};
 pub use nom_adapter::{NomCodec, NomProtocol};
 pub use registry::{CodecFactory, CodecOptions, CodecRegistry};
 

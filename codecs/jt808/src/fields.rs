@@ -5,14 +5,8 @@
 //! tests/fields.rs and the vector tests hold the two equal.
 
 use crate::message::{Jt808Details, Jt808Message};
+use codecs::put_field as put;
 use serde_json::{Map, Value};
-
-/// Adds `key` when `value` is present (the `skip_serializing_if = "Option::is_none"` rule).
-fn put<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
-    if let Some(value) = value {
-        map.insert(key.to_string(), value.into());
-    }
-}
 
 impl Jt808Message {
     /// This message as the `fields` value of `Inbound::Message`: equal to

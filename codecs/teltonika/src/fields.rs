@@ -6,14 +6,8 @@
 
 use crate::avl::IoValue;
 use crate::message::{TeltonikaDetails, TeltonikaMessage};
+use codecs::put_field as put;
 use serde_json::{Map, Value};
-
-/// Adds `key` when `value` is present (the `skip_serializing_if = "Option::is_none"` rule).
-fn put<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
-    if let Some(value) = value {
-        map.insert(key.to_string(), value.into());
-    }
-}
 
 impl TeltonikaMessage {
     /// This message as the `fields` value of `Inbound::Message`: equal to
