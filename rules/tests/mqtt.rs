@@ -78,7 +78,16 @@ async fn a_device_location_reaches_an_mqtt_subscriber_through_the_example_rules(
     );
     assert_eq!(msg["time"], "2024-01-01T00:00:00Z");
     assert!(msg["msg_id"].is_u64());
-    assert!(eventually(10, || bridge.stats().outbox_len == 0).await);
+    // The entry leaves the outbox just before the acked counter moves: wait for both.
+    assert!(
+        eventually(10, || {
+            let s = bridge.stats();
+            s.outbox_len == 0 && s.acked == 1
+        })
+        .await,
+        "{:?}",
+        bridge.stats()
+    );
     let s = bridge.stats();
     assert_eq!(
         (s.published, s.acked, s.outbox_accepted),
