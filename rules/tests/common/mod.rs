@@ -107,7 +107,13 @@ impl Proxy {
                 let Ok((mut inbound, _)) = listener.accept().await else {
                     continue;
                 };
+                // Checked and registered under the lock `cut` holds: a connection accepted
+                // while the path is being cut is either refused here or aborted by `cut`.
+                // (Registered after the spawn without the lock, it could relay a whole
+                // session before `cut` saw it, and survive the cut.)
+                let mut list = c.lock().unwrap();
                 if !o.load(Ordering::SeqCst) {
+                    drop(list);
                     drop(inbound);
                     continue;
                 }
@@ -116,7 +122,6 @@ impl Proxy {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });
-                let mut list = c.lock().unwrap();
                 list.retain(|h| !h.is_finished());
                 list.push(task.abort_handle());
             }
@@ -131,8 +136,9 @@ impl Proxy {
     }
 
     pub fn cut(&self) {
+        let mut list = self.conns.lock().unwrap();
         self.open.store(false, Ordering::SeqCst);
-        for h in self.conns.lock().unwrap().drain(..) {
+        for h in list.drain(..) {
             h.abort();
         }
     }
