@@ -81,12 +81,12 @@ async fn dropped_devices_reconnect_and_their_replies_stay_consistent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_connects_are_counted_and_retried_with_backoff() {
-    // A port that was just free: nothing listens there.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let target = format!("127.0.0.1:{port}");
+    // A port held by a socket that is bound but does not listen: connects to it are refused,
+    // and for the whole test no other process can listen there and no connect of the devices
+    // can get it as its own source port (which would connect the socket to itself).
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let target = reserved.local_addr().unwrap().to_string();
     let plan = common::plan(&[
         "run",
         "--target",
@@ -101,6 +101,7 @@ async fn failed_connects_are_counted_and_retried_with_backoff() {
         "100ms",
     ]);
     let result = runner::run(&plan, &mut Quiet).await.unwrap();
+    drop(reserved);
     let g = &result.groups[0].totals;
     assert_eq!(g.connects, 0);
     // Each device tried more than once, and at most once per half of the smallest delay.
