@@ -131,9 +131,12 @@ async fn close_uid_closes_every_connection_of_the_uid_on_both_gateways_after_its
     bystander.cmd("closeuid bob").await;
     assert_eq!(on_a.expect_closed().await, ["bye bob"]);
     assert_eq!(on_b.expect_closed().await, ["bye bob"]);
-    eventually("bob's connections are gone", || async {
+    // A closing connection leaves the client table just before its uid is unbound, so the
+    // count alone can say 1 while bob is still bound: wait for both.
+    eventually("bob's connections are gone and bob is unbound", || async {
         let n = c.api.get_all_client_id_count().await;
-        (n.complete && n.value == 1).then_some(())
+        let bob = c.api.is_uid_online("bob").await;
+        (n.complete && n.value == 1 && bob.complete && !bob.value).then_some(())
     })
     .await;
     assert!(!c.api.is_uid_online("bob").await.value);
