@@ -238,6 +238,17 @@ impl Proc {
         }
     }
 
+    /// Stops the process (SIGSTOP) and returns once every thread of it is stopped: kill(2)
+    /// only queues the signal, and a busy machine may let the process run on for a while.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline && !all_threads_stopped(&tasks) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Waits up to `limit` for the process to exit; returns its exit code.
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let child = &mut self.child;
@@ -282,6 +293,22 @@ fn die_with_parent(cmd: &mut Command) {
 
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_cmd: &mut Command) {}
+
+/// Whether every thread under `/proc/PID/task` is in the stopped state (`T`).
+fn all_threads_stopped(tasks: &str) -> bool {
+    let Ok(dir) = std::fs::read_dir(tasks) else {
+        return false;
+    };
+    dir.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            // The state follows the command name, which is in parentheses and may hold spaces.
+            .map(|stat| {
+                stat.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+            })
+            .unwrap_or(false)
+    })
+}
 
 #[cfg(test)]
 mod tests {

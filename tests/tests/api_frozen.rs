@@ -23,7 +23,7 @@ struct Frozen<'a>(&'a Proc);
 
 impl<'a> Frozen<'a> {
     fn new(p: &'a Proc) -> Self {
-        p.signal(libc::SIGSTOP);
+        p.freeze();
         Frozen(p)
     }
 }
@@ -58,13 +58,20 @@ async fn a_frozen_gateway_makes_queries_return_incomplete_naming_it_with_the_oth
     let frozen = Frozen::new(&c.b.proc);
     c.api.set_query_timeout(SHORT);
 
-    let (uids, count, online, clients, one) = returns(async {
+    // The CLI in another process asks at the same time: the freeze lasts as long as the
+    // slowest of them, not their sum.
+    let cli = |args: &'static [&'static str]| {
+        devgate_cli("query", c.cluster.register_addr, SECRET, CLI_WAIT, args)
+    };
+    let (uids, count, online, clients, one, plain, json) = returns(async {
         tokio::join!(
             c.api.get_all_uid_list(),
             c.api.get_client_id_count_by_group("grp"),
             c.api.online_uids(&["eve", "frank"]),
             c.api.get_all_client_id_count(),
             c.api.is_online(on_b.id),
+            cli(&["uids"]),
+            cli(&["--json", "uids"]),
         )
     })
     .await;
@@ -79,12 +86,7 @@ async fn a_frozen_gateway_makes_queries_return_incomplete_naming_it_with_the_oth
     // A question about one client of the frozen gateway is an error naming it, not a "no".
     assert_eq!(one, Err(ApiError::Timeout(frozen_key)));
 
-    // The CLI in another process: exit code 2, the gateway named, the rest printed.
-    let cli = |args: &'static [&'static str]| {
-        devgate_cli("query", c.cluster.register_addr, SECRET, CLI_WAIT, args)
-    };
-    let (plain, json) =
-        returns(async { tokio::join!(cli(&["uids"]), cli(&["--json", "uids"])) }).await;
+    // The CLI: exit code 2, the gateway named, the rest printed.
     assert_eq!(plain.code, Some(2), "{plain:?}");
     assert_eq!(
         plain.stdout.trim_end(),
