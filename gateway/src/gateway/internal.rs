@@ -31,13 +31,13 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
                 };
             let (tx, writer) = link::spawn_writer(wr);
             let slot = if role == Role::Worker {
+                let slot = state
+                    .router
+                    .add_worker(name.clone(), WorkerSink::Remote(tx.clone()))
+                    .await;
+                // Logged once routable: tests and operators read it as "events reach it now".
                 tracing::info!(worker = %name, %peer, "worker linked");
-                Some(
-                    state
-                        .router
-                        .add_worker(name.clone(), WorkerSink::Remote(tx.clone()))
-                        .await,
-                )
+                Some(slot)
             } else {
                 None
             };
