@@ -18,11 +18,10 @@
 #
 #   bench/compare.sh --rounds 3 -- --devices 100 --depth 1 --payload 64 --duration 10s
 #
-# TODO(devgate): once the `devgate` binary exists, B is e.g.
-#   --name-b start    --server-b 'target/release/devgate start --config bench/devgate.toml --listen text://{addr}'
-# and, for register + gateway + worker as separate processes, a small script that starts the
-# three and waits (e.g. bench/devgate-split.sh {port}). The flags above are placeholders until
-# the gateway's command line is settled.
+# devgate as B: `devgate start` (all in one process) or register + gateway + worker as
+# separate processes:
+#   --name-b start --server-b 'bench/devgate-start.sh {port}'
+#   --name-b split --server-b 'bench/devgate-split.sh {port}'
 #
 # On a 2-core machine the load generator and the server share the cores: say so when quoting.
 set -euo pipefail
