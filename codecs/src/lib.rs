@@ -7,11 +7,12 @@
 //! [`Codec`] trait, and finds them by name (`text://…`, `frame://…`) in a [`CodecRegistry`].
 //!
 //! Parts: `error` (the error type), `event` (what a codec yields and accepts), `registry`
-//! (codecs by name), `options` (typed reading of codec-specific settings), and one module per
-//! stock codec.
+//! (codecs by name), `options` (typed reading of codec-specific settings), `family` (the
+//! position, alarm and clock the device-family codecs share), and one module per stock codec.
 
 pub mod error;
 pub mod event;
+pub mod family;
 pub mod nom_adapter;
 pub mod options;
 pub mod registry;

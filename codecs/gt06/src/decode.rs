@@ -4,8 +4,8 @@
 //! whose content is too short for its type still becomes a message: `details.decode_error`
 //! says why and `raw` keeps the bytes, so nothing a device sent is lost.
 
-use crate::clock;
 use crate::message::{Alarm, Cell, Gt06Message, Kind, Position};
+use codecs::family::clock;
 use nom::number::complete::{be_u16, be_u24, be_u32, be_u8};
 use nom::IResult;
 
@@ -150,6 +150,7 @@ fn position_from(date: &[u8], lat_raw: u32, lon_raw: u32, course_status: u16, tz
         course: course_status & 0x03ff,
         satellites: None,
         fix: course_status & 0x1000 != 0,
+        altitude: None,
     }
 }
 

@@ -2,9 +2,11 @@
 //! `serde_json::to_value` gives, for less. serde's path clones every string, goes through a
 //! map serializer for the flattened position, and inserts keys in field order; this one moves
 //! the strings and inserts keys from last to first, so each insert stops at its first compare.
+//! The position and alarm keys come from `codecs::family`, as for every family.
 //! tests/fields.rs and the vector tests hold the two equal.
 
 use crate::message::{Cell, Gt06Details, Gt06Message};
+use codecs::family::{put_alarm, put_position};
 use codecs::put_field as put;
 use serde_json::{Map, Value};
 
@@ -12,44 +14,19 @@ impl Gt06Message {
     /// This message as the `fields` value of `Inbound::Message`: equal to
     /// `serde_json::to_value(&self)`, built without serde's clones and field-order inserts.
     pub fn into_fields(self) -> Value {
-        // The position's keys sit at the top level (`#[serde(flatten)]`).
-        let (time, timestamp, latitude, longitude, speed, course, satellites, fix) =
-            match self.position {
-                Some(p) => (
-                    p.time,
-                    p.timestamp,
-                    Some(p.latitude),
-                    Some(p.longitude),
-                    Some(p.speed),
-                    Some(p.course),
-                    p.satellites,
-                    Some(p.fix),
-                ),
-                None => Default::default(),
-            };
         let mut map = Map::new();
-        // Keys go in from last to first: each insert then stops at the first key it compares.
-        put(&mut map, "timestamp", timestamp);
-        put(&mut map, "time", time);
+        // The fix's keys sit at the top level (`#[serde(flatten)]`); the message's own keys
+        // then go in from last to first, so each insert stops at the first key it compares.
+        put_position(&mut map, self.position);
         put(&mut map, "text", self.text);
-        put(&mut map, "speed", speed);
         put(&mut map, "serial", self.serial);
-        put(&mut map, "satellites", satellites);
         put(&mut map, "raw", self.raw);
         put(&mut map, "protocol", Some(self.protocol));
         put(&mut map, "msg_type", Some(self.msg_type));
-        put(&mut map, "longitude", longitude);
-        put(&mut map, "latitude", latitude);
         put(&mut map, "kind", serde_json::to_value(self.kind).ok());
-        put(&mut map, "fix", fix);
         put(&mut map, "device_id", self.device_id);
         put(&mut map, "details", Some(self.details.into_fields()));
-        put(&mut map, "course", course);
-        // Alarms are rare: serde's path is fast enough for them.
-        let alarm = self
-            .alarm
-            .and_then(|alarm| serde_json::to_value(alarm).ok());
-        put(&mut map, "alarm", alarm);
+        put_alarm(&mut map, self.alarm);
         Value::Object(map)
     }
 }

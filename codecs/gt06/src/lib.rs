@@ -29,7 +29,6 @@
 //! 0); `Outbound::Binary([proto, content..])` sends any packet, framed with serial and CRC.
 //! The serial of sent frames is a per-connection counter starting at 0.
 
-mod clock;
 mod decode;
 mod fields;
 pub mod frame;

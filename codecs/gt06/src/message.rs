@@ -2,8 +2,10 @@
 //!
 //! The top-level keys are shared with the jt808 and teltonika codecs, so one rule can match
 //! any family (`kind`, `latitude`, `speed`, `alarm.name`, ...); GT06-only values sit under
-//! `details`. docs/CODEC_GUIDE.md lists the shared keys.
+//! `details`. The position and alarm are `codecs::family`'s, shared by all three;
+//! docs/CODEC_GUIDE.md lists the shared keys.
 
+pub use codecs::family::{Alarm, Position};
 use serde::{Deserialize, Serialize};
 
 /// What a frame carried: the first thing a rule matches on.
@@ -22,39 +24,6 @@ pub enum Kind {
     CommandResponse,
     /// Anything else, with its content in `raw`.
     Other,
-}
-
-/// A GPS fix, flattened into the message's top level.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Position {
-    /// Fix time in UTC, RFC 3339 (`2015-10-20T14:21:11Z`); absent when the device sent no valid date.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    /// The same instant as Unix seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<i64>,
-    /// Signed degrees, north positive.
-    pub latitude: f64,
-    /// Signed degrees, east positive.
-    pub longitude: f64,
-    /// Ground speed in km/h.
-    pub speed: f64,
-    /// Heading in degrees, 0 = north, clockwise.
-    pub course: u16,
-    /// Satellites in use, when the packet says.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub satellites: Option<u8>,
-    /// True when the receiver reported a valid fix.
-    pub fix: bool,
-}
-
-/// An alarm raised by the device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Alarm {
-    /// Traccar's alarm vocabulary: `sos`, `powerCut`, `vibration`, `lowBattery`, `tampering`, ...
-    pub name: String,
-    /// The raw value the name came from: the alarm byte, or for terminal-info alarms the 3-bit field.
-    pub code: u32,
 }
 
 /// The serving cell (LBS block).

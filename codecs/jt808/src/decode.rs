@@ -3,9 +3,9 @@
 //! Layouts follow ../shared/vectors/README.md. A body too short for its type still becomes a
 //! message: `details.decode_error` says why and `raw` keeps the bytes.
 
-use crate::clock;
 use crate::header::Header;
 use crate::message::{Alarm, Jt808Details, Jt808Message, Kind, Position};
+use codecs::family::clock;
 use nom::bytes::complete::take;
 use nom::number::complete::{be_i16, be_u16, be_u32, be_u8};
 use nom::sequence::tuple;

@@ -32,7 +32,6 @@
 //! the phone number and edition the terminal last used, with a per-connection serial that
 //! starts at 0 (acks always carry serial 0, as Traccar's do).
 
-mod clock;
 mod decode;
 mod fields;
 pub mod frame;

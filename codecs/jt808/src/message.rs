@@ -1,8 +1,10 @@
 //! The typed JT/T 808 message the codec puts in `Inbound::Message.fields`.
 //!
 //! The top-level keys are shared with the gt06 and teltonika codecs (`kind`, `latitude`,
-//! `speed`, `alarm.name`, ...); JT/T 808-only values sit under `details`.
+//! `speed`, `alarm.name`, ...); JT/T 808-only values sit under `details`. The position and alarm are
+//! `codecs::family`'s, shared by all three.
 
+pub use codecs::family::{Alarm, Position};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -24,42 +26,6 @@ pub enum Kind {
     CommandResponse,
     /// Anything else, with its body in `raw`.
     Other,
-}
-
-/// A GPS fix, flattened into the message's top level.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Position {
-    /// Fix time in UTC, RFC 3339; absent when the device sent an impossible date.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    /// The same instant as Unix seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<i64>,
-    /// Signed degrees, north positive.
-    pub latitude: f64,
-    /// Signed degrees, east positive.
-    pub longitude: f64,
-    /// Ground speed in km/h.
-    pub speed: f64,
-    /// Heading in degrees, 0 = north, clockwise.
-    pub course: u16,
-    /// Satellites in use (extra item 0x31), when sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub satellites: Option<u8>,
-    /// Status bit 1: the fix is valid.
-    pub fix: bool,
-    /// Altitude in metres.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub altitude: Option<i32>,
-}
-
-/// Alarms raised by the device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Alarm {
-    /// Traccar's alarm vocabulary, comma-separated when several bits are set (`lowBattery,tampering`).
-    pub name: String,
-    /// The 32-bit alarm flags.
-    pub code: u32,
 }
 
 /// JT/T 808-specific values; every field is optional and omitted when absent.

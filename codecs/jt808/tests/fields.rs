@@ -90,17 +90,7 @@ fn a_message_with_every_field_set_equals_its_serde_value() {
 fn a_bare_message_equals_its_serde_value() {
     check(bare(Kind::Heartbeat));
     let mut msg = bare(Kind::Location);
-    msg.position = Some(Position {
-        time: None,
-        timestamp: None,
-        latitude: 0.0,
-        longitude: 0.0,
-        speed: 0.0,
-        course: 0,
-        satellites: None,
-        fix: false,
-        altitude: None,
-    });
+    msg.position = Some(Position::default());
     check(msg);
 }
 

@@ -30,7 +30,6 @@
 //! command (type 0x05) carrying the bytes as its payload (`setdigout 11`).
 
 mod avl;
-mod clock;
 mod fields;
 pub mod frame;
 pub mod message;

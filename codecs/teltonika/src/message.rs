@@ -3,9 +3,11 @@
 //! The top-level keys are shared with the gt06 and jt808 codecs (`kind`, `latitude`, `speed`,
 //! ...); Teltonika-only values sit under `details`. Teltonika devices report alarms as IO
 //! events and priority (2 = panic), not as a separate field, so `details.io` and
-//! `details.priority` are what rules match for them.
+//! `details.priority` are what rules match for them. The position is `codecs::family`'s,
+//! shared by all three.
 
 use crate::avl::IoValue;
+pub use codecs::family::Position;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -23,33 +25,6 @@ pub enum Kind {
     CommandResponse,
     /// Anything else, with its data in `raw`.
     Other,
-}
-
-/// A GPS fix, flattened into the message's top level.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Position {
-    /// Record time in UTC, RFC 3339, with milliseconds when not zero.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    /// The same instant as Unix seconds (milliseconds are in `details.timestamp_ms`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp: Option<i64>,
-    /// Signed degrees, north positive.
-    pub latitude: f64,
-    /// Signed degrees, east positive.
-    pub longitude: f64,
-    /// Ground speed in km/h.
-    pub speed: f64,
-    /// Heading in degrees, 0 = north, clockwise.
-    pub course: u16,
-    /// Satellites in use, as sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub satellites: Option<u8>,
-    /// True when satellites > 0 (as Traccar reads it).
-    pub fix: bool,
-    /// Altitude in metres.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub altitude: Option<i32>,
 }
 
 /// Teltonika-specific values; every field is optional and omitted when absent.

@@ -2,11 +2,11 @@
 //! checks and counts AVL packets, and encodes codec 12 commands.
 
 use crate::avl::{self, Record};
-use crate::clock;
 use crate::frame::{self, Packet};
 use crate::message::{Kind, Position, TeltonikaMessage};
 use crate::options::TeltonikaOptions;
 use bytes::{Bytes, BytesMut};
+use codecs::family::clock;
 use codecs::{CodecError, Inbound, NomProtocol, Outbound};
 use std::collections::VecDeque;
 

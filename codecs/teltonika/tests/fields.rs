@@ -57,16 +57,6 @@ fn a_message_with_every_field_set_equals_its_serde_value() {
 fn bare_messages_equal_their_serde_values() {
     check(TeltonikaMessage::new(Kind::Heartbeat, "ping"));
     let mut msg = TeltonikaMessage::new(Kind::Location, "0x08");
-    msg.position = Some(Position {
-        time: None,
-        timestamp: None,
-        latitude: 0.0,
-        longitude: 0.0,
-        speed: 0.0,
-        course: 0,
-        satellites: None,
-        fix: false,
-        altitude: None,
-    });
+    msg.position = Some(Position::default());
     check(msg);
 }

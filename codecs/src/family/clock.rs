@@ -6,7 +6,7 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 /// Unix seconds of a calendar reading taken `offset_minutes` east of UTC, or `None` for an
 /// impossible date or time.
-pub(crate) fn unix_seconds(
+pub fn unix_seconds(
     year: i32,
     month: u8,
     day: u8,
@@ -23,12 +23,22 @@ pub(crate) fn unix_seconds(
     Some(local - i64::from(offset_minutes) * 60)
 }
 
-/// RFC 3339 text in UTC (`2015-10-20T14:21:11Z`) of Unix seconds.
-pub(crate) fn rfc3339(seconds: i64) -> Option<String> {
+/// RFC 3339 text in UTC (`2015-10-20T14:21:11Z`) of Unix seconds, `None` out of range.
+pub fn rfc3339(seconds: i64) -> Option<String> {
     OffsetDateTime::from_unix_timestamp(seconds)
         .ok()?
         .format(&Rfc3339)
         .ok()
+}
+
+/// RFC 3339 text of Unix milliseconds: `2013-07-17T06:34:09.140Z`, or `…:09Z` on a whole
+/// second; `None` out of range.
+pub fn rfc3339_ms(ms: i64) -> Option<String> {
+    let text = rfc3339(ms.div_euclid(1000))?;
+    match ms.rem_euclid(1000) {
+        0 => Some(text),
+        millis => Some(format!("{}.{millis:03}Z", text.strip_suffix('Z')?)),
+    }
 }
 
 #[cfg(test)]
@@ -46,5 +56,18 @@ mod tests {
         assert_eq!(unix_seconds(2000, 0, 0, 0, 0, 0, 0), None);
         assert_eq!(unix_seconds(2021, 2, 30, 0, 0, 0, 0), None);
         assert_eq!(unix_seconds(2021, 2, 3, 24, 0, 0, 0), None);
+    }
+
+    #[test]
+    fn milliseconds_are_shown_only_when_present() {
+        assert_eq!(
+            rfc3339_ms(1_374_042_849_140).unwrap(),
+            "2013-07-17T06:34:09.140Z"
+        );
+        assert_eq!(
+            rfc3339_ms(1_546_604_839_000).unwrap(),
+            "2019-01-04T12:27:19Z"
+        );
+        assert_eq!(rfc3339_ms(i64::MAX), None);
     }
 }
