@@ -1,8 +1,10 @@
 //! Helpers shared by the gt06, jt808 and teltonika integration tests: the captured vectors, a
-//! decode loop, and the checks every family runs over its vectors.
+//! decode loop, the checks every family runs over its vectors, and the check of the settings
+//! every family reads.
 #![allow(dead_code)]
 
 use bytes::BytesMut;
+use codecs::options::{BadFramePolicy, OptionsError};
 use codecs::{CodecError, CodecOptions, Inbound};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -250,4 +252,129 @@ where
 pub fn assert_fields_as_serde<T: serde::Serialize>(msg: T, into_fields: impl Fn(T) -> Value) {
     let expected = serde_json::to_value(&msg).expect("the message serialises");
     assert_eq!(into_fields(msg), expected);
+}
+
+/// `CodecOptions` with `extra` holding just `key = value`.
+pub fn options_with(key: &str, value: &str) -> CodecOptions {
+    let mut options = CodecOptions::default();
+    options.extra.insert(key.into(), value.into());
+    options
+}
+
+/// Asserts a family's settings reader `parse` takes the shared keys through
+/// `codecs::options`: `bad_checksum` in any case (read back with `policy`), and, for a family
+/// with a calendar clock, fractional `timezone_offset_hours` as minutes (read back with
+/// `timezone`); bad values of either are refused with the key named.
+pub fn assert_reads_shared_options<T>(
+    parse: impl Fn(&CodecOptions) -> Result<T, OptionsError>,
+    policy: impl Fn(&T) -> BadFramePolicy,
+    timezone: Option<fn(&T) -> i32>,
+) {
+    let parsed = parse(&options_with("bad_checksum", "Close")).expect("close is a policy");
+    assert_eq!(policy(&parsed), BadFramePolicy::Close);
+    let refused = |key: &str, value: &str| match parse(&options_with(key, value)) {
+        Ok(_) => panic!("{key} = {value} was accepted"),
+        Err(err) => assert_eq!(err.key, key),
+    };
+    refused("bad_checksum", "ignore");
+    if let Some(timezone) = timezone {
+        let parsed = parse(&options_with("timezone_offset_hours", "-3.5")).expect("hours");
+        assert_eq!(timezone(&parsed), -210);
+        refused("timezone_offset_hours", "25");
+    }
+}
+
+/// The frame as it travels over TCP: `hex` when the vector says it is the wire form or gives
+/// no other, else `wire_hex` (JT/T 808 vectors hold unescaped frames with a wire copy).
+pub fn wire(v: &Value) -> Vec<u8> {
+    let hex = match v["hex_form"].as_str() {
+        Some("wire") => v["hex"].as_str(),
+        _ => v
+            .get("wire_hex")
+            .and_then(Value::as_str)
+            .or(v["hex"].as_str()),
+    };
+    hex::decode(hex.expect("vector has hex")).expect("vector hex decodes")
+}
+
+/// The wire bytes of every uplink vector of `name` that `keep` selects, `None` when the
+/// vectors are absent.
+pub fn uplink_frames(name: &str, keep: impl Fn(&Value) -> bool) -> Option<Vec<Vec<u8>>> {
+    let vectors = load(name)?;
+    let uplink = vectors.iter().filter(|v| v["direction"] == "uplink");
+    Some(uplink.filter(|v| keep(v)).map(wire).collect())
+}
+
+/// Asserts each frame, split in two at every position, decodes as when fed whole; returns
+/// the whole frames' events.
+pub fn assert_splits_decode_as_whole<C>(
+    new_codec: impl Fn(&CodecOptions) -> C,
+    frames: &[Vec<u8>],
+) -> Vec<Vec<Event>>
+where
+    C: Decoder<Item = Inbound, Error = CodecError>,
+{
+    let fresh = || new_codec(&CodecOptions::default());
+    let mut wholes = Vec::new();
+    for frame in frames {
+        let whole = feed(&mut fresh(), &[frame]);
+        for cut in 1..frame.len() {
+            let split = feed(&mut fresh(), &[&frame[..cut], &frame[cut..]]);
+            assert_eq!(split, whole, "{} cut at {cut}", hex::encode(frame));
+        }
+        wholes.push(whole);
+    }
+    wholes
+}
+
+/// Asserts `frames` back to back in one buffer decode as when sent one by one, with nothing
+/// fatal, and so does that buffer cut in two every `step` bytes; returns the events.
+pub fn assert_batched_as_one_by_one<C>(
+    new_codec: impl Fn(&CodecOptions) -> C,
+    frames: &[Vec<u8>],
+    step: usize,
+) -> Vec<Event>
+where
+    C: Decoder<Item = Inbound, Error = CodecError>,
+{
+    let fresh = || new_codec(&CodecOptions::default());
+    let stream: Vec<u8> = frames.concat();
+    let chunks: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let one_by_one = feed(&mut fresh(), &chunks);
+    let batched = feed(&mut fresh(), &[&stream]);
+    assert_eq!(batched, one_by_one);
+    assert!(
+        !batched.iter().any(|e| matches!(e, Event::Fatal(_))),
+        "{batched:?}"
+    );
+    for cut in (1..stream.len()).step_by(step) {
+        let split = feed(&mut fresh(), &[&stream[..cut], &stream[cut..]]);
+        assert_eq!(split, one_by_one, "stream cut at {cut}");
+    }
+    batched
+}
+
+/// Feeds `prefix` and then `chunks` to a codec built with a `max`-byte limit, asserting after
+/// each chunk that it never buffers more than `max` bytes (and, by running, never panics).
+pub fn assert_chunks_stay_bounded<C>(
+    new_codec: impl Fn(&CodecOptions) -> C,
+    max: usize,
+    prefix: &[u8],
+    chunks: &[Vec<u8>],
+) where
+    C: Decoder<Item = Inbound, Error = CodecError>,
+{
+    let mut codec = new_codec(&CodecOptions {
+        max_message_size: max,
+        ..CodecOptions::default()
+    });
+    let mut buf = BytesMut::from(prefix);
+    let mut events = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        if !drain(&mut codec, &mut buf, &mut events) {
+            break;
+        }
+        assert!(buf.len() <= max, "buffered {} bytes", buf.len());
+    }
 }

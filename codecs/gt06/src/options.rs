@@ -32,38 +32,15 @@ impl Gt06Options {
     }
 }
 
+// The shared keys' parsing is tested once, in codecs::options and tests/behaviour.rs.
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with(key: &str, value: &str) -> CodecOptions {
-        let mut options = CodecOptions::default();
-        options.extra.insert(key.into(), value.into());
-        options
-    }
 
     #[test]
     fn defaults_skip_bad_frames_and_read_clocks_as_utc() {
         let parsed = Gt06Options::from_codec_options(&CodecOptions::default()).unwrap();
         assert_eq!(parsed.bad_checksum, BadFramePolicy::Skip);
         assert_eq!(parsed.timezone_offset_minutes, 0);
-    }
-
-    #[test]
-    fn close_policy_and_fractional_timezones_are_read() {
-        let parsed = Gt06Options::from_codec_options(&with("bad_checksum", "Close")).unwrap();
-        assert_eq!(parsed.bad_checksum, BadFramePolicy::Close);
-        let parsed =
-            Gt06Options::from_codec_options(&with("timezone_offset_hours", "-3.5")).unwrap();
-        assert_eq!(parsed.timezone_offset_minutes, -210);
-    }
-
-    #[test]
-    fn unknown_values_are_refused_with_the_key_named() {
-        let err = Gt06Options::from_codec_options(&with("bad_checksum", "ignore")).unwrap_err();
-        assert_eq!(err.key, "bad_checksum");
-        let err =
-            Gt06Options::from_codec_options(&with("timezone_offset_hours", "25")).unwrap_err();
-        assert_eq!(err.key, "timezone_offset_hours");
     }
 }

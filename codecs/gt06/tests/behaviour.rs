@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use codec_gt06::{codec, frame::build_frame, register};
+use codec_gt06::{codec, frame::build_frame, register, Gt06Options};
 use codecs::{CodecOptions, CodecRegistry, Outbound};
 use common::{feed, identities, messages};
 use tokio_util::codec::Encoder;
@@ -123,4 +123,13 @@ fn typed_fields_survive_a_json_round_trip() {
     assert_eq!(typed.kind, codec_gt06::Kind::Location);
     assert!(typed.position.is_some());
     assert_eq!(serde_json::to_value(&typed).unwrap(), json);
+}
+
+#[test]
+fn the_shared_options_are_read_and_bad_values_refused() {
+    common::assert_reads_shared_options(
+        Gt06Options::from_codec_options,
+        |o| o.bad_checksum,
+        Some(|o| o.timezone_offset_minutes),
+    );
 }

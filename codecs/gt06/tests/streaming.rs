@@ -1,68 +1,31 @@
 //! Splitting and batching never change what the GT06 codec decodes; arbitrary bytes never
 //! panic it or grow its buffer past the limit.
 
-// One shared copy for the three family crates: reading ../shared/vectors, hex helpers.
+// One shared copy for the three family crates: reading ../shared/vectors, the decode loops.
 #[path = "../../family-tests/common.rs"]
 mod common;
 
-use bytes::BytesMut;
 use codec_gt06::codec;
 use codecs::CodecOptions;
-use common::{drain, feed, Event};
+use common::{feed, uplink_frames};
 use proptest::prelude::*;
-
-fn uplink_frames() -> Option<Vec<Vec<u8>>> {
-    let vectors = common::load("gt06")?;
-    Some(
-        vectors
-            .iter()
-            .filter(|v| v["direction"] == "uplink")
-            .map(|v| hex::decode(v["hex"].as_str().unwrap()).unwrap())
-            .collect(),
-    )
-}
 
 #[test]
 fn every_vector_split_in_two_anywhere_decodes_as_if_whole() {
-    let Some(frames) = uplink_frames() else {
+    let Some(frames) = uplink_frames("gt06", |_| true) else {
         return;
     };
-    for frame in &frames {
-        let whole = feed(&mut codec(&CodecOptions::default()), &[frame]);
-        for cut in 1..frame.len() {
-            let split = feed(
-                &mut codec(&CodecOptions::default()),
-                &[&frame[..cut], &frame[cut..]],
-            );
-            assert_eq!(split, whole, "{} cut at {cut}", hex::encode(frame));
-        }
-    }
+    common::assert_splits_decode_as_whole(codec, &frames);
 }
 
 #[test]
 fn all_vectors_back_to_back_in_one_buffer_decode_as_when_sent_one_by_one() {
-    let Some(frames) = uplink_frames() else {
+    let Some(frames) = uplink_frames("gt06", |_| true) else {
         return;
     };
-    let stream: Vec<u8> = frames.concat();
-    let chunks: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    let one_by_one = feed(&mut codec(&CodecOptions::default()), &chunks);
-    let batched = feed(&mut codec(&CodecOptions::default()), &[&stream]);
-    assert_eq!(batched, one_by_one);
-    assert!(
-        !batched.iter().any(|e| matches!(e, Event::Fatal(_))),
-        "{batched:?}"
-    );
-    let decoded = common::messages(&batched).len();
+    let batched = common::assert_batched_as_one_by_one(codec, &frames, 7);
     // 30 verified frames and 2 unverified WiFi packets; the 6 bad frames are skipped.
-    assert_eq!(decoded, 32);
-    for cut in (1..stream.len()).step_by(7) {
-        let split = feed(
-            &mut codec(&CodecOptions::default()),
-            &[&stream[..cut], &stream[cut..]],
-        );
-        assert_eq!(split, one_by_one, "stream cut at {cut}");
-    }
+    assert_eq!(common::messages(&batched).len(), 32);
 }
 
 proptest! {
@@ -71,20 +34,13 @@ proptest! {
         chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..8),
         prefix_valid in any::<bool>(),
     ) {
-        let max = 512;
-        let mut codec = codec(&CodecOptions { max_message_size: max, ..CodecOptions::default() });
-        let mut buf = BytesMut::new();
-        if prefix_valid {
-            buf.extend_from_slice(&hex::decode("78780d01012345678901234500018cdd0d0a").unwrap());
-        }
-        let mut events = Vec::new();
-        for chunk in chunks {
-            buf.extend_from_slice(&chunk);
-            if !drain(&mut codec, &mut buf, &mut events) {
-                break;
-            }
-            prop_assert!(buf.len() <= max, "buffered {} bytes", buf.len());
-        }
+        // A login first, so the bytes after it are read inside a session.
+        let prefix = if prefix_valid {
+            hex::decode("78780d01012345678901234500018cdd0d0a").unwrap()
+        } else {
+            Vec::new()
+        };
+        common::assert_chunks_stay_bounded(codec, 512, &prefix, &chunks);
     }
 
     #[test]

@@ -49,15 +49,10 @@ impl Jt808Options {
     }
 }
 
+// The shared keys' parsing is tested once, in codecs::options and tests/behaviour.rs.
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with(key: &str, value: &str) -> CodecOptions {
-        let mut options = CodecOptions::default();
-        options.extra.insert(key.into(), value.into());
-        options
-    }
 
     #[test]
     fn defaults_skip_bad_frames_and_read_clocks_as_beijing_time() {
@@ -68,22 +63,13 @@ mod tests {
     }
 
     #[test]
-    fn close_policy_and_fractional_timezones_are_read() {
-        let parsed = Jt808Options::from_codec_options(&with("bad_checksum", "Close")).unwrap();
-        assert_eq!(parsed.bad_checksum, BadFramePolicy::Close);
-        let parsed =
-            Jt808Options::from_codec_options(&with("timezone_offset_hours", "-3.5")).unwrap();
-        assert_eq!(parsed.timezone_offset_minutes, -210);
-    }
-
-    #[test]
-    fn unknown_values_are_refused_with_the_key_named() {
-        let err = Jt808Options::from_codec_options(&with("bad_checksum", "ignore")).unwrap_err();
-        assert_eq!(err.key, "bad_checksum");
-        let err =
-            Jt808Options::from_codec_options(&with("timezone_offset_hours", "25")).unwrap_err();
-        assert_eq!(err.key, "timezone_offset_hours");
-        let err = Jt808Options::from_codec_options(&with("text_flag", "256")).unwrap_err();
+    fn the_text_flag_is_a_byte() {
+        let mut options = CodecOptions::default();
+        options.extra.insert("text_flag".into(), "7".into());
+        let parsed = Jt808Options::from_codec_options(&options).unwrap();
+        assert_eq!(parsed.text_flag, 7);
+        options.extra.insert("text_flag".into(), "256".into());
+        let err = Jt808Options::from_codec_options(&options).unwrap_err();
         assert_eq!(err.key, "text_flag");
     }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use codec_jt808::{codec, frame, register};
+use codec_jt808::{codec, frame, register, Jt808Options};
 use codecs::{CodecOptions, CodecRegistry, Outbound};
 use common::{feed, identities, messages, replies};
 use tokio_util::codec::Encoder;
@@ -141,4 +141,13 @@ fn typed_fields_survive_a_json_round_trip() {
     let typed: codec_jt808::Jt808Message = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(typed.kind, codec_jt808::Kind::Alarm);
     assert_eq!(serde_json::to_value(&typed).unwrap(), json);
+}
+
+#[test]
+fn the_shared_options_are_read_and_bad_values_refused() {
+    common::assert_reads_shared_options(
+        Jt808Options::from_codec_options,
+        |o| o.bad_checksum,
+        Some(|o| o.timezone_offset_minutes),
+    );
 }

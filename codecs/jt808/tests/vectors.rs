@@ -9,23 +9,11 @@ use codec_jt808::{codec, frame, Jt808Message};
 use codecs::{CodecOptions, Inbound, Outbound};
 use common::{
     assert_close_policy_is_fatal, check_verified_uplinks, close, compare_each, feed, identities,
-    int, label, messages, select, skipped_then_good, Event,
+    int, label, messages, select, skipped_then_good, wire, Event,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
 use tokio_util::codec::Encoder;
-
-/// The frame as it travels over TCP (escaped).
-fn wire(v: &Value) -> Vec<u8> {
-    let hex = match v["hex_form"].as_str() {
-        Some("wire") => v["hex"].as_str(),
-        _ => v
-            .get("wire_hex")
-            .and_then(Value::as_str)
-            .or(v["hex"].as_str()),
-    };
-    hex::decode(hex.unwrap()).unwrap()
-}
 
 /// The frames with a bad checksum (one of them also cut short).
 fn bad_checksum(v: &Value) -> bool {

@@ -28,6 +28,7 @@ impl TeltonikaOptions {
     }
 }
 
+// The shared key's parsing is tested once, in codecs::options and tests/behaviour.rs.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,16 +37,5 @@ mod tests {
     fn defaults_skip_bad_frames() {
         let parsed = TeltonikaOptions::from_codec_options(&CodecOptions::default()).unwrap();
         assert_eq!(parsed.bad_checksum, BadFramePolicy::Skip);
-    }
-
-    #[test]
-    fn the_close_policy_is_read_and_other_values_are_refused() {
-        let mut options = CodecOptions::default();
-        options.extra.insert("bad_checksum".into(), "Close".into());
-        let parsed = TeltonikaOptions::from_codec_options(&options).unwrap();
-        assert_eq!(parsed.bad_checksum, BadFramePolicy::Close);
-        options.extra.insert("bad_checksum".into(), "ignore".into());
-        let err = TeltonikaOptions::from_codec_options(&options).unwrap_err();
-        assert_eq!(err.key, "bad_checksum");
     }
 }

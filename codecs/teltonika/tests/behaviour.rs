@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use codec_teltonika::{codec, frame, register};
+use codec_teltonika::{codec, frame, register, TeltonikaOptions};
 use codecs::{CodecOptions, CodecRegistry, Outbound};
 use common::{feed, identities, messages, replies, Event};
 use tokio_util::codec::Encoder;
@@ -143,4 +143,13 @@ fn typed_fields_survive_a_json_round_trip() {
     let typed: codec_teltonika::TeltonikaMessage = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(typed.kind, codec_teltonika::Kind::Location);
     assert_eq!(serde_json::to_value(&typed).unwrap(), json);
+}
+
+#[test]
+fn the_shared_options_are_read_and_bad_values_refused() {
+    common::assert_reads_shared_options(
+        TeltonikaOptions::from_codec_options,
+        |o| o.bad_checksum,
+        None,
+    );
 }
