@@ -1,7 +1,7 @@
-//! `devgate send` and `devgate query`: the API from the command line, through a
-//! [`GatewayClient`](crate::GatewayClient).
+//! `devgate send`, `devgate query` and `devgate status`: the API from the command line, through
+//! a [`GatewayClient`](crate::GatewayClient).
 
-use crate::client_id::ClientId;
+use crate::client_id::{ClientId, GatewayKey};
 use crate::worker::api::Answer;
 use crate::GatewayClient;
 use serde::Serialize;
@@ -229,4 +229,92 @@ pub async fn query(
             )
         }
     })
+}
+
+/// One gateway's status answer as a readable block (see `Api::gateway_status`).
+fn status_block(key: GatewayKey, v: &serde_json::Value) -> String {
+    if !v.is_object() {
+        return format!("gateway {key}\n  (no status: this gateway does not know the query)");
+    }
+    let num = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "?".to_string(),
+        v => v.to_string(),
+    };
+    let stat = |name: &str| num(&v["stats"][name]);
+    let workers: Vec<String> = v["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            let name = w["name"].as_str().unwrap_or("?");
+            format!("{name} ({})", num(&w["clients"]))
+        })
+        .collect();
+    let workers = if workers.is_empty() {
+        "none".to_string()
+    } else {
+        workers.join(", ")
+    };
+    // `held` is null while the gateway's hold queue is busy being flushed or routed into.
+    let held = match &v["held"] {
+        serde_json::Value::Null => "busy".to_string(),
+        h => h.to_string(),
+    };
+    let rows = [
+        ("clients", num(&v["clients"])),
+        ("uids", num(&v["uids"])),
+        ("groups", num(&v["groups"])),
+        ("accepted", stat("accepted")),
+        (
+            "messages in/out",
+            format!("{} / {}", stat("messages_in"), stat("messages_out")),
+        ),
+        ("protocol errors", stat("protocol_errors")),
+        ("skipped", stat("skipped")),
+        ("overflow closes", stat("overflow_closes")),
+        ("dropped oldest", stat("dropped_oldest")),
+        ("heartbeat closes", stat("heartbeat_closes")),
+        (
+            "held",
+            format!("{held} (overflows {})", num(&v["held_overflows"])),
+        ),
+        ("workers", workers),
+    ];
+    let mut out = format!(
+        "gateway {key} ({}), up {}s",
+        v["name"].as_str().unwrap_or("?"),
+        num(&v["uptime_secs"])
+    );
+    for (label, value) in rows {
+        out.push_str(&format!("\n  {label:<18}{value}"));
+    }
+    out
+}
+
+/// Every gateway's live counts; returns the text to print and whether every gateway answered.
+/// Plain: one block per gateway. JSON: `{"value": {gateway: status}, "complete", "missing"}`.
+pub async fn status(
+    registers: Vec<String>,
+    secret: &str,
+    wait: Duration,
+    json: bool,
+) -> Result<(String, bool), CliError> {
+    let c = client(registers, secret, wait).await?;
+    let a = c.gateway_status().await;
+    if json {
+        let a = a.map_value(|answers| {
+            Json(serde_json::Value::Object(
+                answers
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            ))
+        });
+        return Ok(render(a, true));
+    }
+    let a = a.map_value(|answers| {
+        let blocks: Vec<String> = answers.iter().map(|(k, v)| status_block(*k, v)).collect();
+        blocks.join("\n\n")
+    });
+    Ok(render(a, false))
 }

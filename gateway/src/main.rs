@@ -1,4 +1,5 @@
-//! The `devgate` binary: `start`, `register`, `gateway`, `worker`, `check-config`.
+//! The `devgate` binary: `start`, `register`, `gateway`, `worker`, `check-config`, and the
+//! remote `send`, `query` and `status`.
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
@@ -85,9 +86,18 @@ enum Command {
         #[command(subcommand)]
         question: Question,
     },
+    /// Live counts of every gateway: clients, uids, groups, traffic and overflow counters,
+    /// events held for no worker, and the workers with their client counts.
+    Status {
+        #[command(flatten)]
+        remote: Remote,
+        /// Print JSON (`{"value": {gateway: counts}, "complete", "missing"}`).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-/// How `send` and `query` reach the gateways.
+/// How `send`, `query` and `status` reach the gateways.
 #[derive(clap::Args)]
 struct Remote {
     /// Register address(es), `ip:port`; repeat for several.
@@ -226,7 +236,10 @@ fn main() -> Result<()> {
         }
         return Ok(());
     }
-    if matches!(cli.command, Command::Send { .. } | Command::Query { .. }) {
+    if matches!(
+        cli.command,
+        Command::Send { .. } | Command::Query { .. } | Command::Status { .. }
+    ) {
         // A one-shot command prints its answer on stdout; why a link failed goes to stderr.
         init_logs_at("warn");
     }
@@ -273,6 +286,16 @@ async fn run(command: Command, registry: Arc<codecs::CodecRegistry>) -> Result<(
             let (text, complete) =
                 gateway::cli_api::query(remote.register, &remote.secret, wait, question, json)
                     .await?;
+            println!("{text}");
+            if !complete {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Status { remote, json } => {
+            let wait = std::time::Duration::from_millis(remote.timeout_ms);
+            let (text, complete) =
+                gateway::cli_api::status(remote.register, &remote.secret, wait, json).await?;
             println!("{text}");
             if !complete {
                 std::process::exit(2);

@@ -101,6 +101,8 @@ pub struct GatewayState {
     directory: std::sync::Mutex<directory::Directory>,
     /// Shared secret of internal links.
     pub secret: Vec<u8>,
+    /// When this state was created, for the uptime in `status`.
+    pub started: std::time::Instant,
 }
 
 impl GatewayState {
@@ -128,6 +130,7 @@ impl GatewayState {
             next_conn: AtomicU32::new(start),
             directory: Default::default(),
             secret,
+            started: std::time::Instant::now(),
         })
     }
 

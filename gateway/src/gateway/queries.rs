@@ -7,6 +7,7 @@ use crate::client_id::ClientId;
 use crate::proto::QueryKind;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 
 fn session_of(c: &ClientHandle) -> Value {
     let m = c.meta.lock().unwrap_or_else(|p| p.into_inner());
@@ -111,6 +112,47 @@ impl GatewayState {
                 self.sessions(conns.into_iter())
             }
             QueryKind::ClientCount => json!(self.client_count()),
+            QueryKind::Status => self.status(),
         }
+    }
+
+    /// This gateway's live counts for `devgate status`. Counters are read one by one without
+    /// a common lock, so they are each current but not a single atomic snapshot.
+    fn status(&self) -> Value {
+        let (uids, groups) = {
+            let d = self.directory();
+            (d.uids().count(), d.groups().count())
+        };
+        let s = &self.stats;
+        let n = |c: &std::sync::atomic::AtomicU64| json!(c.load(Ordering::Relaxed));
+        let workers: Vec<Value> = self
+            .router
+            .worker_loads()
+            .into_iter()
+            .map(|w| json!({"id": w.id, "name": w.name, "clients": w.clients}))
+            .collect();
+        json!({
+            "gateway": self.key.to_string(),
+            "name": self.settings.name,
+            "uptime_secs": self.started.elapsed().as_secs(),
+            "clients": self.client_count(),
+            "uids": uids,
+            "groups": groups,
+            "stats": {
+                "accepted": n(&s.accepted),
+                "messages_in": n(&s.messages_in),
+                "messages_out": n(&s.messages_out),
+                "protocol_errors": n(&s.protocol_errors),
+                "skipped": n(&s.skipped),
+                "overflow_closes": n(&s.overflow_closes),
+                "dropped_oldest": n(&s.dropped_oldest),
+                "heartbeat_closes": n(&s.heartbeat_closes),
+            },
+            // null while the hold queue is being flushed or routed into (its lock is async
+            // and this answer is not): the next status reads it again.
+            "held": self.router.held_now(),
+            "held_overflows": n(&self.router.held_overflows),
+            "workers": workers,
+        })
     }
 }

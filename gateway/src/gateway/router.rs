@@ -55,6 +55,17 @@ impl WorkerSlot {
     }
 }
 
+/// One connected worker's load, as `Router::worker_loads` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerLoad {
+    /// The slot id (unique within this gateway's lifetime; names may repeat).
+    pub id: u64,
+    /// The worker's name.
+    pub name: String,
+    /// Clients whose events go to this worker.
+    pub clients: usize,
+}
+
 /// Outcome of routing one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Routed {
@@ -130,6 +141,24 @@ impl Router {
     /// Events waiting for a worker.
     pub async fn held_count(&self) -> usize {
         self.held.lock().await.len()
+    }
+
+    /// Events waiting for a worker, without waiting: None while another task holds the queue
+    /// (a flush or a routing step in progress), for callers that cannot await (`status`).
+    pub fn held_now(&self) -> Option<usize> {
+        self.held.try_lock().ok().map(|h| h.len())
+    }
+
+    /// The connected workers and how many clients each is assigned (a snapshot, for status).
+    pub fn worker_loads(&self) -> Vec<WorkerLoad> {
+        let w = self.workers.read().unwrap_or_else(|p| p.into_inner());
+        w.iter()
+            .map(|s| WorkerLoad {
+                id: s.id,
+                name: s.name.clone(),
+                clients: s.clients.load(Ordering::Relaxed),
+            })
+            .collect()
     }
 
     fn least_loaded(&self) -> Option<Arc<WorkerSlot>> {

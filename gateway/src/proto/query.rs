@@ -30,6 +30,9 @@ pub enum QueryKind {
     AllSessions = 12,
     /// Answer: client count.
     ClientCount = 13,
+    /// Answer: this gateway's live counts (clients, uids, groups, `Stats` counters, held
+    /// events, workers with their client counts) as one object, for `devgate status`.
+    Status = 14,
 }
 
 impl QueryKind {
@@ -50,7 +53,28 @@ impl QueryKind {
             11 => AllClients,
             12 => AllSessions,
             13 => ClientCount,
+            14 => Status,
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QueryKind;
+
+    #[test]
+    fn every_known_code_round_trips_and_the_rest_are_unknown() {
+        let known: Vec<u8> = (0..=u8::MAX)
+            .filter(|&v| match QueryKind::from_u8(v) {
+                Some(k) => {
+                    assert_eq!(k as u8, v, "{k:?} decodes from the wrong code");
+                    true
+                }
+                None => false,
+            })
+            .collect();
+        assert_eq!(known, (1..=14).collect::<Vec<u8>>());
+        assert_eq!(QueryKind::from_u8(14), Some(QueryKind::Status));
     }
 }

@@ -270,8 +270,13 @@ impl Api {
             .remove(&id);
     }
 
-    /// Asks every listed gateway at once; answers and the gateways that gave none.
-    async fn query_all(&self, kind: QueryKind, args: Vec<String>) -> Answer<Vec<Value>> {
+    /// Asks every listed gateway at once; each answer with the gateway that gave it, and the
+    /// gateways that gave none.
+    async fn query_each(
+        &self,
+        kind: QueryKind,
+        args: Vec<String>,
+    ) -> Answer<Vec<(GatewayKey, Value)>> {
         let keys = self.listed_gateways();
         let asks = keys.iter().map(|k| self.query_one(*k, kind, args.clone()));
         let results = futures_util::future::join_all(asks).await;
@@ -279,7 +284,7 @@ impl Api {
         let mut missing = Vec::new();
         for (key, r) in keys.into_iter().zip(results) {
             match r {
-                Ok(v) => value.push(v),
+                Ok(v) => value.push((key, v)),
                 Err(_) => missing.push(key),
             }
         }
@@ -288,6 +293,13 @@ impl Api {
             complete: missing.is_empty(),
             missing,
         }
+    }
+
+    /// Asks every listed gateway at once; answers and the gateways that gave none.
+    async fn query_all(&self, kind: QueryKind, args: Vec<String>) -> Answer<Vec<Value>> {
+        self.query_each(kind, args)
+            .await
+            .map_value(|answers| answers.into_iter().map(|(_, v)| v).collect())
     }
 
     /// Asks the gateway owning `client`.
@@ -651,6 +663,14 @@ impl Api {
                 let set: BTreeSet<ClientId> = answers.iter().flat_map(ids).collect();
                 set.into_iter().collect()
             })
+    }
+
+    /// Each gateway's live counts, in gateway order: clients, uids, groups, every traffic and
+    /// overflow counter (`stats`), events held for no worker (`held`, null while the hold
+    /// queue is busy; `held_overflows`) and the linked workers with their client counts.
+    /// A gateway too old to know this query answers null.
+    pub async fn gateway_status(&self) -> Answer<Vec<(GatewayKey, Value)>> {
+        self.query_each(QueryKind::Status, Vec::new()).await
     }
 
     /// Number of connected clients.
