@@ -48,19 +48,19 @@ mod tests {
     #[test]
     fn a_full_position_and_an_alarm_equal_their_serde_values() {
         let position = Position {
-            time: Some("2017-01-17T02:04:42Z".into()),
-            timestamp: Some(1_484_618_682),
-            latitude: 22.5,
-            longitude: -113.25,
-            speed: 40.5,
-            course: 90,
-            satellites: Some(14),
-            fix: true,
-            altitude: Some(-12),
+            time: Some("2013-07-17T06:34:09.140Z".into()),
+            timestamp: Some(1_374_042_849),
+            latitude: -33.875,
+            longitude: 151.25,
+            speed: 0.5,
+            course: 359,
+            satellites: Some(0),
+            fix: false,
+            altitude: Some(8_848),
         };
         let alarm = Alarm {
-            name: "sos,overspeed".into(),
-            code: 3,
+            name: "lowBattery,tampering".into(),
+            code: 0x0008_0080,
         };
         let mut want = serde_json::to_value(&position).unwrap();
         want["alarm"] = serde_json::to_value(&alarm).unwrap();
