@@ -84,3 +84,11 @@ fn a_corrupt_state_record_is_an_error_not_a_panic() {
         "{err}"
     );
 }
+
+#[test]
+fn a_data_directory_held_open_is_reported_as_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = SledStore::open(dir.path()).unwrap();
+    let err = SledStore::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("is in use"), "{err}");
+}

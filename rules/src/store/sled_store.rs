@@ -7,6 +7,7 @@
 use super::{Batch, Pairs, StateStore};
 use crate::error::StoreError;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// A [`StateStore`] on sled; cheap to clone (clones share the database).
 #[derive(Clone, Debug)]
@@ -18,14 +19,33 @@ fn engine(e: sled::Error) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
+/// How long `open` waits for the directory's lock before it gives up.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+
 impl SledStore {
     /// Opens (or creates) the store in `dir`. Only one process may have it open.
+    ///
+    /// A database dropped in this process keeps its file lock until sled's background flusher
+    /// thread has ended, a few milliseconds later on a busy machine: a locked directory is
+    /// retried for up to `LOCK_WAIT`, then reported as in use.
     pub fn open(dir: impl AsRef<Path>) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new()
-            .path(dir.as_ref())
-            .open()
-            .map_err(engine)?;
-        Ok(SledStore { db })
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match sled::Config::new().path(dir.as_ref()).open() {
+                Ok(db) => return Ok(SledStore { db }),
+                // sled 0.34 reports a held lock only as an `Other` io error with this text.
+                Err(sled::Error::Io(e)) if e.to_string().starts_with("could not acquire lock") => {
+                    if Instant::now() >= deadline {
+                        return Err(StoreError::Engine(format!(
+                            "{} is in use by another process: {e}",
+                            dir.as_ref().display()
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(engine(e)),
+            }
+        }
     }
 }
 
