@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # devgate `start` (register + gateway + echo worker in one process) with a text listener on
 # 127.0.0.1:PORT, for bench/compare.sh:  --server-b 'bench/devgate-start.sh {port}'
+# DEVGATE_BIN overrides the binary (A/B of two builds).
 set -euo pipefail
 port="$1"; proto="${2:-text}"
 dir=$(mktemp -d)
@@ -15,4 +16,4 @@ handler = "echo"
 [log]
 level = "warn"
 TOML
-exec "$(dirname "$0")/../target/release/devgate" start --config "$dir/start.toml"
+exec "${DEVGATE_BIN:-$(dirname "$0")/../target/release/devgate}" start --config "$dir/start.toml"
