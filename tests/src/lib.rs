@@ -17,7 +17,7 @@ pub mod worker_main;
 
 pub use clients::{FrameClient, LineClient, Read, WsClient};
 pub use cluster::{Cluster, Gateway};
-pub use process::Proc;
+pub use process::{Frozen, Proc};
 pub use tls::TestCert;
 
 use std::time::Duration;

@@ -294,6 +294,23 @@ fn die_with_parent(cmd: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_cmd: &mut Command) {}
 
+/// Freezes a process; thaws it on drop (even when the test fails), so its own Drop can kill it.
+pub struct Frozen<'a>(&'a Proc);
+
+impl<'a> Frozen<'a> {
+    /// Freezes `p` (see [`Proc::freeze`]).
+    pub fn new(p: &'a Proc) -> Self {
+        p.freeze();
+        Frozen(p)
+    }
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        self.0.signal(libc::SIGCONT);
+    }
+}
+
 /// Whether every thread under `/proc/PID/task` is in the stopped state (`T`).
 fn all_threads_stopped(tasks: &str) -> bool {
     let Ok(dir) = std::fs::read_dir(tasks) else {

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 use tests::api_cluster::{devgate_cli, eventually, ApiCluster};
 use tests::cluster::SECRET;
-use tests::{Proc, WAIT};
+use tests::{Frozen, WAIT};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_api_worker");
 /// The query timeout while the gateway is frozen: short, but long enough for the healthy
@@ -17,22 +17,6 @@ const WORKER: &str = env!("CARGO_BIN_EXE_api_worker");
 const SHORT: Duration = Duration::from_secs(3);
 /// The CLI waits this long for the gateways, then as long again for the answers.
 const CLI_WAIT: Duration = Duration::from_secs(5);
-
-/// Freezes a process; thaws it on drop (even when the test fails), so its own Drop can kill it.
-struct Frozen<'a>(&'a Proc);
-
-impl<'a> Frozen<'a> {
-    fn new(p: &'a Proc) -> Self {
-        p.freeze();
-        Frozen(p)
-    }
-}
-
-impl Drop for Frozen<'_> {
-    fn drop(&mut self) {
-        self.0.signal(libc::SIGCONT);
-    }
-}
 
 /// Bounds a call that must come back by itself (at its own timeout): a hang fails the test.
 async fn returns<T>(f: impl std::future::Future<Output = T>) -> T {

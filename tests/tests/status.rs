@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tests::api_cluster::{devgate_cli, eventually, ApiCluster, CliRun};
 use tests::cluster::SECRET;
-use tests::{Proc, WAIT};
+use tests::{Frozen, WAIT};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_api_worker");
 
@@ -204,22 +204,6 @@ async fn devgate_status_reports_each_gateways_clients_uids_groups_counters_and_w
             workers.contains("w1 (") && workers.contains("w2 ("),
             "{block}"
         );
-    }
-}
-
-/// Freezes a process; thaws it on drop (even when the test fails), so its own Drop can kill it.
-struct Frozen<'a>(&'a Proc);
-
-impl<'a> Frozen<'a> {
-    fn new(p: &'a Proc) -> Self {
-        p.freeze();
-        Frozen(p)
-    }
-}
-
-impl Drop for Frozen<'_> {
-    fn drop(&mut self) {
-        self.0.signal(libc::SIGCONT);
     }
 }
 
