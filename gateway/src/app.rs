@@ -75,9 +75,12 @@ pub struct RunningGateway {
     pub internal: SocketAddr,
     /// Each client listener's URL with its bound address.
     pub listeners: Vec<(String, SocketAddr)>,
+    /// The Prometheus endpoint's bound address, when `metrics_listen` is set.
+    pub metrics: Option<SocketAddr>,
 }
 
-/// Starts a gateway: internal listener, client listeners, heartbeat, register announcements.
+/// Starts a gateway: internal listener, client listeners, heartbeat, register announcements,
+/// and the metrics endpoint when configured.
 pub async fn start_gateway(
     cfg: &Config,
     registry: Arc<CodecRegistry>,
@@ -129,6 +132,27 @@ pub async fn start_gateway(
         bound.push((format!("{scheme}://{addr}"), addr));
         listeners.push(listener);
     }
+    // Bound before anything is spawned, so a busy metrics port fails the start like a busy
+    // client port does.
+    let metrics = match &g.metrics_listen {
+        None => None,
+        Some(m) => {
+            let addr: SocketAddr = m
+                .parse()
+                .map_err(|e| StartError::Invalid(format!("gateway.metrics_listen: {e}")))?;
+            let bind_err = |source| StartError::Bind {
+                addr: addr.to_string(),
+                source,
+            };
+            let listener = crate::net::bind_listener(addr, false).map_err(bind_err)?;
+            let bound = listener.local_addr().map_err(bind_err)?;
+            Some((listener, bound))
+        }
+    };
+    let metrics_bound = metrics.as_ref().map(|(_, a)| *a);
+    if let Some((listener, _)) = metrics {
+        tokio::spawn(gateway::metrics::run(state.clone(), listener));
+    }
     tokio::spawn(gateway::internal::run(state.clone(), internal));
     for l in listeners {
         tokio::spawn(l.run(state.clone()));
@@ -148,6 +172,7 @@ pub async fn start_gateway(
         state,
         internal: internal_bound,
         listeners: bound,
+        metrics: metrics_bound,
     })
 }
 

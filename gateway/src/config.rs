@@ -86,6 +86,10 @@ pub struct GatewayConfig {
     /// Internal listen address for workers; port 0 picks a free one.
     #[serde(default = "default_internal")]
     pub internal_listen: String,
+    /// Prometheus endpoint (`GET /metrics`) address; absent means no endpoint. Port 0 picks a
+    /// free one.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
     /// Client listeners.
     #[serde(default)]
     pub listeners: Vec<ListenerConfig>,
@@ -406,6 +410,11 @@ impl Config {
                     format!("not ip:port: {e}"),
                 );
             }
+            if let Some(m) = &g.metrics_listen {
+                if let Err(e) = m.parse::<SocketAddr>() {
+                    err("gateway.metrics_listen".into(), format!("not ip:port: {e}"));
+                }
+            }
             if g.listeners.is_empty() {
                 err(
                     "gateway.listeners".into(),
@@ -515,6 +524,23 @@ mod tests {
         assert_eq!(errs.0.len(), 2, "{errs}");
         assert!(errs.0[0].reason.contains("colour"), "{errs}");
         assert!(errs.0[1].reason.contains("shard"), "{errs}");
+    }
+
+    #[test]
+    fn a_bad_metrics_address_is_reported_with_its_key() {
+        let text =
+            "[gateway]\nlisteners=[{url=\"text://127.0.0.1:1\"}]\nmetrics_listen = \"localhost\"\n";
+        let errs = Config::parse(Path::new("m.toml"), text, &names()).unwrap_err();
+        assert_eq!(errs.0.len(), 1, "{errs}");
+        assert!(
+            errs.to_string()
+                .starts_with("m.toml: gateway.metrics_listen: not ip:port"),
+            "{errs}"
+        );
+        let ok = "[gateway]\nlisteners=[{url=\"text://127.0.0.1:1\"}]\nmetrics_listen = \"127.0.0.1:0\"\n";
+        let cfg = Config::parse(Path::new("m.toml"), ok, &names()).unwrap();
+        let metrics = cfg.gateway.and_then(|g| g.metrics_listen);
+        assert_eq!(metrics.as_deref(), Some("127.0.0.1:0"));
     }
 
     #[test]

@@ -318,6 +318,9 @@ async fn run(command: Command, registry: Arc<codecs::CodecRegistry>) -> Result<(
             for (url, _) in &g.listeners {
                 announce("listening", url);
             }
+            if let Some(addr) = g.metrics {
+                announce("metrics", format!("http://{addr}/metrics"));
+            }
             stopped().await;
             Ok(())
         }
@@ -339,6 +342,9 @@ async fn run(command: Command, registry: Arc<codecs::CodecRegistry>) -> Result<(
             announce("internal", g.internal);
             for (url, _) in &g.listeners {
                 announce("listening", url);
+            }
+            if let Some(addr) = g.metrics {
+                announce("metrics", format!("http://{addr}/metrics"));
             }
             serve_worker(&cfg, Some(g.state.clone())).await
         }

@@ -4,7 +4,8 @@
 //! `listener` accepts clients (plain or TLS) and `conn` runs one task per client; `client` is the
 //! part of a client other tasks touch (its output queue). `router` picks a worker per client and
 //! holds events while none is up. `internal` accepts worker links, `announce` keeps this gateway
-//! listed in every register, and `heartbeat` closes silent clients.
+//! listed in every register, and `heartbeat` closes silent clients. `metrics` serves the
+//! optional Prometheus page.
 
 pub mod announce;
 pub mod client;
@@ -14,6 +15,7 @@ pub mod directory;
 pub mod heartbeat;
 pub mod internal;
 pub mod listener;
+pub mod metrics;
 pub mod queries;
 pub mod router;
 

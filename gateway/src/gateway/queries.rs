@@ -7,7 +7,46 @@ use crate::client_id::ClientId;
 use crate::proto::QueryKind;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::router::WorkerLoad;
+
+/// The numbers of one gateway that `devgate status` and the metrics page report, read once
+/// (see [`GatewayState::snapshot`]) so both show the same data.
+#[derive(Debug, Clone)]
+pub struct StatusSnapshot {
+    /// Seconds since the gateway started.
+    pub uptime_secs: u64,
+    /// Live clients.
+    pub clients: usize,
+    /// Distinct bound uids.
+    pub uids: usize,
+    /// Groups with at least one member.
+    pub groups: usize,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Messages decoded from clients.
+    pub messages_in: u64,
+    /// Messages queued to clients.
+    pub messages_out: u64,
+    /// Clients closed for bad input.
+    pub protocol_errors: u64,
+    /// Bad messages skipped with the stream kept.
+    pub skipped: u64,
+    /// Clients closed because their send buffer overflowed.
+    pub overflow_closes: u64,
+    /// Messages dropped under the drop-oldest policy.
+    pub dropped_oldest: u64,
+    /// Clients closed by the heartbeat.
+    pub heartbeat_closes: u64,
+    /// Events held for want of a worker; `None` while the hold queue is busy (its lock is
+    /// async and this read is not).
+    pub held: Option<usize>,
+    /// Events refused because the hold queue was full.
+    pub held_overflows: u64,
+    /// Connected workers and their client counts.
+    pub workers: Vec<WorkerLoad>,
+}
 
 fn session_of(c: &ClientHandle) -> Value {
     let m = c.meta.lock().unwrap_or_else(|p| p.into_inner());
@@ -116,42 +155,63 @@ impl GatewayState {
         }
     }
 
-    /// This gateway's live counts for `devgate status`. Counters are read one by one without
-    /// a common lock, so they are each current but not a single atomic snapshot.
-    fn status(&self) -> Value {
+    /// Reads the numbers `devgate status` and the metrics page report. Counters are read one
+    /// by one without a common lock, so they are each current but not a single atomic snapshot.
+    pub fn snapshot(&self) -> StatusSnapshot {
         let (uids, groups) = {
             let d = self.directory();
             (d.uids().count(), d.groups().count())
         };
         let s = &self.stats;
-        let n = |c: &std::sync::atomic::AtomicU64| json!(c.load(Ordering::Relaxed));
-        let workers: Vec<Value> = self
-            .router
-            .worker_loads()
-            .into_iter()
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatusSnapshot {
+            uptime_secs: self.started.elapsed().as_secs(),
+            clients: self.client_count(),
+            uids,
+            groups,
+            accepted: n(&s.accepted),
+            messages_in: n(&s.messages_in),
+            messages_out: n(&s.messages_out),
+            protocol_errors: n(&s.protocol_errors),
+            skipped: n(&s.skipped),
+            overflow_closes: n(&s.overflow_closes),
+            dropped_oldest: n(&s.dropped_oldest),
+            heartbeat_closes: n(&s.heartbeat_closes),
+            held: self.router.held_now(),
+            held_overflows: n(&self.router.held_overflows),
+            workers: self.router.worker_loads(),
+        }
+    }
+
+    /// This gateway's live counts for `devgate status`.
+    fn status(&self) -> Value {
+        let s = self.snapshot();
+        let workers: Vec<Value> = s
+            .workers
+            .iter()
             .map(|w| json!({"id": w.id, "name": w.name, "clients": w.clients}))
             .collect();
         json!({
             "gateway": self.key.to_string(),
             "name": self.settings.name,
-            "uptime_secs": self.started.elapsed().as_secs(),
-            "clients": self.client_count(),
-            "uids": uids,
-            "groups": groups,
+            "uptime_secs": s.uptime_secs,
+            "clients": s.clients,
+            "uids": s.uids,
+            "groups": s.groups,
             "stats": {
-                "accepted": n(&s.accepted),
-                "messages_in": n(&s.messages_in),
-                "messages_out": n(&s.messages_out),
-                "protocol_errors": n(&s.protocol_errors),
-                "skipped": n(&s.skipped),
-                "overflow_closes": n(&s.overflow_closes),
-                "dropped_oldest": n(&s.dropped_oldest),
-                "heartbeat_closes": n(&s.heartbeat_closes),
+                "accepted": s.accepted,
+                "messages_in": s.messages_in,
+                "messages_out": s.messages_out,
+                "protocol_errors": s.protocol_errors,
+                "skipped": s.skipped,
+                "overflow_closes": s.overflow_closes,
+                "dropped_oldest": s.dropped_oldest,
+                "heartbeat_closes": s.heartbeat_closes,
             },
             // null while the hold queue is being flushed or routed into (its lock is async
             // and this answer is not): the next status reads it again.
-            "held": self.router.held_now(),
-            "held_overflows": n(&self.router.held_overflows),
+            "held": s.held,
+            "held_overflows": s.held_overflows,
             "workers": workers,
         })
     }
