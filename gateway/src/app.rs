@@ -6,6 +6,7 @@ use crate::worker::{links, Api, EventHandler, Inbox};
 use codecs::CodecRegistry;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use tokio::net::TcpListener;
 
 /// Why a role could not start.
 #[derive(Debug, thiserror::Error)]
@@ -44,22 +45,25 @@ fn warn_without_secret(cfg: &Config, addr: &str, what: &str) {
     }
 }
 
+/// Binds the `ip:port` a config `key` names (no SO_REUSEPORT: one process per internal
+/// address); returns the listener and the address it got (port 0 picks one).
+fn bind_config_addr(key: &str, text: &str) -> Result<(TcpListener, SocketAddr), StartError> {
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|e| StartError::Invalid(format!("{key}: {e}")))?;
+    let bind_err = |source| StartError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = crate::net::bind_listener(addr, false).map_err(bind_err)?;
+    let bound = listener.local_addr().map_err(bind_err)?;
+    Ok((listener, bound))
+}
+
 /// Starts the register; returns the bound address.
 pub async fn start_register(cfg: &Config) -> Result<SocketAddr, StartError> {
-    let addr: SocketAddr = cfg
-        .register
-        .listen
-        .parse()
-        .map_err(|e| StartError::Invalid(format!("register.listen: {e}")))?;
     warn_without_secret(cfg, &cfg.register.listen, "register");
-    let listener = crate::net::bind_listener(addr, false).map_err(|source| StartError::Bind {
-        addr: addr.to_string(),
-        source,
-    })?;
-    let bound = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: addr.to_string(),
-        source,
-    })?;
+    let (listener, bound) = bind_config_addr("register.listen", &cfg.register.listen)?;
     tokio::spawn(crate::register::run(
         listener,
         Arc::new(cfg.secret.clone().into_bytes()),
@@ -98,20 +102,9 @@ pub async fn start_gateway(
             )))
         }
     };
-    let internal_addr: SocketAddr = g
-        .internal_listen
-        .parse()
-        .map_err(|e| StartError::Invalid(format!("gateway.internal_listen: {e}")))?;
     warn_without_secret(cfg, &g.internal_listen, "gateway internal address");
-    let internal =
-        crate::net::bind_listener(internal_addr, false).map_err(|source| StartError::Bind {
-            addr: internal_addr.to_string(),
-            source,
-        })?;
-    let internal_bound = internal.local_addr().map_err(|source| StartError::Bind {
-        addr: internal_addr.to_string(),
-        source,
-    })?;
+    let (internal, internal_bound) =
+        bind_config_addr("gateway.internal_listen", &g.internal_listen)?;
     let secret = cfg.secret.clone().into_bytes();
     let state = GatewayState::new(
         lan_ip,
@@ -136,18 +129,7 @@ pub async fn start_gateway(
     // client port does.
     let metrics = match &g.metrics_listen {
         None => None,
-        Some(m) => {
-            let addr: SocketAddr = m
-                .parse()
-                .map_err(|e| StartError::Invalid(format!("gateway.metrics_listen: {e}")))?;
-            let bind_err = |source| StartError::Bind {
-                addr: addr.to_string(),
-                source,
-            };
-            let listener = crate::net::bind_listener(addr, false).map_err(bind_err)?;
-            let bound = listener.local_addr().map_err(bind_err)?;
-            Some((listener, bound))
-        }
+        Some(m) => Some(bind_config_addr("gateway.metrics_listen", m)?),
     };
     let metrics_bound = metrics.as_ref().map(|(_, a)| *a);
     if let Some((listener, _)) = metrics {
