@@ -196,6 +196,12 @@ impl ClientHandle {
         }
     }
 
+    /// Records that data event `seq` was accepted (`ok`) or refused by its worker.
+    /// Placeholder until the connection keeps held acks: nothing waits on it yet.
+    pub fn event_done(&self, seq: u64, ok: bool) {
+        let _ = (seq, ok);
+    }
+
     /// Bytes queued and not yet taken by the connection task.
     pub fn queued_bytes(&self) -> usize {
         self.lock().bytes

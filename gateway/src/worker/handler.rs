@@ -19,6 +19,84 @@ pub struct Context<'a> {
     /// The listener's protocol (`text`, `gt06`, ...); set on connect events.
     pub protocol: Option<String>,
     session: Mutex<Map<String, Value>>,
+    accept: Mutex<Option<Accept>>,
+}
+
+/// The gateway's acceptance of one data event, taken by a handler that finishes the event
+/// after its future returns (the `rules` handler: once the event's durable effects are flushed).
+///
+/// A device-family ack that confirms the event (and every later one of that client) leaves the
+/// gateway only once the event is accepted. [`Accept::accept`] accepts it; [`Accept::refuse`],
+/// or dropping the token without either, refuses it: the gateway closes the client, so the
+/// device keeps what was not confirmed and sends it again on its next connection.
+/// A token for an event that needs no acceptance (connect and close events, and for now events
+/// that came over an internal link) is inert: both calls do nothing.
+#[derive(Debug, Default)]
+pub struct Accept {
+    target: Option<AcceptTarget>,
+}
+
+/// Where an accept or refusal goes.
+#[derive(Debug)]
+#[allow(dead_code)] // constructed once the gateway keeps held acks
+pub(crate) enum AcceptTarget {
+    /// A client of a gateway in this process; `seq` numbers its data events.
+    Local {
+        /// The client's connection.
+        client: std::sync::Arc<crate::gateway::client::ClientHandle>,
+        /// The event's number on that connection.
+        seq: u64,
+    },
+}
+
+impl Accept {
+    /// A token that does nothing.
+    pub fn inert() -> Accept {
+        Accept::default()
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn new(target: AcceptTarget) -> Accept {
+        Accept {
+            target: Some(target),
+        }
+    }
+
+    /// Whether accepting or refusing this token has any effect.
+    pub fn is_inert(&self) -> bool {
+        self.target.is_none()
+    }
+
+    /// The event is handled: what depends on it may be confirmed to the device.
+    pub fn accept(mut self) {
+        if let Some(t) = self.target.take() {
+            t.finish(true);
+        }
+    }
+
+    /// The event could not be handled: the gateway closes the client (logged with `reason`).
+    pub fn refuse(mut self, reason: &str) {
+        if let Some(t) = self.target.take() {
+            tracing::warn!("event refused by the worker: {reason}");
+            t.finish(false);
+        }
+    }
+}
+
+impl Drop for Accept {
+    fn drop(&mut self) {
+        if let Some(t) = self.target.take() {
+            t.finish(false);
+        }
+    }
+}
+
+impl AcceptTarget {
+    fn finish(self, ok: bool) {
+        match self {
+            AcceptTarget::Local { client, seq } => client.event_done(seq, ok),
+        }
+    }
 }
 
 impl<'a> Context<'a> {
@@ -35,7 +113,32 @@ impl<'a> Context<'a> {
             uid,
             protocol: None,
             session: Mutex::new(session),
+            accept: Mutex::new(None),
         }
+    }
+
+    #[allow(dead_code)]
+    /// Sets the token the handler may take with [`Context::defer_accept`].
+    pub(crate) fn with_accept(self, accept: Accept) -> Self {
+        *self.accept.lock().unwrap_or_else(|p| p.into_inner()) = Some(accept);
+        self
+    }
+
+    /// Takes this event's acceptance: the event is no longer accepted when the handler
+    /// returns, but when the returned token is accepted (see [`Accept`]). A second call, or a
+    /// call for an event that needs no acceptance, returns an inert token.
+    pub fn defer_accept(&self) -> Accept {
+        self.accept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_default()
+    }
+
+    #[allow(dead_code)]
+    /// The token left when the handler did not defer (accepted by the caller after it).
+    pub(crate) fn take_accept(&self) -> Option<Accept> {
+        self.accept.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Sends `data` back to this event's client.

@@ -10,5 +10,5 @@ pub mod inbox;
 pub mod links;
 
 pub use api::{Api, ApiError};
-pub use handler::{Context, Echo, EventHandler, Incoming};
+pub use handler::{Accept, Context, Echo, EventHandler, Incoming};
 pub use inbox::Inbox;
