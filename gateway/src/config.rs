@@ -178,6 +178,52 @@ pub struct WorkerConfig {
     pub data_dir: PathBuf,
     /// `handler = "rules"`: the MQTT bridge; without it `publish` actions are counted, not sent.
     pub mqtt: Option<rules::MqttConfig>,
+    /// `handler = "rules"`: how durable effects are batched (`[worker.commit]`).
+    #[serde(default)]
+    pub commit: CommitConfig,
+}
+
+/// `[worker.commit]`: group commit of the rules' durable effects (state, outbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitConfig {
+    /// A batch holding this many events is flushed at once.
+    #[serde(default = "default_commit_max_events")]
+    pub max_events: usize,
+    /// A batch is flushed at the latest this many microseconds after its first event.
+    #[serde(default = "default_commit_max_delay_us")]
+    pub max_delay_us: u64,
+    /// Events waiting for their batch, at most; the next event waits for room (back-pressure
+    /// to its connection, which then stops reading).
+    #[serde(default = "default_commit_pending_max")]
+    pub pending_max: usize,
+    /// Devices whose state is kept in memory (about).
+    #[serde(default = "default_commit_state_cache")]
+    pub state_cache: usize,
+}
+
+impl Default for CommitConfig {
+    fn default() -> Self {
+        CommitConfig {
+            max_events: default_commit_max_events(),
+            max_delay_us: default_commit_max_delay_us(),
+            pending_max: default_commit_pending_max(),
+            state_cache: default_commit_state_cache(),
+        }
+    }
+}
+
+fn default_commit_max_events() -> usize {
+    rules::BatchConfig::default().max_events
+}
+fn default_commit_max_delay_us() -> u64 {
+    rules::BatchConfig::default().max_delay.as_micros() as u64
+}
+fn default_commit_pending_max() -> usize {
+    16_384
+}
+fn default_commit_state_cache() -> usize {
+    rules::PipelineOptions::default().state_cache
 }
 
 fn default_data_dir() -> PathBuf {
@@ -478,6 +524,31 @@ impl Config {
             }
             for (key, reason) in w.mqtt.iter().flat_map(|m| m.check()) {
                 err(format!("worker.mqtt.{key}"), reason);
+            }
+            let c = &w.commit;
+            if c.max_events == 0 || c.max_events > 1_000_000 {
+                err(
+                    "worker.commit.max_events".into(),
+                    "must be between 1 and 1000000".into(),
+                );
+            }
+            if c.max_delay_us > 1_000_000 {
+                err(
+                    "worker.commit.max_delay_us".into(),
+                    "must be at most 1000000 (one second)".into(),
+                );
+            }
+            if c.pending_max == 0 {
+                err(
+                    "worker.commit.pending_max".into(),
+                    "must be at least 1".into(),
+                );
+            }
+            if c.state_cache == 0 {
+                err(
+                    "worker.commit.state_cache".into(),
+                    "must be at least 1".into(),
+                );
             }
             if w.shards == 0 || w.shards > 1024 {
                 err("worker.shards".into(), "must be between 1 and 1024".into());

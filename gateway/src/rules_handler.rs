@@ -6,17 +6,29 @@
 //! Without `[worker.mqtt]` there is no bridge: `publish` actions are skipped (counted by the
 //! pipeline, never queued), which is logged once at start.
 //!
-//! The pipeline does blocking disk I/O (it flushes state and the outbox before it returns), so
-//! it runs on tokio's blocking pool. The listener protocol of a client is learnt from its
-//! connect event; a client whose connect went to another worker (a worker restart) is seen
-//! with protocol "" until it reconnects.
+//! Each event is evaluated at once in the calling task (no thread hop, no disk I/O but for a
+//! device state the cache does not hold). Its durable effects (state, outbox entries) join the
+//! pipeline's open batch; its other actions (reply, send, bind, join) are carried out at once
+//! when they depend on nothing unflushed, else by one releaser task after the batch is flushed,
+//! in each client's order. Such an event's acceptance is deferred ([`Context::defer_accept`])
+//! until then, so the gateway holds the device's ack; a batch that cannot be flushed refuses its
+//! events (the gateway closes those clients, and the devices resend). At most
+//! `[worker.commit] pending_max` events wait for batches; the next one waits for room.
+//!
+//! The listener protocol of a client is learnt from its connect event; a client whose connect
+//! went to another worker (a worker restart) is seen with protocol "" until it reconnects.
 
 use crate::config::WorkerConfig;
-use crate::worker::{Api, Context, EventHandler, Incoming};
+use crate::worker::{Accept, Api, Context, EventHandler, Incoming};
 use bytes::Bytes;
-use rules::{Action, Bridge, BridgeHandle, DownlinkSink, Event, EventKind, Pipeline, SinkError};
+use rules::{
+    Action, BatchConfig, Bridge, BridgeHandle, DownlinkSink, Event, EventKind, Outcome, Pipeline,
+    PipelineOptions, SinkError, Waiter,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// Why the rules handler could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +75,39 @@ impl DownlinkSink for ApiSink {
     }
 }
 
+/// One client as the handler tracks it.
+#[derive(Debug, Default)]
+struct ClientState {
+    /// The listener protocol, learnt from the connect event.
+    protocol: String,
+    /// Events whose actions are waiting for their batch or for the releaser.
+    unapplied: u32,
+    /// The close event was handled: forget the client once nothing is unapplied.
+    closed: bool,
+}
+
+/// An event's actions released after its batch was flushed (or failed).
+struct Released {
+    client: crate::ClientId,
+    actions: Vec<Action>,
+    outcome: Outcome,
+    accept: Accept,
+    _room: OwnedSemaphorePermit,
+}
+
 /// The `rules` handler.
 pub struct RulesHandler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     pipeline: Arc<Pipeline>,
     bridge: Option<BridgeHandle>,
     api: Arc<OnceLock<Api>>,
-    protocols: Mutex<HashMap<crate::ClientId, String>>,
+    clients: Mutex<HashMap<crate::ClientId, ClientState>>,
+    released: mpsc::UnboundedSender<Released>,
+    /// Bounds the events waiting for a batch (`[worker.commit] pending_max`).
+    room: Arc<Semaphore>,
 }
 
 /// Checks `[worker]`'s rules file; every error as one line.
@@ -107,17 +146,36 @@ impl RulesHandler {
             }
         };
         let outbox = bridge.as_ref().map(|b| b.outbox());
-        Ok(RulesHandler {
-            pipeline: Arc::new(Pipeline::new(ruleset, store, outbox)),
+        let options = PipelineOptions {
+            batch: BatchConfig {
+                max_events: w.commit.max_events,
+                max_delay: Duration::from_micros(w.commit.max_delay_us),
+            },
+            state_cache: w.commit.state_cache,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let inner = Arc::new(Inner {
+            pipeline: Arc::new(Pipeline::with_options(ruleset, store, outbox, options)),
             bridge,
             api,
-            protocols: Mutex::new(HashMap::new()),
-        })
+            clients: Mutex::new(HashMap::new()),
+            released: tx,
+            room: Arc::new(Semaphore::new(w.commit.pending_max)),
+        });
+        tokio::spawn(releaser(Arc::downgrade(&inner), rx));
+        Ok(RulesHandler { inner })
     }
 
-    fn protocol(&self, cx: &Context<'_>) -> String {
-        let p = self.protocols.lock().unwrap_or_else(|p| p.into_inner());
-        p.get(&cx.client_id).cloned().unwrap_or_default()
+    /// The pipeline's counters (events, flushes, events per flush, ...).
+    pub fn stats(&self) -> rules::PipelineStats {
+        self.inner.pipeline.stats()
+    }
+}
+
+impl Inner {
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<crate::ClientId, ClientState>> {
+        // Entries are changed in single steps: a poisoned map is still consistent.
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn run(
@@ -127,7 +185,11 @@ impl RulesHandler {
         data: Bytes,
         fields: Option<serde_json::Value>,
     ) {
-        let protocol = self.protocol(cx);
+        let (protocol, unapplied) = {
+            let c = self.clients();
+            c.get(&cx.client_id)
+                .map_or((String::new(), 0), |s| (s.protocol.clone(), s.unapplied))
+        };
         let event = Event {
             kind,
             client_id: cx.client_id.to_string(),
@@ -138,90 +200,163 @@ impl RulesHandler {
             fields,
             session: cx.session(),
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let pipeline = self.pipeline.clone();
-        let actions = match tokio::task::spawn_blocking(move || pipeline.handle(&event, now)).await
+        // Room first: when too many events wait for the store, this event (and its
+        // connection, which handles one event at a time) waits here.
+        let room = match self.room.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => match self.room.clone().acquire_owned().await {
+                Ok(p) => p,
+                Err(_) => return, // closed only when the handler is gone
+            },
+        };
+        let client = cx.client_id;
+        let mut room = Some(room);
+        let waiter = || -> Waiter {
+            let accept = cx.defer_accept();
+            let tx = self.released.clone();
+            let room = room.take();
+            self.clients().entry(client).or_default().unapplied += 1;
+            Box::new(move |actions, outcome| {
+                if let Some(room) = room {
+                    let _ = tx.send(Released {
+                        client,
+                        actions,
+                        outcome,
+                        accept,
+                        _room: room,
+                    });
+                }
+            })
+        };
+        match self
+            .pipeline
+            .process(&event, rules::now_ms(), &event.client_id, waiter)
         {
-            Ok(Ok(actions)) => actions,
-            Ok(Err(e)) => {
-                tracing::error!(client = %cx.client_id, "rules pipeline failed: {e}");
-                return;
+            Ok(None) => {}
+            Ok(Some(actions)) if unapplied == 0 => {
+                for action in actions {
+                    apply(self, cx.api, client, action).await;
+                }
+            }
+            Ok(Some(actions)) => {
+                // Earlier events of this client are still being released: go behind them.
+                self.clients().entry(client).or_default().unapplied += 1;
+                if let Some(room) = room.take() {
+                    let _ = self.released.send(Released {
+                        client,
+                        actions,
+                        outcome: Outcome::Durable,
+                        accept: cx.defer_accept(),
+                        _room: room,
+                    });
+                }
             }
             Err(e) => {
-                tracing::error!(client = %cx.client_id, "rules pipeline panicked: {e}");
-                return;
+                tracing::error!(client = %cx.client_id, "rules pipeline failed: {e}");
+                cx.defer_accept().refuse("the rules pipeline failed");
             }
-        };
-        for action in actions {
-            self.apply(cx, action).await;
         }
     }
+}
 
-    async fn apply(&self, cx: &Context<'_>, action: Action) {
-        let api = cx.api;
-        let failed = match action {
-            Action::Reply { data } => api.send_to_client(cx.client_id, data).await.err(),
-            Action::SendToUid { uid, data } => api.send_to_uid(&[&uid], data).await.pop(),
-            Action::SendToGroup { group, data } => {
-                api.send_to_group(&[&group], data, &[]).await.pop()
-            }
-            Action::BindUid { uid } => {
-                let r = api.bind_uid(cx.client_id, &uid).await.err();
-                if let Some(b) = &self.bridge {
-                    b.on_uid_online(&uid).await;
+/// Carries out released actions in the order their events were handled, then accepts the
+/// events (a failed batch refuses them instead, and its actions are not carried out).
+async fn releaser(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Released>) {
+    while let Some(r) = rx.recv().await {
+        let Some(inner) = inner.upgrade() else { return };
+        match r.outcome {
+            Outcome::Durable => {
+                if let Some(api) = inner.api.get() {
+                    for action in r.actions {
+                        apply(&inner, api, r.client, action).await;
+                    }
                 }
-                r
+                r.accept.accept();
             }
-            Action::JoinGroup { group } => api.join_group(cx.client_id, &group).await.err(),
-            Action::Skipped {
-                rule,
-                action,
-                reason,
-            } => {
-                tracing::info!(client = %cx.client_id, "rule {rule:?} action {action} skipped: {reason}");
-                None
+            Outcome::Failed => {
+                tracing::warn!(client = %r.client, "state store failed: the event's actions are dropped and it is refused");
+                r.accept.refuse("its durable effects could not be flushed");
             }
-            Action::SetState { .. } | Action::Publish { .. } => None,
-        };
-        if let Some(e) = failed {
-            tracing::warn!(client = %cx.client_id, "rules action not delivered: {e}");
         }
+        let mut clients = inner.clients();
+        if let Some(s) = clients.get_mut(&r.client) {
+            s.unapplied = s.unapplied.saturating_sub(1);
+            if s.unapplied == 0 && s.closed {
+                clients.remove(&r.client);
+            }
+        }
+    }
+}
+
+async fn apply(inner: &Inner, api: &Api, client: crate::ClientId, action: Action) {
+    let failed = match action {
+        Action::Reply { data } => api.send_to_client(client, data).await.err(),
+        Action::SendToUid { uid, data } => api.send_to_uid(&[&uid], data).await.pop(),
+        Action::SendToGroup { group, data } => api.send_to_group(&[&group], data, &[]).await.pop(),
+        Action::BindUid { uid } => {
+            let r = api.bind_uid(client, &uid).await.err();
+            if let Some(b) = &inner.bridge {
+                b.on_uid_online(&uid).await;
+            }
+            r
+        }
+        Action::JoinGroup { group } => api.join_group(client, &group).await.err(),
+        Action::Skipped {
+            rule,
+            action,
+            reason,
+        } => {
+            tracing::info!(%client, "rule {rule:?} action {action} skipped: {reason}");
+            None
+        }
+        Action::SetState { .. } | Action::Publish { .. } => None,
+    };
+    if let Some(e) = failed {
+        tracing::warn!(%client, "rules action not delivered: {e}");
     }
 }
 
 impl EventHandler for RulesHandler {
     async fn on_worker_start(&self, api: &Api) {
-        let _ = self.api.set(api.clone());
+        let _ = self.inner.api.set(api.clone());
     }
 
     async fn on_connect(&self, cx: &Context<'_>) {
         if let Some(p) = &cx.protocol {
-            self.protocols
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(cx.client_id, p.clone());
+            self.inner
+                .clients()
+                .entry(cx.client_id)
+                .or_default()
+                .protocol = p.clone();
         }
-        self.run(cx, EventKind::Connect, Bytes::new(), None).await
+        self.inner
+            .run(cx, EventKind::Connect, Bytes::new(), None)
+            .await
     }
 
     async fn on_identity(&self, _cx: &Context<'_>, uid: &str) {
-        if let Some(b) = &self.bridge {
+        if let Some(b) = &self.inner.bridge {
             b.on_uid_online(uid).await;
         }
     }
 
     async fn on_message(&self, cx: &Context<'_>, msg: Incoming) {
-        self.run(cx, EventKind::Message, msg.data, msg.fields).await
+        self.inner
+            .run(cx, EventKind::Message, msg.data, msg.fields)
+            .await
     }
 
     async fn on_close(&self, cx: &Context<'_>) {
-        self.run(cx, EventKind::Close, Bytes::new(), None).await;
-        self.protocols
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&cx.client_id);
+        self.inner
+            .run(cx, EventKind::Close, Bytes::new(), None)
+            .await;
+        let mut clients = self.inner.clients();
+        if let Some(s) = clients.get_mut(&cx.client_id) {
+            if s.unapplied == 0 {
+                clients.remove(&cx.client_id);
+            } else {
+                s.closed = true;
+            }
+        }
     }
 }

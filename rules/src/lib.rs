@@ -14,6 +14,7 @@
 //! `pipeline` (rules + store + outbox), `mqtt` (outbox, bridge, downlink). See docs/RULES.md.
 
 mod action;
+pub mod batcher;
 mod error;
 mod event;
 mod expr;
@@ -28,6 +29,7 @@ pub mod mqtt;
 pub mod store;
 
 pub use action::Action;
+pub use batcher::{BatchConfig, Outcome};
 pub use error::{RuleError, StoreError};
 pub use event::{DeviceState, Event, EventKind};
 pub use load::{check_rules_file, parse_rules};
@@ -35,7 +37,7 @@ pub use mqtt::{
     Bridge, BridgeError, BridgeHandle, BridgeStats, DownlinkConfig, DownlinkSink, MqttConfig,
     NoDownlink, OfflinePolicy, Outbox, OutboxConfig, OutboxError, SinkError,
 };
-pub use pipeline::{Pipeline, PipelineError, PipelineStats};
+pub use pipeline::{Pipeline, PipelineError, PipelineOptions, PipelineStats, Waiter};
 pub use ruleset::RuleSet;
 pub use store::{Batch, MemoryStore, SledStore, StateStore};
 pub use testing::{default_tests_path, run_rule_tests, TestFailure, TestReport};

@@ -1,21 +1,32 @@
-//! The pipeline the gateway's `rules` handler calls: rules + state store + outbox.
+//! The pipeline the gateway's `rules` handler calls: rules + device state + outbox, committed
+//! in batches.
 //!
-//! [`Pipeline::handle`] loads the device's state, evaluates the rules, merges `set_state`
-//! patches into the store and queues `publish` actions in the outbox, flushes the store, and
-//! only then returns the remaining actions for the gateway to carry out. So once `handle`
-//! returns, every state update and publish of that event survives a crash.
+//! [`Pipeline::process`] evaluates one event at once, in the caller's thread: the device's
+//! state comes from a bounded in-memory cache (`store::cache`), `set_state` patches are merged
+//! into it and `publish` actions take their outbox id. Nothing is written to the store there:
+//! the event's durable effects join the open batch of a [`Batcher`], and one flusher thread
+//! writes each batch (every dirty device's state, the new outbox entries, the outbox's next id)
+//! as one atomic store batch and flushes it. The remaining actions (reply, send, bind, join)
+//! are returned at once when they depend on nothing unflushed; otherwise they wait, with the
+//! caller's [`Waiter`], until the batch holding what they depend on is flushed, and come back
+//! through the waiter, in each connection's order. So nothing an event says leaves before its
+//! effects, and those of every earlier event of its connection, survive a crash; an event
+//! that writes nothing and reads nothing unflushed costs no store access and no thread hop.
+//! [`Pipeline::handle`] is the blocking form of the same, for tests and tools.
 
 use crate::action::Action;
+use crate::batcher::{BatchConfig, Batcher, Outcome};
 use crate::error::StoreError;
 use crate::event::{DeviceState, Event};
-use crate::mqtt::{Outbox, OutboxError};
+use crate::mqtt::{next_id_write, Outbox, OutboxError, StagedEntry};
 use crate::ruleset::RuleSet;
-use crate::store::group_flush::GroupFlush;
-use crate::store::{load_state, stage_state, Batch, StateStore};
+use crate::store::cache::StateCache;
+use crate::store::{load_state, state_key, Batch, StateStore};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
 
 /// Why an event could not be handled (nothing of it was acknowledged).
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +34,34 @@ pub enum PipelineError {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The batch holding the event's effects could not be written or flushed.
+    #[error("the batch holding this event could not be made durable")]
+    Commit,
+    /// The pipeline stopped before the event's batch was flushed.
+    #[error("the pipeline stopped")]
+    Stopped,
+}
+
+/// Called once the batch an event waited for is flushed (`Outcome::Durable`) or failed, with
+/// the event's remaining actions. Runs on the flusher thread: hand the work on, do not block.
+pub type Waiter = Box<dyn FnOnce(Vec<Action>, Outcome) + Send>;
+
+/// How the pipeline batches and caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineOptions {
+    /// When a batch is flushed.
+    pub batch: BatchConfig,
+    /// Devices whose state is kept in memory (about; unflushed ones are never dropped).
+    pub state_cache: usize,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            batch: BatchConfig::default(),
+            state_cache: 100_000,
+        }
+    }
 }
 
 /// Pipeline counters (totals since start).
@@ -42,6 +81,12 @@ pub struct PipelineStats {
     pub publish_refused: u64,
     /// Publishes ignored because no MQTT bridge is configured.
     pub publish_without_bridge: u64,
+    /// Batches flushed.
+    pub flushes: u64,
+    /// Events whose effects those batches held (events per flush = this / `flushes`).
+    pub flushed_events: u64,
+    /// Batches whose write or flush failed.
+    pub flush_failures: u64,
 }
 
 #[derive(Default)]
@@ -53,90 +98,248 @@ struct Counters {
     published: AtomicU64,
     publish_refused: AtomicU64,
     publish_without_bridge: AtomicU64,
+    flushes: AtomicU64,
+    flushed_events: AtomicU64,
+    flush_failures: AtomicU64,
 }
 
-/// Rules, device state and the outbox, behind one call per event.
-pub struct Pipeline {
+/// What the open batch will write, beside the batcher that numbers it.
+struct Commit {
+    batcher: Batcher<String, (Vec<Action>, Waiter)>,
+    /// Devices whose state the open batch writes.
+    dirty: HashSet<String>,
+    /// Outbox entries the open batch writes.
+    entries: Vec<StagedEntry>,
+    stopping: bool,
+}
+
+struct Shared {
     rules: RwLock<Arc<RuleSet>>,
     store: Arc<dyn StateStore>,
     outbox: Option<Outbox>,
-    /// Serializes read-evaluate-write so two events of one uid never lose an update.
-    write: Mutex<()>,
-    /// Concurrent callers share flushes (group commit).
-    flush: GroupFlush,
+    cache: StateCache,
+    commit: Mutex<Commit>,
+    /// Wakes the flusher: a batch opened, filled, or the pipeline stops.
+    wake: Condvar,
+    /// Copy of the batcher's settled ticket, for cache eviction without the commit lock.
+    settled: AtomicU64,
     counters: Counters,
 }
 
+/// Rules, device state and the outbox, with batched durable commits.
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    flusher: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Effects of one event, gathered while its rules run.
+#[derive(Default)]
+struct Effects {
+    /// Ticket the event's released actions must wait for.
+    ticket: Option<u64>,
+}
+
+impl Effects {
+    fn wait_for(&mut self, t: u64) {
+        self.ticket = Some(self.ticket.map_or(t, |c| c.max(t)));
+    }
+}
+
 impl Pipeline {
-    /// A pipeline over `store`; `outbox` is `None` when no MQTT bridge is configured.
+    /// A pipeline over `store` with default batching; `outbox` is `None` when no MQTT bridge
+    /// is configured.
     pub fn new(rules: RuleSet, store: Arc<dyn StateStore>, outbox: Option<Outbox>) -> Pipeline {
-        Pipeline {
+        Pipeline::with_options(rules, store, outbox, PipelineOptions::default())
+    }
+
+    /// A pipeline with the given batching and cache size; starts its flusher thread.
+    pub fn with_options(
+        rules: RuleSet,
+        store: Arc<dyn StateStore>,
+        outbox: Option<Outbox>,
+        options: PipelineOptions,
+    ) -> Pipeline {
+        let shared = Arc::new(Shared {
             rules: RwLock::new(Arc::new(rules)),
             store,
             outbox,
-            write: Mutex::new(()),
-            flush: GroupFlush::default(),
+            cache: StateCache::new(options.state_cache),
+            commit: Mutex::new(Commit {
+                batcher: Batcher::new(options.batch),
+                dirty: HashSet::new(),
+                entries: Vec::new(),
+                stopping: false,
+            }),
+            wake: Condvar::new(),
+            settled: AtomicU64::new(0),
             counters: Counters::default(),
-        }
+        });
+        let s = shared.clone();
+        let flusher = std::thread::Builder::new()
+            .name("devgate-flusher".into())
+            .spawn(move || flusher(&s))
+            .map_err(|e| tracing::error!("cannot start the flusher thread: {e}"))
+            .ok();
+        Pipeline { shared, flusher }
     }
 
     /// Swaps in new rules (a reload); events already running finish with the old ones.
     pub fn replace_rules(&self, rules: RuleSet) {
-        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+        *self.shared.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
     }
 
-    /// The stored state of `uid`.
+    /// The state of `uid` with every accepted change (flushed or about to be).
     pub fn state(&self, uid: &str) -> Result<DeviceState, StoreError> {
-        load_state(self.store.as_ref(), uid)
+        if let Some(e) = self.shared.cache.shard(uid).get(uid) {
+            return Ok(e.state.clone());
+        }
+        load_state(self.shared.store.as_ref(), uid)
     }
 
-    /// Handles one event at time `now` (Unix milliseconds) and returns the actions left for the
-    /// gateway: reply, send_to_uid, send_to_group, bind_uid, join_group and skipped ones.
-    /// `set_state` and `publish` are already applied and flushed when it returns.
-    ///
-    /// Blocks on disk I/O (a flush per event that changed anything, shared by concurrent
-    /// callers): call it from `spawn_blocking` or a blocking-friendly thread.
+    /// Handles one event at time `now` (Unix milliseconds) and returns the actions left for
+    /// the gateway (reply, send_to_uid, send_to_group, bind_uid, join_group, skipped ones)
+    /// once they may be carried out. Blocks until the event's batch is flushed: for tests and
+    /// tools; a server calls [`Pipeline::process`].
     pub fn handle(&self, event: &Event, now: u64) -> Result<Vec<Action>, PipelineError> {
-        let c = &self.counters;
-        c.events.fetch_add(1, Ordering::Relaxed);
-        let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
-        let state = match &event.uid {
-            Some(uid) => load_state(self.store.as_ref(), uid)?,
-            None => DeviceState::new(),
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let waiter = move || -> Waiter {
+            Box::new(move |actions, outcome| {
+                let _ = tx.send((actions, outcome));
+            })
         };
-        let mut out = Vec::new();
-        let mut states: BTreeMap<String, DeviceState> = BTreeMap::new();
+        match self.process(event, now, &event.client_id, waiter)? {
+            Some(actions) => Ok(actions),
+            None => match rx.recv() {
+                Ok((actions, Outcome::Durable)) => Ok(actions),
+                Ok((_, Outcome::Failed)) => Err(PipelineError::Commit),
+                Err(_) => Err(PipelineError::Stopped),
+            },
+        }
+    }
+
+    /// Evaluates one event of connection `key` at time `now` (Unix milliseconds). Returns its
+    /// actions when they may be carried out at once; otherwise returns `None` and hands them
+    /// to the waiter `make()` builds, once the batch they wait for is flushed. A connection's
+    /// actions come out in its events' order either way. Does no disk I/O but for loading a
+    /// device's state the cache does not hold.
+    pub fn process(
+        &self,
+        event: &Event,
+        now: u64,
+        key: &str,
+        make: impl FnOnce() -> Waiter,
+    ) -> Result<Option<Vec<Action>>, PipelineError> {
+        let s = &*self.shared;
+        let c = &s.counters;
+        c.events.fetch_add(1, Ordering::Relaxed);
+        let rules = s.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut fx = Effects::default();
+        let mut others: BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
+            BTreeMap::new();
         let mut publishes = Vec::new();
-        for action in rules.evaluate(event, &state, now) {
+        let mut out = Vec::new();
+        let empty = DeviceState::new();
+        let mut sort = |action: Action, own: Option<&str>, state: &mut Option<&mut DeviceState>| {
             match action {
                 Action::SetState { uid, state: patch } => {
-                    if !states.contains_key(&uid) {
-                        let current = if event.uid.as_deref() == Some(uid.as_str()) {
-                            state.clone()
-                        } else {
-                            load_state(self.store.as_ref(), &uid)?
-                        };
-                        states.insert(uid.clone(), current);
-                    }
-                    if let Some(s) = states.get_mut(&uid) {
-                        s.merge(&patch);
-                    }
                     c.state_updates.fetch_add(1, Ordering::Relaxed);
+                    match state.as_deref_mut() {
+                        Some(st) if own == Some(uid.as_str()) => {
+                            st.merge(&patch);
+                            true
+                        }
+                        _ => {
+                            others.entry(uid).or_default().extend(patch);
+                            false
+                        }
+                    }
                 }
-                p @ Action::Publish { .. } => publishes.push(p),
-                other => out.push(other),
+                p @ Action::Publish { .. } => {
+                    publishes.push(p);
+                    false
+                }
+                other => {
+                    out.push(other);
+                    false
+                }
+            }
+        };
+        match &event.uid {
+            None => {
+                for a in rules.evaluate(event, &empty, now) {
+                    sort(a, None, &mut None);
+                }
+            }
+            Some(uid) => {
+                let settled = s.settled.load(Ordering::Acquire);
+                let mut shard = s.cache.shard(uid);
+                let per_shard = s.cache.per_shard();
+                let entry = shard.entry(uid, s.store.as_ref(), per_shard, settled)?;
+                if entry.dirty > settled {
+                    // It reads what an unflushed batch wrote.
+                    fx.wait_for(entry.dirty);
+                }
+                let actions = rules.evaluate(event, &entry.state, now);
+                let mut changed = false;
+                let mut st = Some(&mut entry.state);
+                for a in actions {
+                    changed |= sort(a, Some(uid), &mut st);
+                }
+                if changed {
+                    let t = self.stage(|commit| {
+                        commit.dirty.insert(uid.clone());
+                    });
+                    entry.dirty = t;
+                    fx.wait_for(t);
+                }
             }
         }
-        let mut dirty = false;
-        let mut batch = Batch::new();
-        for (uid, s) in &states {
-            stage_state(&mut batch, uid, s)?;
+        for (uid, patch) in others {
+            // After a bind_uid to another uid: that device's shard, after the first is let go.
+            let settled = s.settled.load(Ordering::Acquire);
+            let mut shard = s.cache.shard(&uid);
+            let per_shard = s.cache.per_shard();
+            let entry = shard.entry(&uid, s.store.as_ref(), per_shard, settled)?;
+            entry.state.merge(&patch);
+            let t = self.stage(|commit| {
+                commit.dirty.insert(uid.clone());
+            });
+            entry.dirty = t;
+            fx.wait_for(t);
         }
-        if !batch.is_empty() {
-            self.store.batch(batch)?;
-            dirty = true;
+        self.publish(publishes, &mut out, &mut fx);
+        let skipped = out
+            .iter()
+            .filter(|a| matches!(a, Action::Skipped { .. }))
+            .count() as u64;
+        c.skipped.fetch_add(skipped, Ordering::Relaxed);
+        c.actions.fetch_add(out.len() as u64, Ordering::Relaxed);
+
+        if self.flusher.is_none() {
+            return Err(PipelineError::Stopped);
         }
+        let mut commit = self.lock_commit();
+        if commit.batcher.ready(key, fx.ticket) {
+            return Ok(Some(out));
+        }
+        match commit
+            .batcher
+            .wait(key.to_owned(), fx.ticket, (out, make()))
+        {
+            None => Ok(None),
+            // `ready` said no, so this does not happen; if it did, the waiter still runs.
+            Some(((actions, waiter), outcome)) => {
+                drop(commit);
+                waiter(actions, outcome);
+                Ok(None)
+            }
+        }
+    }
+
+    fn publish(&self, publishes: Vec<Action>, out: &mut Vec<Action>, fx: &mut Effects) {
+        let s = &*self.shared;
+        let c = &s.counters;
+        let mut staged = Vec::new();
         for p in publishes {
             let Action::Publish {
                 topic,
@@ -147,7 +350,7 @@ impl Pipeline {
             else {
                 continue;
             };
-            let Some(outbox) = &self.outbox else {
+            let Some(outbox) = &s.outbox else {
                 // No bridge is a configuration choice the embedder states once at start (the
                 // gateway logs "no [worker.mqtt]: publish actions are skipped"); here it is
                 // only counted, so a busy device does not fill the log or any queue.
@@ -156,14 +359,15 @@ impl Pipeline {
                 }
                 continue;
             };
-            match outbox.push(&topic, qos, retain, &payload) {
-                Ok(_) => {
+            match outbox.stage(&topic, qos, retain, &payload) {
+                Ok(e) => {
                     c.published.fetch_add(1, Ordering::Relaxed);
-                    dirty = true;
+                    staged.push(e);
                 }
-                Err(OutboxError::Store(e)) => return Err(e.into()),
                 Err(e) => {
-                    c.publish_refused.fetch_add(1, Ordering::Relaxed);
+                    if !matches!(e, OutboxError::Store(_)) {
+                        c.publish_refused.fetch_add(1, Ordering::Relaxed);
+                    }
                     out.push(Action::Skipped {
                         rule: "outbox".into(),
                         action: 0,
@@ -172,25 +376,31 @@ impl Pipeline {
                 }
             }
         }
-        // Taken under the write lock, so a ticket never covers writes that are not applied yet.
-        let ticket = dirty.then(|| self.flush.ticket());
-        drop(guard);
-        if let Some(t) = ticket {
-            // Outside the lock: concurrent callers share one flush instead of queueing on it.
-            self.flush.wait_durable(self.store.as_ref(), t)?;
+        if !staged.is_empty() {
+            let t = self.stage(|commit| commit.entries.append(&mut staged));
+            fx.wait_for(t);
         }
-        let skipped = out
-            .iter()
-            .filter(|a| matches!(a, Action::Skipped { .. }))
-            .count() as u64;
-        c.skipped.fetch_add(skipped, Ordering::Relaxed);
-        c.actions.fetch_add(out.len() as u64, Ordering::Relaxed);
-        Ok(out)
+    }
+
+    fn lock_commit(&self) -> MutexGuard<'_, Commit> {
+        // The commit state is changed in single steps under the lock: usable after a panic.
+        self.shared.commit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds effects (written by `add`) to the open batch; returns its ticket.
+    fn stage(&self, add: impl FnOnce(&mut Commit)) -> u64 {
+        let mut commit = self.lock_commit();
+        add(&mut commit);
+        let t = commit.batcher.stage(Instant::now());
+        if commit.batcher.open_events() == 1 || commit.batcher.is_full() {
+            self.shared.wake.notify_one();
+        }
+        t
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> PipelineStats {
-        let c = &self.counters;
+        let c = &self.shared.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         PipelineStats {
             events: g(&c.events),
@@ -200,6 +410,110 @@ impl Pipeline {
             published: g(&c.published),
             publish_refused: g(&c.publish_refused),
             publish_without_bridge: g(&c.publish_without_bridge),
+            flushes: g(&c.flushes),
+            flushed_events: g(&c.flushed_events),
+            flush_failures: g(&c.flush_failures),
         }
     }
+}
+
+impl Drop for Pipeline {
+    /// Flushes what is staged and releases every waiter before returning.
+    fn drop(&mut self) {
+        self.lock_commit().stopping = true;
+        self.shared.wake.notify_one();
+        if let Some(f) = self.flusher.take() {
+            let _ = f.join();
+        }
+    }
+}
+
+/// Far enough ahead that any open batch is due: used to drain at stop.
+const DRAIN: Duration = Duration::from_secs(3600);
+
+/// The flusher thread: waits for a due batch, writes and flushes it, releases its waiters.
+fn flusher(s: &Shared) {
+    loop {
+        let mut commit = s.commit.lock().unwrap_or_else(|p| p.into_inner());
+        let (ticket, events) = loop {
+            let now = Instant::now();
+            let due_at = if commit.stopping { now + DRAIN } else { now };
+            let events = commit.batcher.open_events();
+            if let Some(t) = commit.batcher.poll(due_at) {
+                break (t, events);
+            }
+            if commit.stopping && commit.batcher.open_events() == 0 {
+                return;
+            }
+            commit = match commit.batcher.deadline() {
+                Some(d) => {
+                    let wait = d.saturating_duration_since(now);
+                    s.wake
+                        .wait_timeout(commit, wait)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|p| p.into_inner().0)
+                }
+                None => s.wake.wait(commit).unwrap_or_else(|p| p.into_inner()),
+            };
+        };
+        let dirty = std::mem::take(&mut commit.dirty);
+        let entries = std::mem::take(&mut commit.entries);
+        drop(commit);
+
+        let result = write_batch(s, dirty, entries);
+        if let Err(e) = &result {
+            s.counters.flush_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("state store: a batch could not be made durable: {e}");
+        }
+        let ok = result.is_ok();
+        let released = {
+            let mut commit = s.commit.lock().unwrap_or_else(|p| p.into_inner());
+            commit.batcher.flushed(ticket, ok)
+        };
+        s.settled.store(ticket, Ordering::Release);
+        s.counters.flushes.fetch_add(1, Ordering::Relaxed);
+        s.counters
+            .flushed_events
+            .fetch_add(events as u64, Ordering::Relaxed);
+        if ok {
+            if let Some(o) = &s.outbox {
+                o.committed();
+            }
+        }
+        for ((actions, waiter), outcome) in released {
+            waiter(actions, outcome);
+        }
+    }
+}
+
+/// One batch: every dirty device's current state, the new outbox entries and the outbox's
+/// next id, written atomically, then flushed.
+fn write_batch(
+    s: &Shared,
+    dirty: HashSet<String>,
+    entries: Vec<StagedEntry>,
+) -> Result<(), StoreError> {
+    let mut batch = Batch::new();
+    for uid in dirty {
+        let shard = s.cache.shard(&uid);
+        // A dirty entry is never evicted; its state may already hold later changes, which
+        // only makes what is written newer.
+        if let Some(e) = shard.get(&uid) {
+            let bytes =
+                serde_json::to_vec(&e.state).map_err(|e| StoreError::Engine(e.to_string()))?;
+            batch.put(state_key(&uid), bytes);
+        }
+    }
+    let mut highest = None;
+    for e in entries {
+        highest = highest.max(Some(e.id));
+        e.write_into(&mut batch);
+    }
+    if let Some(h) = highest {
+        next_id_write(&mut batch, h);
+    }
+    if !batch.is_empty() {
+        s.store.batch(batch)?;
+    }
+    s.store.flush()
 }

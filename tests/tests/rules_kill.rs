@@ -144,7 +144,9 @@ struct Stream {
     /// what devgate could have received.
     sent: Arc<AtomicUsize>,
     reader: tokio::task::JoinHandle<()>,
-    writer: tokio::task::JoinHandle<()>,
+    /// Gives the write half back (or None after a failed write): kept open until the kill,
+    /// since a half-closed connection ends at once, with what is not yet acknowledged.
+    writer: tokio::task::JoinHandle<Option<tokio::net::tcp::OwnedWriteHalf>>,
 }
 
 impl Stream {
@@ -183,9 +185,10 @@ impl Stream {
                 let chunk: String = (start..end).map(|n| update(n) + "\n").collect();
                 s.store(end, Ordering::SeqCst);
                 if wr.write_all(chunk.as_bytes()).await.is_err() {
-                    return;
+                    return None;
                 }
             }
+            Some(wr)
         });
         Stream {
             uid: uid.to_string(),
@@ -217,7 +220,14 @@ async fn a_sigkill_amid_unacknowledged_updates_keeps_every_acknowledged_one() {
     .await;
     assert!(
         all_acking.is_some(),
-        "not every device got {KILL_AFTER} acks; stderr:\n{}",
+        "not every device got {KILL_AFTER} acks ({:?}); stderr:\n{}",
+        streams
+            .iter()
+            .map(|s| (
+                s.acked.load(Ordering::SeqCst),
+                s.sent.load(Ordering::SeqCst)
+            ))
+            .collect::<Vec<_>>(),
         devgate.stderr()
     );
     devgate.kill();

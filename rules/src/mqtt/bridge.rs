@@ -239,6 +239,7 @@ async fn session(
     let mut handed: VecDeque<(u64, u8)> = VecDeque::with_capacity(window);
     let mut inflight: HashMap<u16, u64> = HashMap::with_capacity(window);
     let mut cursor: Option<u64> = None;
+    let mut acked: Vec<u64> = Vec::with_capacity(ACK_BATCH);
     loop {
         // Top up the window from the outbox, oldest first.
         while handed.len() + inflight.len() < window {
@@ -278,57 +279,120 @@ async fn session(
                 }
             }
         }
-        tokio::select! {
-            ev = rx.recv() => match ev {
-                Some(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
-                    if let Some((id, q)) = handed.pop_front() {
-                        if q == 0 {
-                            acked(outbox, counters, id);
-                        } else {
-                            inflight.insert(pkid, id);
-                        }
-                    }
-                }
-                Some(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
-                    if let Some(id) = inflight.remove(&ack.pkid) {
-                        acked(outbox, counters, id);
-                    }
-                }
-                Some(Ok(Event::Incoming(Packet::Publish(p)))) => {
-                    downlink.deliver(&p.topic, p.payload).await;
-                }
-                Some(Ok(Event::Incoming(Packet::SubAck(s)))) => {
-                    let failed = s.return_codes.iter().filter(|c| matches!(c, SubscribeReasonCode::Failure)).count();
-                    let granted = s.return_codes.len() - failed;
-                    counters.subscribe_acked.fetch_add(granted as u64, Ordering::Relaxed);
-                    if failed > 0 {
-                        counters.subscribe_failed.fetch_add(failed as u64, Ordering::Relaxed);
-                        tracing::warn!(failed, "broker refused downlink subscriptions");
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::warn!(%e, unacked = inflight.len() + handed.len(), "mqtt connection lost");
-                    return End::Lost { had_connack: true };
-                }
-                None => return End::Lost { had_connack: true },
-            },
-            _ = outbox.pushed() => {}
+        let ev = tokio::select! {
+            ev = rx.recv() => ev,
+            _ = outbox.pushed() => continue,
             _ = stop.changed() => {
+                remove_acked(outbox, counters, &mut acked);
                 let _ = client.try_disconnect();
                 return End::Stopped;
             }
+        };
+        let mut ev = Some(ev);
+        // Take every event already queued in the same round, so their acks are removed from
+        // the outbox in one batch instead of one store write each.
+        while let Some(next) = ev.take() {
+            let Some(r) = next else {
+                remove_acked(outbox, counters, &mut acked);
+                return End::Lost { had_connack: true };
+            };
+            let (counts, lost) = (
+                handed.len() + inflight.len(),
+                on_event(
+                    r,
+                    downlink,
+                    counters,
+                    &mut handed,
+                    &mut inflight,
+                    &mut acked,
+                )
+                .await,
+            );
+            if let Some(end) = lost {
+                tracing::warn!(unacked = counts, "mqtt connection lost");
+                remove_acked(outbox, counters, &mut acked);
+                return end;
+            }
+            if acked.len() < ACK_BATCH {
+                ev = rx.try_recv().ok().map(Some);
+            }
         }
+        remove_acked(outbox, counters, &mut acked);
     }
 }
 
-fn acked(outbox: &Outbox, counters: &Counters, id: u64) {
-    match outbox.remove(id) {
-        Ok(()) => {
-            counters.acked.fetch_add(1, Ordering::Relaxed);
+/// Acks removed from the outbox in one store batch, at most.
+const ACK_BATCH: usize = 256;
+
+/// Handles one event of the MQTT connection; `Some` when the connection is lost.
+async fn on_event(
+    ev: Result<Event, rumqttc::ConnectionError>,
+    downlink: &Downlink,
+    counters: &Counters,
+    handed: &mut VecDeque<(u64, u8)>,
+    inflight: &mut HashMap<u16, u64>,
+    acked: &mut Vec<u64>,
+) -> Option<End> {
+    match ev {
+        Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+            if let Some((id, q)) = handed.pop_front() {
+                if q == 0 {
+                    acked.push(id);
+                } else {
+                    inflight.insert(pkid, id);
+                }
+            }
         }
-        Err(e) => tracing::error!(%e, id, "could not remove an acknowledged outbox entry"),
+        Ok(Event::Incoming(Packet::PubAck(ack))) => {
+            if let Some(id) = inflight.remove(&ack.pkid) {
+                acked.push(id);
+            }
+        }
+        Ok(Event::Incoming(Packet::Publish(p))) => {
+            downlink.deliver(&p.topic, p.payload).await;
+        }
+        Ok(Event::Incoming(Packet::SubAck(s))) => {
+            let failed = s
+                .return_codes
+                .iter()
+                .filter(|c| matches!(c, SubscribeReasonCode::Failure))
+                .count();
+            let granted = s.return_codes.len() - failed;
+            counters
+                .subscribe_acked
+                .fetch_add(granted as u64, Ordering::Relaxed);
+            if failed > 0 {
+                counters
+                    .subscribe_failed
+                    .fetch_add(failed as u64, Ordering::Relaxed);
+                tracing::warn!(failed, "broker refused downlink subscriptions");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::debug!(%e, "mqtt connection error");
+            return Some(End::Lost { had_connack: true });
+        }
     }
+    None
+}
+
+/// Removes acknowledged entries from the outbox in one batch and counts them.
+fn remove_acked(outbox: &Outbox, counters: &Counters, acked: &mut Vec<u64>) {
+    if acked.is_empty() {
+        return;
+    }
+    match outbox.remove_acked(acked) {
+        Ok(()) => {
+            counters
+                .acked
+                .fetch_add(acked.len() as u64, Ordering::Relaxed);
+        }
+        Err(e) => {
+            tracing::error!(%e, n = acked.len(), "could not remove acknowledged outbox entries")
+        }
+    }
+    acked.clear();
 }
 
 /// A sink that drops everything as offline, for bridges without downlink topics.

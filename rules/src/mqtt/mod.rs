@@ -15,5 +15,5 @@ mod stats;
 pub use bridge::{Bridge, BridgeError, BridgeHandle, NoDownlink};
 pub use config::{DownlinkConfig, MqttConfig, OfflinePolicy, OutboxConfig};
 pub use downlink::{BoxFuture, DownlinkSink, SinkError};
-pub use outbox::{Outbox, OutboxEntry, OutboxError};
+pub use outbox::{next_id_write, Outbox, OutboxEntry, OutboxError, StagedEntry};
 pub use stats::BridgeStats;

@@ -65,6 +65,27 @@ pub struct OutboxEntry {
     pub payload: Vec<u8>,
 }
 
+/// A message taken by [`Outbox::stage`], for the caller's batch.
+#[derive(Debug, Clone)]
+pub struct StagedEntry {
+    /// The message id.
+    pub id: u64,
+    record: Vec<u8>,
+}
+
+impl StagedEntry {
+    /// Adds the message to `batch`; the batch must also hold [`next_id_write`] for the
+    /// highest id it carries, so ids never go back after a restart.
+    pub fn write_into(self, batch: &mut Batch) {
+        batch.put(key(self.id), self.record);
+    }
+}
+
+/// Adds to `batch` the outbox's next id after `highest`, the highest id the batch writes.
+pub fn next_id_write(batch: &mut Batch, highest: u64) {
+    batch.put(NEXT_ID, (highest + 1).to_be_bytes());
+}
+
 /// Outbox counters.
 #[derive(Debug, Default)]
 pub(crate) struct OutboxCounters {
@@ -80,6 +101,7 @@ struct Inner {
     id_field: String,
     /// (next id, entries held); the lock also orders ids with their writes.
     state: Mutex<(u64, u64)>,
+    push_order: Mutex<()>,
     notify: Notify,
     counters: OutboxCounters,
 }
@@ -173,6 +195,7 @@ impl Outbox {
                 max_packet: config.max_packet_bytes,
                 id_field: config.id_field.clone(),
                 state: Mutex::new((next, len)),
+                push_order: Mutex::new(()),
                 notify: Notify::new(),
                 counters: OutboxCounters::default(),
             }),
@@ -184,8 +207,8 @@ impl Outbox {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues one message and returns its id. The write is not flushed here: flush the store
-    /// before telling anyone the message is accepted.
+    /// Queues one message and returns its id, writing it to the store at once. The write is
+    /// not flushed here: flush the store before telling anyone the message is accepted.
     ///
     /// The payload's id field is set to the id (a non-object payload is wrapped as
     /// `{"payload": ..}`).
@@ -196,6 +219,36 @@ impl Outbox {
         retain: bool,
         payload: &Value,
     ) -> Result<u64, OutboxError> {
+        // Held from id to write, so the next id written never goes back between two pushes.
+        let _order = self
+            .inner
+            .push_order
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let staged = self.stage(topic, qos, retain, payload)?;
+        let id = staged.id;
+        let mut b = Batch::new();
+        staged.write_into(&mut b);
+        next_id_write(&mut b, id);
+        self.inner.store.batch(b)?;
+        self.committed();
+        Ok(id)
+    }
+
+    /// Takes one message and gives its id and record without writing anything: the caller
+    /// writes them ([`StagedEntry::write_into`]) in its own batch and calls
+    /// [`Outbox::committed`] once that batch is durable, so the bridge never publishes a
+    /// message (and never sees an id) that a crash could take back.
+    ///
+    /// The id and the room are taken now: a batch that is never written leaves a gap in the
+    /// ids (never a reuse) and counts against `max_entries` until the outbox is reopened.
+    pub fn stage(
+        &self,
+        topic: &str,
+        qos: u8,
+        retain: bool,
+        payload: &Value,
+    ) -> Result<StagedEntry, OutboxError> {
         if !valid_topic(topic) {
             return Err(OutboxError::BadTopic(topic.to_owned()));
         }
@@ -225,15 +278,18 @@ impl Outbox {
                 max: self.inner.max_packet,
             });
         }
-        let mut b = Batch::new();
-        b.put(key(next), encode(topic, qos.min(1), retain, &bytes));
-        b.put(NEXT_ID, (next + 1).to_be_bytes());
-        self.inner.store.batch(b)?;
         *st = (next + 1, len + 1);
         drop(st);
         c.accepted.fetch_add(1, Ordering::Relaxed);
+        Ok(StagedEntry {
+            id: next,
+            record: encode(topic, qos.min(1), retain, &bytes),
+        })
+    }
+
+    /// Staged messages are durable: wakes the bridge to publish them.
+    pub fn committed(&self) {
         self.inner.notify.notify_one();
-        Ok(next)
     }
 
     /// Messages waiting for their ack.
@@ -292,9 +348,20 @@ impl Outbox {
         Ok(())
     }
 
-    /// Removes an acknowledged entry. Not flushed: losing a removal only means a duplicate.
-    pub(crate) fn remove(&self, id: u64) -> Result<(), StoreError> {
-        self.remove_key(key(id))
+    /// Removes acknowledged entries in one batch (each id read from the outbox and acked once).
+    /// Not flushed: losing a removal only means a duplicate.
+    pub(crate) fn remove_acked(&self, ids: &[u64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut b = Batch::new();
+        for id in ids {
+            b.remove(key(*id));
+        }
+        let mut st = self.lock();
+        self.inner.store.batch(b)?;
+        st.1 = st.1.saturating_sub(ids.len() as u64);
+        Ok(())
     }
 
     /// Resolves when a message was pushed since the last call (a missed wake-up is kept).
@@ -382,7 +449,7 @@ mod tests {
     fn ids_are_never_reused_after_everything_was_acked_and_reopened() {
         let (store, ob) = outbox(10);
         let a = ob.push("t", 1, false, &json!({})).unwrap();
-        ob.remove(a).unwrap();
+        ob.remove_acked(&[a]).unwrap();
         assert!(ob.is_empty());
         let ob2 = Outbox::open(store, &MqttConfig::new("127.0.0.1:1")).unwrap();
         assert!(ob2.push("t", 1, false, &json!({})).unwrap() > a);

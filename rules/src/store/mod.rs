@@ -12,7 +12,7 @@
 //! - `hold/<uid>\0<u64 seq>`: a downlink command held for an offline uid.
 //! - `meta/<name>`: counters that must never go back (next outbox id, next hold seq).
 
-pub(crate) mod group_flush;
+pub(crate) mod cache;
 mod memory;
 mod sled_store;
 
