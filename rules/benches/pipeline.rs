@@ -8,7 +8,8 @@ mod common;
 
 use common::{broker, unique, Subscriber};
 use rules::{
-    check_rules_file, parse_rules, Bridge, Event, MqttConfig, Pipeline, SledStore, StateStore,
+    check_rules_file, parse_rules, Bridge, Event, MqttConfig, Outcome, Pipeline, SledStore,
+    StateStore, Waiter,
 };
 use rumqttc::{AsyncClient, MqttOptions, QoS};
 use std::path::Path;
@@ -64,7 +65,35 @@ async fn plain_rumqttc(n: usize) {
     poller.abort();
 }
 
-async fn through_rules(n: usize, threads: usize) {
+/// Submits `n` events as the gateway's handler does ([`Pipeline::process`]: evaluation at
+/// once, effects batched, actions released after the flush) from `keys` connections, without
+/// waiting for each; returns once every event is released.
+fn submit_all(p: &Pipeline, n: usize, keys: usize, uid: impl Fn(usize) -> String) {
+    let released = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for i in 0..n {
+        let mut ev = location(&uid(i), i);
+        ev.client_id = format!("c{}", i % keys);
+        let waiter = || -> Waiter {
+            let (r, f) = (released.clone(), failed.clone());
+            Box::new(move |_actions, outcome| {
+                if outcome != Outcome::Durable {
+                    f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                r.fetch_add(1, std::sync::atomic::Ordering::Release);
+            })
+        };
+        if p.process(&ev, 1, &ev.client_id, waiter).unwrap().is_some() {
+            released.fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+    }
+    while released.load(std::sync::atomic::Ordering::Acquire) < n {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    assert_eq!(failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+async fn through_rules(n: usize, keys: usize) {
     let uid = unique("bench");
     let sub = Subscriber::start(&format!("devices/{uid}/location")).await;
     let dir = tempfile::tempdir().unwrap();
@@ -79,31 +108,28 @@ async fn through_rules(n: usize, threads: usize) {
     .unwrap();
     let pipeline = Arc::new(Pipeline::new(rules, store, Some(bridge.outbox())));
     let start = Instant::now();
-    let per = n / threads;
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (p, uid) = (pipeline.clone(), uid.clone());
-            tokio::task::spawn_blocking(move || {
-                for i in 0..per {
-                    p.handle(&location(&uid, t * per + i), 1).unwrap();
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.unwrap();
-    }
+    let p = pipeline.clone();
+    let u = uid.clone();
+    tokio::task::spawn_blocking(move || submit_all(&p, n, keys, |_| u.clone()))
+        .await
+        .unwrap();
     let accepted = start.elapsed();
-    let got = sub.wait_ids(per * threads, 120).await.len();
+    let got = sub.wait_ids(n, 120).await.len();
     line(
-        &format!("rules+sled outbox+bridge QoS1 -> subscriber, {threads} caller(s)"),
+        &format!("rules+sled outbox+bridge QoS1 -> subscriber, {keys} connection(s)"),
         got,
         start.elapsed(),
     );
     line(
-        &format!("  of which accepted (evaluate+state+outbox+flush), {threads} caller(s)"),
-        per * threads,
+        &format!("  of which released (evaluate+state+outbox+flush), {keys} conn."),
+        n,
         accepted,
+    );
+    let st = pipeline.stats();
+    println!(
+        "   flushes {}, {:.1} events per flush",
+        st.flushes,
+        st.flushed_events as f64 / st.flushes.max(1) as f64
     );
     bridge.shutdown().await;
 }
@@ -144,7 +170,7 @@ impl StateStore for Timed {
     }
 }
 
-fn state_updates(n: usize, threads: usize) {
+fn state_updates(n: usize, keys: usize) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Timed(
         SledStore::open(dir.path()).unwrap(),
@@ -156,24 +182,11 @@ fn state_updates(n: usize, threads: usize) {
         Path::new("bench.toml"),
     )
     .unwrap();
-    let p = Arc::new(Pipeline::new(rules, store.clone(), None));
+    let p = Pipeline::new(rules, store.clone(), None);
     let start = Instant::now();
-    let hs: Vec<_> = (0..threads)
-        .map(|t| {
-            let p = p.clone();
-            std::thread::spawn(move || {
-                for i in 0..n / threads {
-                    p.handle(&location(&format!("u{}", i % 1000 + t * 1000), i), i as u64)
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
-    for h in hs {
-        h.join().unwrap();
-    }
+    submit_all(&p, n, keys, |i| format!("u{}", i % 1000));
     line(
-        &format!("state updates to sled (flushed), {threads} caller(s)"),
+        &format!("state updates to sled (batched), {keys} connection(s)"),
         n,
         start.elapsed(),
     );
@@ -253,13 +266,13 @@ fn main() {
     );
     evaluate_only(n * 20);
     state_updates(n, 1);
-    state_updates(n, 4);
+    state_updates(n, 100);
     outbox_only(n, false);
     outbox_only(n, true);
     rt.block_on(async {
         plain_rumqttc(n).await;
         through_rules(n, 1).await;
-        through_rules(n, 4).await;
+        through_rules(n, 100).await;
         plain_rumqttc(n).await;
     });
 }
