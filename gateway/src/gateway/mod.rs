@@ -7,6 +7,7 @@
 //! listed in every register, and `heartbeat` closes silent clients. `metrics` serves the
 //! optional Prometheus page.
 
+pub mod acks;
 pub mod announce;
 pub mod client;
 pub mod commands;
