@@ -38,7 +38,6 @@ pub struct Accept {
 
 /// Where an accept or refusal goes.
 #[derive(Debug)]
-#[allow(dead_code)] // constructed once the gateway keeps held acks
 pub(crate) enum AcceptTarget {
     /// A client of a gateway in this process; `seq` numbers its data events.
     Local {
@@ -55,11 +54,16 @@ impl Accept {
         Accept::default()
     }
 
-    #[allow(dead_code)]
     pub(crate) fn new(target: AcceptTarget) -> Accept {
         Accept {
             target: Some(target),
         }
+    }
+
+    /// Drops the token without reporting: the caller reports the acceptance its own way
+    /// (the connection learns it from what routing returned).
+    pub(crate) fn forget(mut self) {
+        self.target = None;
     }
 
     /// Whether accepting or refusing this token has any effect.
@@ -117,7 +121,6 @@ impl<'a> Context<'a> {
         }
     }
 
-    #[allow(dead_code)]
     /// Sets the token the handler may take with [`Context::defer_accept`].
     pub(crate) fn with_accept(self, accept: Accept) -> Self {
         *self.accept.lock().unwrap_or_else(|p| p.into_inner()) = Some(accept);
@@ -135,7 +138,6 @@ impl<'a> Context<'a> {
             .unwrap_or_default()
     }
 
-    #[allow(dead_code)]
     /// The token left when the handler did not defer (accepted by the caller after it).
     pub(crate) fn take_accept(&self) -> Option<Accept> {
         self.accept.lock().unwrap_or_else(|p| p.into_inner()).take()
