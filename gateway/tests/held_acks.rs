@@ -67,17 +67,25 @@ struct Setup {
 
 impl Setup {
     async fn start(defer: bool) -> Setup {
-        let text = r#"
+        Setup::start_with(Some(defer), "").await
+    }
+
+    /// `handler`: whether its handler defers (None: no worker); `gateway` adds config lines.
+    async fn start_with(handler: Option<bool>, gateway: &str) -> Setup {
+        let text = format!(
+            r#"
 [register]
 listen = "127.0.0.1:0"
 [gateway]
 internal_listen = "127.0.0.1:0"
-listeners = [{ url = "gt06://127.0.0.1:0" }]
+listeners = [{{ url = "gt06://127.0.0.1:0" }}]
+{gateway}
 [worker]
 handler = "echo"
-"#;
+"#
+        );
         let registry = Arc::new(gateway::codec_registry());
-        let mut cfg = Config::parse(Path::new("held_acks.toml"), text, &registry.names())
+        let mut cfg = Config::parse(Path::new("held_acks.toml"), &text, &registry.names())
             .expect("test config parses");
         let register = app::start_register(&cfg).await.expect("register starts");
         cfg.register.addresses = vec![register.to_string()];
@@ -85,10 +93,12 @@ handler = "echo"
             .await
             .expect("gateway starts");
         let (tx, events) = mpsc::unbounded_channel();
-        let handler = Handler { defer, events: tx };
-        app::start_worker(&cfg, handler, Some(g.state.clone()))
-            .await
-            .expect("worker starts");
+        if let Some(defer) = handler {
+            let handler = Handler { defer, events: tx };
+            app::start_worker(&cfg, handler, Some(g.state.clone()))
+                .await
+                .expect("worker starts");
+        }
         Setup {
             state: g.state.clone(),
             gt06: g.listeners[0].1,
@@ -271,4 +281,23 @@ async fn a_device_that_outruns_acceptance_is_not_read_until_completions_catch_up
         .expect("the device reads its acks");
     assert!(got == want, "every ack, in order");
     writer.await.expect("the writer finished");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_event_that_does_not_fit_the_hold_queue_is_not_acked() {
+    // No worker: the connect and identity events fill the hold queue, the login does not fit.
+    let s = Setup::start_with(None, "pending_events_max = 2").await;
+    let mut device = TcpStream::connect(s.gt06).await.expect("device connects");
+    send(&mut device, LOGIN).await;
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, device.read_to_end(&mut rest))
+        .await
+        .expect("the gateway closed the connection in time")
+        .expect("a clean close");
+    assert!(
+        rest.is_empty(),
+        "no ack for an event that was not kept: {rest:02x?}"
+    );
+    // At least the login's; the close event that follows does not fit either.
+    assert!(s.state.router.held_overflows.load(Ordering::Relaxed) >= 1);
 }

@@ -496,7 +496,12 @@ impl Conn<'_> {
                 let pending = match self.state.router.route(self.client, msg, seq).await {
                     Routed::Delivered => false,
                     Routed::Deferred | Routed::Held => true,
-                    Routed::Overflow => return Err(End::HoldQueueFull),
+                    Routed::Overflow => {
+                        // Never accepted: the replies that confirm it must not go out with
+                        // what the closing connection still writes.
+                        self.routed(seq, true);
+                        return Err(End::HoldQueueFull);
+                    }
                 };
                 self.routed(seq, pending);
                 Ok(())
