@@ -144,11 +144,8 @@ async fn handle_one<H: EventHandler>(
             Message::Identity { uid, .. } => (non_empty(uid), Map::new()),
             _ => (None, Map::new()),
         };
-        let armed = !accept.is_inert();
         let mut cx = Context::new(client_id, api, uid, session);
-        if armed {
-            cx = cx.with_accept(accept);
-        }
+        cx.set_accept(accept);
         if let Message::Connect { protocol, .. } = &msg {
             cx.protocol = Some(protocol.clone());
         }
@@ -161,15 +158,12 @@ async fn handle_one<H: EventHandler>(
                 .unwrap_or_else(|| "non-string panic".into());
             tracing::error!(client = %client_id, "handler panicked: {what}; the worker goes on");
         }
-        match cx.take_accept() {
-            // Not deferred: accepted now, and the caller tells the connection (a report
-            // through the client handle would cost a lock and a wake-up per event).
-            Some(a) => {
-                a.forget();
-                Acceptance::Accepted
-            }
-            None if armed => Acceptance::Deferred,
-            None => Acceptance::Accepted,
+        // Not deferred: accepted now, and the caller tells the connection (a report through
+        // the client handle would cost a lock and a wake-up per event).
+        if cx.deferred() {
+            Acceptance::Deferred
+        } else {
+            Acceptance::Accepted
         }
     }
 }
