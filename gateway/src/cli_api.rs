@@ -274,6 +274,7 @@ fn status_block(key: GatewayKey, v: &serde_json::Value) -> String {
         ("overflow closes", stat("overflow_closes")),
         ("dropped oldest", stat("dropped_oldest")),
         ("heartbeat closes", stat("heartbeat_closes")),
+        ("refused events", stat("refused_events")),
         (
             "held",
             format!("{held} (overflows {})", num(&v["held_overflows"])),

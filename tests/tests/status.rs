@@ -71,6 +71,7 @@ fn check_settled(key: &str, status: &Value, e: &Expected) {
         "overflow_closes",
         "dropped_oldest",
         "heartbeat_closes",
+        "refused_events",
     ] {
         assert_eq!(stats[quiet], 0, "{quiet}: {status:#}");
     }

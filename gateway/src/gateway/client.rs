@@ -3,6 +3,9 @@
 //! Commands from workers push into the queue from any task; the connection's own task drains
 //! it, encodes and writes. The queue is bounded in bytes; when full the policy in config
 //! decides: close the slow client (default) or drop its oldest queued messages.
+//!
+//! The same lock and wake-up carry the worker's completions of data events the connection
+//! holds acks for (`event_done`); they take no memory until the first one.
 
 use crate::client_id::ClientId;
 use crate::config::OverflowPolicy;
@@ -28,6 +31,8 @@ struct Queue {
     items: VecDeque<Out>,
     bytes: usize,
     close: bool,
+    /// Completions of data events (seq, accepted) the connection has not taken yet.
+    done: Vec<(u64, bool)>,
 }
 
 /// What happened to a pushed message.
@@ -196,10 +201,16 @@ impl ClientHandle {
         }
     }
 
-    /// Records that data event `seq` was accepted (`ok`) or refused by its worker.
-    /// Placeholder until the connection keeps held acks: nothing waits on it yet.
+    /// Records that data event `seq` was accepted (`ok`) or refused by its worker, and wakes
+    /// the connection task (it releases the acks that waited for it, or closes).
     pub fn event_done(&self, seq: u64, ok: bool) {
-        let _ = (seq, ok);
+        self.lock().done.push((seq, ok));
+        self.notify();
+    }
+
+    /// The completions recorded since the last call, in the order they came.
+    pub fn take_done(&self) -> Vec<(u64, bool)> {
+        std::mem::take(&mut self.lock().done)
     }
 
     /// Bytes queued and not yet taken by the connection task.

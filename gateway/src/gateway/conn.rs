@@ -5,7 +5,15 @@
 //! becomes readable and dropped once every byte in it is decoded, and the write buffer is
 //! dropped once written. That keeps idle memory per connection small (see BENCHMARKS.md). A few
 //! drained read buffers are kept per thread and handed to the next readable connection.
+//!
+//! Held acks (see `acks`): data events are numbered as they are routed, and a codec reply goes
+//! out only once the worker has accepted the events it confirms. While nothing waits, a reply
+//! goes straight into the write buffer (marked loose until the next data event is routed and
+//! accepted at once, so it is not flushed early) and the connection keeps no window; the first
+//! pending event creates an [`AckWindow`], completions arrive with the output wake-up, and
+//! reading pauses while the window is full. A refused event closes the connection.
 
+use super::acks::AckWindow;
 use super::client::{ClientHandle, Out};
 use super::router::Routed;
 use super::GatewayState;
@@ -205,6 +213,8 @@ enum End {
     Codec(CodecError),
     HoldQueueFull,
     HandshakeTimeout,
+    /// The worker refused this data event.
+    Refused(u64),
 }
 
 /// Runs one client until it closes; never panics on client input.
@@ -224,6 +234,9 @@ pub async fn run(
         codec: codec.as_mut(),
         wbuf: BytesMut::new(),
         closing: false,
+        seq: 0,
+        acks: None,
+        loose: None,
     };
     let mut rbuf: Option<BytesMut> = None;
     let end = conn
@@ -242,8 +255,16 @@ pub async fn run(
             tracing::warn!(client = %id, "no worker and the hold queue is full: closing")
         }
         End::HandshakeTimeout => tracing::info!(client = %id, %remote, "handshake timed out"),
+        End::Refused(seq) => {
+            state.stats.refused_events.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                client = %id,
+                "the worker refused data event {seq}: closing without confirming it"
+            );
+        }
     }
     if !matches!(end, End::PeerClosed | End::Io(_)) {
+        conn.settle();
         // Best effort: what is queued (a last message, a close frame) goes out first.
         let _ = Box::pin(tokio::time::timeout(
             CLOSE_FLUSH_TIMEOUT,
@@ -260,7 +281,7 @@ pub async fn run(
         uid,
         session,
     };
-    Box::pin(state.router.route(&client, close)).await;
+    Box::pin(state.router.route(&client, close, 0)).await;
     state.router.release(&client);
 }
 
@@ -270,6 +291,12 @@ struct Conn<'a> {
     codec: &'a mut dyn Codec,
     wbuf: BytesMut,
     closing: bool,
+    /// The number of the last data event routed (they count from 1).
+    seq: u64,
+    /// Held acks, while some data event is pending (boxed: idle connections stay small).
+    acks: Option<Box<AckWindow>>,
+    /// Without a window: where the replies not yet attached start in `wbuf`.
+    loose: Option<u32>,
 }
 
 impl Conn<'_> {
@@ -300,6 +327,9 @@ impl Conn<'_> {
             // One poll over the three sources, in this order (queued output first), instead
             // of `select!`: no sub-future state lives in an idle connection's task.
             let wants_write = !self.wbuf.is_empty() || tls_dirty;
+            // While too much waits for the worker, the socket is left unread: TCP slows the
+            // device down and nothing is dropped; completions wake the task.
+            let can_read = self.acks.as_ref().is_none_or(|w| w.can_read());
             let woke = poll_fn(|cx| {
                 if self.client.poll_woken(cx).is_ready() {
                     return Poll::Ready(Woke::Queued);
@@ -309,11 +339,15 @@ impl Conn<'_> {
                         return Poll::Ready(Woke::Wrote(r));
                     }
                 }
+                if !can_read {
+                    return Poll::Pending;
+                }
                 rd.poll_read_some(cx, rbuf).map(Woke::Read)
             })
             .await;
             match woke {
                 Woke::Queued => {
+                    self.take_done()?;
                     self.take_output();
                     if self.closing && self.wbuf.is_empty() && !tls_dirty {
                         return Err(End::Closed);
@@ -371,8 +405,12 @@ impl Conn<'_> {
             let Some(buf) = rbuf.as_mut() else { continue };
             loop {
                 match self.codec.decode(buf) {
-                    Ok(None) => break,
+                    Ok(None) => {
+                        self.settle();
+                        break;
+                    }
                     Ok(Some(Inbound::Handshake(req))) => {
+                        self.settle();
                         self.codec.answer_handshake(None, &mut self.wbuf);
                         self.flush(wr).await.map_err(End::Io)?;
                         let request = serde_json::to_vec(&req).unwrap_or_default();
@@ -390,6 +428,7 @@ impl Conn<'_> {
                     Ok(Some(other)) => self.on_event(other).await?,
                     Err(e) => {
                         // The codec queues its HTTP error response (if any) as a Reply first.
+                        self.settle();
                         self.flush(wr).await.map_err(End::Io)?;
                         return Err(End::Codec(e));
                     }
@@ -414,12 +453,19 @@ impl Conn<'_> {
             match r {
                 Ok(Some(ev)) => {
                     self.on_event(ev).await?;
-                    if self.client.has_output() && since_flush.elapsed() >= REPLY_LATENCY {
+                    // Not while a loose reply sits in `wbuf`: its data event is not routed yet.
+                    if self.loose.is_none()
+                        && self.client.has_output()
+                        && since_flush.elapsed() >= REPLY_LATENCY
+                    {
                         self.flush(wr).await.map_err(End::Io)?;
                         since_flush = Instant::now();
                     }
                 }
-                Ok(None) => return Ok(()),
+                Ok(None) => {
+                    self.settle();
+                    return Ok(());
+                }
                 Err(e) if e.can_continue() => {
                     self.state.stats.skipped.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(client = %self.client.id, "skipped a message: {e}");
@@ -440,19 +486,33 @@ impl Conn<'_> {
                     None => Bytes::new(),
                 };
                 let (uid, session) = self.client.event_meta();
-                self.route(Message::Data {
+                self.seq += 1;
+                let seq = self.seq;
+                let msg = Message::Data {
                     client,
                     data,
                     meta: DataMeta::boxed(fields, uid, session),
-                })
-                .await
+                };
+                let pending = match self.state.router.route(self.client, msg, seq).await {
+                    Routed::Delivered => false,
+                    Routed::Deferred | Routed::Held => true,
+                    Routed::Overflow => {
+                        // Never accepted: the replies that confirm it must not go out with
+                        // what the closing connection still writes.
+                        self.routed(seq, true);
+                        return Err(End::HoldQueueFull);
+                    }
+                };
+                self.routed(seq, pending);
+                Ok(())
             }
             Inbound::Reply(bytes) => {
                 self.client.touch();
-                self.wbuf.extend_from_slice(&bytes);
+                self.reply(bytes);
                 Ok(())
             }
             Inbound::Identity(uid) => {
+                self.settle();
                 // The device said who it is: bind it here, so the uid is known to every
                 // query and travels with every later event, before any worker acts.
                 self.state.bind_uid(client, &uid);
@@ -460,24 +520,100 @@ impl Conn<'_> {
             }
             Inbound::Handshake(_) => {
                 // A second handshake on one connection: answer nothing, the codec refuses data.
+                self.settle();
                 Ok(())
             }
             Inbound::Alive => {
                 self.client.touch();
+                self.settle();
                 Ok(())
             }
             Inbound::Close(_) => {
+                self.settle();
                 self.closing = true;
                 Ok(())
             }
         }
     }
 
+    /// Routes an event that is not data (it needs no acceptance).
     async fn route(&mut self, msg: Message) -> Result<(), End> {
-        match self.state.router.route(self.client, msg).await {
-            Routed::Delivered | Routed::Held => Ok(()),
+        match self.state.router.route(self.client, msg, 0).await {
+            Routed::Delivered | Routed::Deferred | Routed::Held => Ok(()),
             Routed::Overflow => Err(End::HoldQueueFull),
         }
+    }
+
+    /// A codec reply: into the window, or straight into `wbuf` marked loose.
+    fn reply(&mut self, bytes: Bytes) {
+        if self.acks.is_none() && self.loose.is_none() {
+            match u32::try_from(self.wbuf.len()) {
+                Ok(at) => self.loose = Some(at),
+                // Only for a write buffer past 4 GiB: a window places it as well.
+                Err(_) => self.acks = Some(Box::default()),
+            }
+        }
+        match self.acks.as_mut() {
+            Some(w) => w.reply(bytes),
+            None => self.wbuf.extend_from_slice(&bytes),
+        }
+    }
+
+    /// Data event `seq` was routed; `pending` when the worker has not accepted it yet.
+    fn routed(&mut self, seq: u64, pending: bool) {
+        if self.acks.is_none() {
+            let loose = self.loose.take();
+            if !pending {
+                // The fast path: nothing waits, so loose replies in `wbuf` may go as they are.
+                return;
+            }
+            let w = self.acks.insert(Box::default());
+            if let Some(at) = loose {
+                w.reply(self.wbuf.split_off(at as usize).freeze());
+            }
+        }
+        if let Some(w) = self.acks.as_mut() {
+            for b in w.routed(seq, pending) {
+                self.wbuf.extend_from_slice(&b);
+            }
+            if w.is_idle() {
+                self.acks = None;
+            }
+        }
+    }
+
+    /// A decode pass ended, or a non-data event came: loose replies attach to the last data
+    /// event routed, and go out if it and all before it are accepted.
+    fn settle(&mut self) {
+        self.loose = None;
+        if let Some(w) = self.acks.as_mut() {
+            for b in w.end_of_input() {
+                self.wbuf.extend_from_slice(&b);
+            }
+            if w.is_idle() {
+                self.acks = None;
+            }
+        }
+    }
+
+    /// Takes the worker's completions of pending data events; writes the replies they release.
+    fn take_done(&mut self) -> Result<(), End> {
+        let Some(w) = self.acks.as_mut() else {
+            // No window, so no pending event: no completion to wait for.
+            return Ok(());
+        };
+        for (seq, ok) in self.client.take_done() {
+            for b in w.done(seq, ok) {
+                self.wbuf.extend_from_slice(&b);
+            }
+        }
+        if let Some(seq) = w.refused() {
+            return Err(End::Refused(seq));
+        }
+        if w.is_idle() {
+            self.acks = None;
+        }
+        Ok(())
     }
 
     fn take_output(&mut self) {

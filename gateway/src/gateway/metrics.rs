@@ -107,7 +107,7 @@ fn respond(state: &GatewayState, req: &Request<Incoming>) -> Response<Full<Bytes
 /// The exposition page of one gateway; `gateway` is its `ip:port` key, the label of every
 /// sample (it holds no `"` or `\`, so it needs no escaping).
 pub fn render(gateway: &str, s: &StatusSnapshot) -> String {
-    let counters: [(&str, &str, u64); 9] = [
+    let counters: [(&str, &str, u64); 10] = [
         ("accepted", "Client connections accepted.", s.accepted),
         (
             "messages_in",
@@ -143,6 +143,11 @@ pub fn render(gateway: &str, s: &StatusSnapshot) -> String {
             "heartbeat_closes",
             "Clients closed by the heartbeat.",
             s.heartbeat_closes,
+        ),
+        (
+            "refused_events",
+            "Clients closed because the worker refused one of their data events.",
+            s.refused_events,
         ),
         (
             "held_overflows",
@@ -222,6 +227,7 @@ mod tests {
             overflow_closes: 0,
             dropped_oldest: 0,
             heartbeat_closes: 0,
+            refused_events: 2,
             held: None,
             held_overflows: 0,
             workers: Vec::new(),
@@ -237,6 +243,7 @@ mod tests {
             ("devgate_messages_out_total", "counter", "9"),
             ("devgate_protocol_errors_total", "counter", "1"),
             ("devgate_held_overflows_total", "counter", "0"),
+            ("devgate_refused_events_total", "counter", "2"),
             ("devgate_clients", "gauge", "2"),
             ("devgate_uids", "gauge", "1"),
             ("devgate_workers", "gauge", "0"),

@@ -2,11 +2,13 @@
 //! commands.
 //!
 //! `listener` accepts clients (plain or TLS) and `conn` runs one task per client; `client` is the
-//! part of a client other tasks touch (its output queue). `router` picks a worker per client and
-//! holds events while none is up. `internal` accepts worker links, `announce` keeps this gateway
+//! part of a client other tasks touch (its output queue, the worker's completions). `acks` keeps
+//! a device-family ack until the worker accepted the data it confirms. `router` picks a worker
+//! per client and holds events while none is up. `internal` accepts worker links, `announce` keeps this gateway
 //! listed in every register, and `heartbeat` closes silent clients. `metrics` serves the
 //! optional Prometheus page.
 
+pub mod acks;
 pub mod announce;
 pub mod client;
 pub mod commands;
@@ -83,6 +85,8 @@ pub struct Stats {
     pub dropped_oldest: AtomicU64,
     /// Clients closed by the heartbeat.
     pub heartbeat_closes: AtomicU64,
+    /// Clients closed because the worker refused one of their data events.
+    pub refused_events: AtomicU64,
 }
 
 const TABLE_SHARDS: usize = 16;

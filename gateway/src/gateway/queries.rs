@@ -39,6 +39,8 @@ pub struct StatusSnapshot {
     pub dropped_oldest: u64,
     /// Clients closed by the heartbeat.
     pub heartbeat_closes: u64,
+    /// Clients closed because the worker refused one of their data events.
+    pub refused_events: u64,
     /// Events held for want of a worker; `None` while the hold queue is busy (its lock is
     /// async and this read is not).
     pub held: Option<usize>,
@@ -177,6 +179,7 @@ impl GatewayState {
             overflow_closes: n(&s.overflow_closes),
             dropped_oldest: n(&s.dropped_oldest),
             heartbeat_closes: n(&s.heartbeat_closes),
+            refused_events: n(&s.refused_events),
             held: self.router.held_now(),
             held_overflows: n(&self.router.held_overflows),
             workers: self.router.worker_loads(),
@@ -207,6 +210,7 @@ impl GatewayState {
                 "overflow_closes": s.overflow_closes,
                 "dropped_oldest": s.dropped_oldest,
                 "heartbeat_closes": s.heartbeat_closes,
+                "refused_events": s.refused_events,
             },
             // null while the hold queue is being flushed or routed into (its lock is async
             // and this answer is not): the next status reads it again.

@@ -5,10 +5,15 @@
 //! bounded queue (in arrival order) and are delivered when one connects; when that queue is
 //! full the client whose event does not fit is closed, so the device reconnects and resends
 //! instead of its data vanishing silently. GatewayWorker destroys the client at once instead.
+//!
+//! A data event travels with its number on the connection (`seq`, 0 for other events) so an
+//! in-process worker can accept it later (see `acks`): `route` says whether it is accepted
+//! already, and a held event's acceptance reaches the client through `ClientHandle::event_done`.
 
 use super::client::ClientHandle;
 use crate::proto::Message;
-use crate::worker::Inbox;
+use crate::worker::handler::AcceptTarget;
+use crate::worker::{Accept, Acceptance, Inbox};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -42,15 +47,35 @@ impl WorkerSlot {
         self.alive.load(Ordering::Acquire)
     }
 
-    async fn deliver(&self, msg: Message) -> Result<(), Message> {
+    /// Hands `msg` (data event `seq` of `client`, or 0) to the worker; `Err` gives it back.
+    async fn deliver(
+        &self,
+        client: &Arc<ClientHandle>,
+        msg: Message,
+        seq: u64,
+    ) -> Result<Acceptance, Message> {
         match &self.sink {
             // Room in the queue is the usual case: no send future, no semaphore wait.
+            // Routed to a remote worker counts as accepted until links carry acks.
             WorkerSink::Remote(tx) => match tx.try_send(msg) {
-                Ok(()) => Ok(()),
-                Err(TrySendError::Full(msg)) => tx.send(msg).await.map_err(|e| e.0),
+                Ok(()) => Ok(Acceptance::Accepted),
+                Err(TrySendError::Full(msg)) => match tx.send(msg).await {
+                    Ok(()) => Ok(Acceptance::Accepted),
+                    Err(e) => Err(e.0),
+                },
                 Err(TrySendError::Closed(msg)) => Err(msg),
             },
-            WorkerSink::Local(inbox) => inbox.deliver(msg).await,
+            WorkerSink::Local(inbox) => {
+                let accept = if seq == 0 {
+                    Accept::inert()
+                } else {
+                    Accept::new(AcceptTarget::Local {
+                        client: client.clone(),
+                        seq,
+                    })
+                };
+                inbox.deliver(msg, accept).await
+            }
         }
     }
 }
@@ -69,9 +94,13 @@ pub struct WorkerLoad {
 /// Outcome of routing one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Routed {
-    /// Handed to a worker.
+    /// Handed to a worker, and accepted (or an event that needs no acceptance).
     Delivered,
-    /// Held until a worker connects.
+    /// Handed to a worker whose handler deferred acceptance: it reaches the client through
+    /// `ClientHandle::event_done`.
+    Deferred,
+    /// Held until a worker connects; a data event's acceptance reaches the client through
+    /// `ClientHandle::event_done`.
     Held,
     /// The hold queue is full: the caller closes the client.
     Overflow,
@@ -82,12 +111,15 @@ pub enum Routed {
 pub struct Router {
     workers: RwLock<Vec<Arc<WorkerSlot>>>,
     next_id: AtomicU64,
-    held: tokio::sync::Mutex<VecDeque<(Arc<ClientHandle>, Message)>>,
+    held: tokio::sync::Mutex<VecDeque<Held>>,
     has_held: AtomicBool,
     held_max: usize,
     /// Events refused because the hold queue was full.
     pub held_overflows: AtomicU64,
 }
+
+/// A held event: its client, the event, and its data event number (0 for other events).
+type Held = (Arc<ClientHandle>, Message, u64);
 
 /// The per-client worker assignment, kept in the client's handle.
 pub type Assignment = Mutex<Option<Arc<WorkerSlot>>>;
@@ -185,13 +217,18 @@ impl Router {
     }
 
     /// Sends to the client's worker; `Err` gives the event back when no worker is up.
-    async fn deliver_now(&self, client: &ClientHandle, mut msg: Message) -> Result<(), Message> {
+    async fn deliver_now(
+        &self,
+        client: &Arc<ClientHandle>,
+        mut msg: Message,
+        seq: u64,
+    ) -> Result<Acceptance, Message> {
         loop {
             let Some(slot) = self.worker_for(client) else {
                 return Err(msg);
             };
-            match slot.deliver(msg).await {
-                Ok(()) => return Ok(()),
+            match slot.deliver(client, msg, seq).await {
+                Ok(a) => return Ok(a),
                 Err(back) => {
                     // The worker went away while we sent: forget it and try another.
                     self.remove_worker(slot.id);
@@ -201,39 +238,41 @@ impl Router {
         }
     }
 
-    /// Routes one event of `client`, keeping the client's events in order.
-    pub async fn route(&self, client: &Arc<ClientHandle>, msg: Message) -> Routed {
+    /// Routes one event of `client`, keeping the client's events in order; `seq` numbers a
+    /// data event on its connection (from 1), 0 for any other event.
+    pub async fn route(&self, client: &Arc<ClientHandle>, msg: Message, seq: u64) -> Routed {
         let msg = if self.has_held.load(Ordering::Acquire) {
             let mut held = self.held.lock().await;
             if !held.is_empty() {
-                return self.hold(&mut held, client, msg);
+                return self.hold(&mut held, client, msg, seq);
             }
             self.has_held.store(false, Ordering::Release);
-            match self.deliver_now(client, msg).await {
-                Ok(()) => return Routed::Delivered,
-                Err(msg) => return self.hold(&mut held, client, msg),
+            match self.deliver_now(client, msg, seq).await {
+                Ok(a) => return delivered(a),
+                Err(msg) => return self.hold(&mut held, client, msg, seq),
             }
         } else {
-            match self.deliver_now(client, msg).await {
-                Ok(()) => return Routed::Delivered,
+            match self.deliver_now(client, msg, seq).await {
+                Ok(a) => return delivered(a),
                 Err(msg) => msg,
             }
         };
         let mut held = self.held.lock().await;
-        self.hold(&mut held, client, msg)
+        self.hold(&mut held, client, msg, seq)
     }
 
     fn hold(
         &self,
-        held: &mut VecDeque<(Arc<ClientHandle>, Message)>,
+        held: &mut VecDeque<Held>,
         client: &Arc<ClientHandle>,
         msg: Message,
+        seq: u64,
     ) -> Routed {
         if held.len() >= self.held_max {
             self.held_overflows.fetch_add(1, Ordering::Relaxed);
             return Routed::Overflow;
         }
-        held.push_back((client.clone(), msg));
+        held.push_back((client.clone(), msg, seq));
         self.has_held.store(true, Ordering::Release);
         Routed::Held
     }
@@ -241,10 +280,16 @@ impl Router {
     /// Delivers held events in order while a worker is up.
     async fn flush_held(&self) {
         let mut held = self.held.lock().await;
-        while let Some((client, msg)) = held.pop_front() {
-            if let Err(msg) = self.deliver_now(&client, msg).await {
-                held.push_front((client, msg));
-                return;
+        while let Some((client, msg, seq)) = held.pop_front() {
+            match self.deliver_now(&client, msg, seq).await {
+                // The connection counted this event pending when it was held: tell it. A
+                // deferred one is reported by its token.
+                Ok(Acceptance::Accepted) if seq != 0 => client.event_done(seq, true),
+                Ok(_) => {}
+                Err(msg) => {
+                    held.push_front((client, msg, seq));
+                    return;
+                }
             }
         }
         self.has_held.store(false, Ordering::Release);
@@ -256,5 +301,12 @@ impl Router {
         if let Some(old) = a.take() {
             old.clients.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+fn delivered(a: Acceptance) -> Routed {
+    match a {
+        Acceptance::Accepted => Routed::Delivered,
+        Acceptance::Deferred => Routed::Deferred,
     }
 }

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use codecs::HandshakeRequest;
 use serde_json::{Map, Value};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// One client event's context: who it is about, its uid and session, and the API to act with.
@@ -19,7 +20,10 @@ pub struct Context<'a> {
     /// The listener's protocol (`text`, `gt06`, ...); set on connect events.
     pub protocol: Option<String>,
     session: Mutex<Map<String, Value>>,
-    accept: Mutex<Option<Accept>>,
+    // The target, not a token, plus a flag: an event whose handler does not defer costs no
+    // lock and no reference count here (the caller learns the outcome from `deferred`).
+    accept: Option<AcceptTarget>,
+    deferred: AtomicBool,
 }
 
 /// The gateway's acceptance of one data event, taken by a handler that finishes the event
@@ -37,8 +41,7 @@ pub struct Accept {
 }
 
 /// Where an accept or refusal goes.
-#[derive(Debug)]
-#[allow(dead_code)] // constructed once the gateway keeps held acks
+#[derive(Debug, Clone)]
 pub(crate) enum AcceptTarget {
     /// A client of a gateway in this process; `seq` numbers its data events.
     Local {
@@ -55,11 +58,16 @@ impl Accept {
         Accept::default()
     }
 
-    #[allow(dead_code)]
     pub(crate) fn new(target: AcceptTarget) -> Accept {
         Accept {
             target: Some(target),
         }
+    }
+
+    /// Drops the token without reporting: the caller reports the acceptance its own way
+    /// (the connection learns it from what routing returned).
+    pub(crate) fn forget(mut self) {
+        self.target = None;
     }
 
     /// Whether accepting or refusing this token has any effect.
@@ -113,32 +121,34 @@ impl<'a> Context<'a> {
             uid,
             protocol: None,
             session: Mutex::new(session),
-            accept: Mutex::new(None),
+            accept: None,
+            deferred: AtomicBool::new(false),
         }
     }
 
-    #[allow(dead_code)]
-    /// Sets the token the handler may take with [`Context::defer_accept`].
-    pub(crate) fn with_accept(self, accept: Accept) -> Self {
-        *self.accept.lock().unwrap_or_else(|p| p.into_inner()) = Some(accept);
-        self
+    /// Sets the acceptance the handler may take with [`Context::defer_accept`]; unless it
+    /// does, the caller accepts the event after the handler (see [`Context::deferred`]).
+    pub(crate) fn set_accept(&mut self, mut accept: Accept) {
+        // In place: a `Context` is large, and this runs once per inline data event.
+        self.accept = accept.target.take();
     }
 
     /// Takes this event's acceptance: the event is no longer accepted when the handler
     /// returns, but when the returned token is accepted (see [`Accept`]). A second call, or a
     /// call for an event that needs no acceptance, returns an inert token.
     pub fn defer_accept(&self) -> Accept {
-        self.accept
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .unwrap_or_default()
+        match &self.accept {
+            Some(t) if !self.deferred.swap(true, Ordering::AcqRel) => Accept {
+                target: Some(t.clone()),
+            },
+            _ => Accept::inert(),
+        }
     }
 
-    #[allow(dead_code)]
-    /// The token left when the handler did not defer (accepted by the caller after it).
-    pub(crate) fn take_accept(&self) -> Option<Accept> {
-        self.accept.lock().unwrap_or_else(|p| p.into_inner()).take()
+    /// Whether the handler took this event's acceptance; when it did not, the event is
+    /// accepted once the handler returns.
+    pub(crate) fn deferred(&self) -> bool {
+        self.accept.is_some() && self.deferred.load(Ordering::Acquire)
     }
 
     /// Sends `data` back to this event's client.

@@ -4,9 +4,13 @@
 //! (back-pressure up to the gateway). A worker in the gateway's own process (`devgate start`)
 //! runs the handler inline instead, in the client's connection task: still in order, one at a
 //! time per client, panics still caught, but with no queue and no task switch per event.
+//!
+//! An inline data event comes with its [`Accept`] token: the handler may take it
+//! (`Context::defer_accept`) and accept later; otherwise the event is accepted when the handler
+//! returns, which `deliver` reports as [`Acceptance::Accepted`] without touching the client.
 
 use super::api::Api;
-use super::handler::{Context, EventHandler, Incoming};
+use super::handler::{Accept, Context, EventHandler, Incoming};
 use crate::client_id::ClientId;
 use crate::proto::Message;
 use futures_util::FutureExt;
@@ -21,7 +25,18 @@ use tokio::sync::mpsc::error::TrySendError;
 /// Events queued per shard before senders wait.
 const SHARD_QUEUE: usize = 4096;
 
-type InlineHandler = dyn Fn(Message) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync;
+type InlineHandler =
+    dyn Fn(Message, Accept) -> Pin<Box<dyn Future<Output = Acceptance> + Send>> + Send + Sync;
+
+/// Whether a delivered event is accepted yet (see [`Accept`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    /// Accepted, or needs no acceptance: the handler returned without deferring, or the event
+    /// was queued for a shard (queued counts as accepted there, as for a remote worker).
+    Accepted,
+    /// The handler took the token: its accept or refusal reaches the client later.
+    Deferred,
+}
 
 /// Where gateways deliver events for one worker.
 #[derive(Clone)]
@@ -67,22 +82,22 @@ impl Inbox {
 
     /// An inbox that runs `handler` in the task that delivers the event.
     pub fn inline<H: EventHandler>(handler: Arc<H>, api: Api) -> Inbox {
-        Inbox::Inline(Arc::new(move |msg| {
+        Inbox::Inline(Arc::new(move |msg, accept| {
             let handler = handler.clone();
             let api = api.clone();
-            Box::pin(async move { handle_one(handler.as_ref(), &api, msg).await })
+            Box::pin(async move { handle_one(handler.as_ref(), &api, msg, accept).await })
         }))
     }
 
-    /// Hands over an event (queued on its client's shard, or handled at once inline);
-    /// `Err` gives it back when the worker is gone.
-    pub async fn deliver(&self, msg: Message) -> Result<(), Message> {
+    /// Hands over an event with its acceptance token (inert when it needs none): queued on
+    /// its client's shard, or handled at once inline. `Err` gives it back when the worker is
+    /// gone.
+    pub async fn deliver(&self, msg: Message, accept: Accept) -> Result<Acceptance, Message> {
         match self {
-            Inbox::Inline(run) => {
-                run(msg).await;
-                Ok(())
-            }
+            Inbox::Inline(run) => Ok(run(msg, accept).await),
             Inbox::Sharded(shards) => {
+                // A shard's queue carries no token: queued counts as accepted (see Acceptance).
+                accept.forget();
                 let idx = match client_of(&msg) {
                     Some(c) => {
                         let h = (c.conn as u64) ^ ((u32::from(c.ip) as u64) << 16) ^ c.port as u64;
@@ -92,8 +107,11 @@ impl Inbox {
                 };
                 // Room in the shard's queue is the usual case: no send future to poll.
                 match shards[idx].try_send(msg) {
-                    Ok(()) => Ok(()),
-                    Err(TrySendError::Full(msg)) => shards[idx].send(msg).await.map_err(|e| e.0),
+                    Ok(()) => Ok(Acceptance::Accepted),
+                    Err(TrySendError::Full(msg)) => match shards[idx].send(msg).await {
+                        Ok(()) => Ok(Acceptance::Accepted),
+                        Err(e) => Err(e.0),
+                    },
                     Err(TrySendError::Closed(msg)) => Err(msg),
                 }
             }
@@ -103,15 +121,21 @@ impl Inbox {
 
 async fn shard<H: EventHandler>(handler: Arc<H>, api: Api, mut rx: mpsc::Receiver<Message>) {
     while let Some(msg) = rx.recv().await {
-        handle_one(handler.as_ref(), &api, msg).await;
+        handle_one(handler.as_ref(), &api, msg, Accept::inert()).await;
     }
 }
 
-/// Runs the handler for one event, catching and logging a panic.
-async fn handle_one<H: EventHandler>(handler: &H, api: &Api, msg: Message) {
+/// Runs the handler for one event, catching and logging a panic; says whether the event is
+/// accepted (a handler that did not defer accepts on return, also when it panicked).
+async fn handle_one<H: EventHandler>(
+    handler: &H,
+    api: &Api,
+    msg: Message,
+    accept: Accept,
+) -> Acceptance {
     {
         let Some(client_id) = client_of(&msg) else {
-            return;
+            return Acceptance::Accepted;
         };
         let (uid, session) = match &msg {
             Message::Data { meta: Some(m), .. } => (non_empty(&m.uid), parse_session(&m.session)),
@@ -121,6 +145,7 @@ async fn handle_one<H: EventHandler>(handler: &H, api: &Api, msg: Message) {
             _ => (None, Map::new()),
         };
         let mut cx = Context::new(client_id, api, uid, session);
+        cx.set_accept(accept);
         if let Message::Connect { protocol, .. } = &msg {
             cx.protocol = Some(protocol.clone());
         }
@@ -132,6 +157,13 @@ async fn handle_one<H: EventHandler>(handler: &H, api: &Api, msg: Message) {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic".into());
             tracing::error!(client = %client_id, "handler panicked: {what}; the worker goes on");
+        }
+        // Not deferred: accepted now, and the caller tells the connection (a report through
+        // the client handle would cost a lock and a wake-up per event).
+        if cx.deferred() {
+            Acceptance::Deferred
+        } else {
+            Acceptance::Accepted
         }
     }
 }

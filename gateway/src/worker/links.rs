@@ -6,6 +6,7 @@
 //! jittered backoff for as long as its gateway is listed.
 
 use super::api::{Api, GatewayLink};
+use super::handler::Accept;
 use super::inbox::Inbox;
 use crate::client_id::GatewayKey;
 use crate::gateway::router::WorkerSink;
@@ -189,7 +190,7 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Option<Inbox>, api
                         Ok(Message::QueryReply { id, result }) => api.complete_query(id, result),
                         Ok(msg) => {
                             let Some(inbox) = &inbox else { continue };
-                            if inbox.deliver(msg).await.is_err() {
+                            if inbox.deliver(msg, Accept::inert()).await.is_err() {
                                 break LinkError::Closed;
                             }
                         }

@@ -11,4 +11,4 @@ pub mod links;
 
 pub use api::{Api, ApiError};
 pub use handler::{Accept, Context, Echo, EventHandler, Incoming};
-pub use inbox::Inbox;
+pub use inbox::{Acceptance, Inbox};
