@@ -144,9 +144,9 @@ struct Stream {
     /// what devgate could have received.
     sent: Arc<AtomicUsize>,
     reader: tokio::task::JoinHandle<()>,
-    /// Gives the write half back (or None after a failed write): kept open until the kill,
-    /// since a half-closed connection ends at once, with what is not yet acknowledged.
-    writer: tokio::task::JoinHandle<Option<tokio::net::tcp::OwnedWriteHalf>>,
+    /// Ends after the last update: dropping the write half half-closes the connection, and
+    /// devgate still sends the acks of what it received before its close.
+    writer: tokio::task::JoinHandle<()>,
 }
 
 impl Stream {
@@ -185,10 +185,9 @@ impl Stream {
                 let chunk: String = (start..end).map(|n| update(n) + "\n").collect();
                 s.store(end, Ordering::SeqCst);
                 if wr.write_all(chunk.as_bytes()).await.is_err() {
-                    return None;
+                    return;
                 }
             }
-            Some(wr)
         });
         Stream {
             uid: uid.to_string(),

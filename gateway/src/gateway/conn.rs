@@ -372,6 +372,16 @@ impl Conn<'_> {
                         if let Some(buf) = rbuf.as_mut() {
                             Box::pin(self.decode_all(buf, true, wr)).await?;
                         }
+                        if self.acks.is_some() {
+                            // A half-closed peer may still read: what its pending events
+                            // release (replies, acks) goes out as they are accepted, for a
+                            // bounded time, before the close.
+                            let drain = self.drain_pending(wr);
+                            match Box::pin(tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, drain)).await {
+                                Ok(Err(e)) => return Err(e),
+                                Ok(Ok(())) | Err(_) => return Err(End::Closed),
+                            }
+                        }
                         return Err(End::PeerClosed);
                     }
                     if let Some(buf) = rbuf.as_mut() {
@@ -593,6 +603,18 @@ impl Conn<'_> {
             if w.is_idle() {
                 self.acks = None;
             }
+        }
+    }
+
+    /// Writes what pending data events release, as they are accepted, until none is pending.
+    async fn drain_pending(&mut self, wr: &mut WriteSide) -> Result<(), End> {
+        loop {
+            self.take_done()?;
+            self.flush(wr).await.map_err(End::Io)?;
+            if self.acks.is_none() {
+                return Ok(());
+            }
+            self.client.woken().await;
         }
     }
 
