@@ -19,6 +19,7 @@
 //! went to another worker (a worker restart) is seen with protocol "" until it reconnects.
 
 use crate::config::WorkerConfig;
+use crate::net::FastHash;
 use crate::worker::{Accept, Api, Context, EventHandler, Incoming};
 use bytes::Bytes;
 use rules::{
@@ -78,8 +79,10 @@ impl DownlinkSink for ApiSink {
 /// One client as the handler tracks it.
 #[derive(Debug, Default)]
 struct ClientState {
+    /// The client id as text, formatted once (every event carries it).
+    id: Option<Arc<str>>,
     /// The listener protocol, learnt from the connect event.
-    protocol: String,
+    protocol: Option<Arc<str>>,
     /// Events whose actions are waiting for their batch or for the releaser.
     unapplied: u32,
     /// The close event was handled: forget the client once nothing is unapplied.
@@ -92,7 +95,8 @@ struct Released {
     actions: Vec<Action>,
     outcome: Outcome,
     accept: Accept,
-    _room: OwnedSemaphorePermit,
+    /// Room taken in the bound of waiting events (none when it was full: the bound is soft).
+    _room: Option<OwnedSemaphorePermit>,
 }
 
 /// The `rules` handler.
@@ -104,7 +108,7 @@ struct Inner {
     pipeline: Arc<Pipeline>,
     bridge: Option<BridgeHandle>,
     api: Arc<OnceLock<Api>>,
-    clients: Mutex<HashMap<crate::ClientId, ClientState>>,
+    clients: Mutex<HashMap<crate::ClientId, ClientState, FastHash>>,
     released: mpsc::UnboundedSender<Released>,
     /// Bounds the events waiting for a batch (`[worker.commit] pending_max`).
     room: Arc<Semaphore>,
@@ -158,7 +162,7 @@ impl RulesHandler {
             pipeline: Arc::new(Pipeline::with_options(ruleset, store, outbox, options)),
             bridge,
             api,
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::default()),
             released: tx,
             room: Arc::new(Semaphore::new(w.commit.pending_max)),
         });
@@ -173,7 +177,9 @@ impl RulesHandler {
 }
 
 impl Inner {
-    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<crate::ClientId, ClientState>> {
+    fn clients(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<crate::ClientId, ClientState, FastHash>> {
         // Entries are changed in single steps: a poisoned map is still consistent.
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -185,14 +191,18 @@ impl Inner {
         data: Bytes,
         fields: Option<serde_json::Value>,
     ) {
-        let (protocol, unapplied) = {
-            let c = self.clients();
-            c.get(&cx.client_id)
-                .map_or((String::new(), 0), |s| (s.protocol.clone(), s.unapplied))
+        let (client_id, protocol, unapplied) = {
+            let mut c = self.clients();
+            let s = c.entry(cx.client_id).or_default();
+            let id =
+                s.id.get_or_insert_with(|| cx.client_id.to_string().into())
+                    .clone();
+            let protocol = s.protocol.clone().unwrap_or_else(|| "".into());
+            (id, protocol, s.unapplied)
         };
         let event = Event {
             kind,
-            client_id: cx.client_id.to_string(),
+            client_id,
             uid: cx.uid.clone(),
             listener: protocol.clone(),
             protocol,
@@ -200,32 +210,27 @@ impl Inner {
             fields,
             session: cx.session(),
         };
-        // Room first: when too many events wait for the store, this event (and its
-        // connection, which handles one event at a time) waits here.
-        let room = match self.room.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => match self.room.clone().acquire_owned().await {
-                Ok(p) => p,
-                Err(_) => return, // closed only when the handler is gone
-            },
-        };
+        // When too many events wait for the store, this event (and its connection, which
+        // handles one event at a time) waits for room first.
+        if self.room.available_permits() == 0 {
+            if let Ok(p) = self.room.acquire().await {
+                drop(p);
+            }
+        }
         let client = cx.client_id;
-        let mut room = Some(room);
         let waiter = || -> Waiter {
             let accept = cx.defer_accept();
             let tx = self.released.clone();
-            let room = room.take();
+            let room = self.room.clone().try_acquire_owned().ok();
             self.clients().entry(client).or_default().unapplied += 1;
             Box::new(move |actions, outcome| {
-                if let Some(room) = room {
-                    let _ = tx.send(Released {
-                        client,
-                        actions,
-                        outcome,
-                        accept,
-                        _room: room,
-                    });
-                }
+                let _ = tx.send(Released {
+                    client,
+                    actions,
+                    outcome,
+                    accept,
+                    _room: room,
+                });
             })
         };
         match self
@@ -241,15 +246,13 @@ impl Inner {
             Ok(Some(actions)) => {
                 // Earlier events of this client are still being released: go behind them.
                 self.clients().entry(client).or_default().unapplied += 1;
-                if let Some(room) = room.take() {
-                    let _ = self.released.send(Released {
-                        client,
-                        actions,
-                        outcome: Outcome::Durable,
-                        accept: cx.defer_accept(),
-                        _room: room,
-                    });
-                }
+                let _ = self.released.send(Released {
+                    client,
+                    actions,
+                    outcome: Outcome::Durable,
+                    accept: cx.defer_accept(),
+                    _room: self.room.clone().try_acquire_owned().ok(),
+                });
             }
             Err(e) => {
                 tracing::error!(client = %cx.client_id, "rules pipeline failed: {e}");
@@ -327,7 +330,7 @@ impl EventHandler for RulesHandler {
                 .clients()
                 .entry(cx.client_id)
                 .or_default()
-                .protocol = p.clone();
+                .protocol = Some(p.as_str().into());
         }
         self.inner
             .run(cx, EventKind::Connect, Bytes::new(), None)

@@ -73,7 +73,7 @@ fn submit_all(p: &Pipeline, n: usize, keys: usize, uid: impl Fn(usize) -> String
     let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for i in 0..n {
         let mut ev = location(&uid(i), i);
-        ev.client_id = format!("c{}", i % keys);
+        ev.client_id = format!("c{}", i % keys).into();
         let waiter = || -> Waiter {
             let (r, f) = (released.clone(), failed.clone());
             Box::new(move |_actions, outcome| {

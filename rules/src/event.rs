@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Which moment of a connection's life the event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -32,14 +33,15 @@ impl EventKind {
 pub struct Event {
     /// Connect, message or close.
     pub kind: EventKind,
-    /// The connection's client_id (20 hex chars in devgate).
-    pub client_id: String,
+    /// The connection's client_id (20 hex chars in devgate); shared, as every event of the
+    /// connection carries it.
+    pub client_id: Arc<str>,
     /// The uid bound to the connection, if any.
     pub uid: Option<String>,
     /// The listener's name (as configured) the client came in on.
-    pub listener: String,
+    pub listener: Arc<str>,
     /// The listener's protocol (`text`, `websocket`, `gt06`, ...).
-    pub protocol: String,
+    pub protocol: Arc<str>,
     /// The message bytes (empty for connect and close).
     pub data: Bytes,
     /// Fields decoded by a device-family codec. When `None` and `data` is a JSON object,
@@ -52,9 +54,9 @@ pub struct Event {
 impl Event {
     /// A message event with no uid, fields or session.
     pub fn message(
-        client_id: impl Into<String>,
-        listener: impl Into<String>,
-        protocol: impl Into<String>,
+        client_id: impl Into<Arc<str>>,
+        listener: impl Into<Arc<str>>,
+        protocol: impl Into<Arc<str>>,
         data: impl Into<Bytes>,
     ) -> Event {
         Event {

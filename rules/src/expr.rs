@@ -285,6 +285,10 @@ impl Expr {
             Expr::Not(a) => !a.eval(ctx),
             Expr::Truthy(o) => read(o, ctx).is_some_and(|v| truthy(&v)),
             Expr::Cmp(a, op, b) => {
+                // Text against text (`text == 'ping'`, `protocol != 'gt06'`): no copies.
+                if let (Some(x), Some(y)) = (read_str(a, ctx), read_str(b, ctx)) {
+                    return compare_str(x, *op, y);
+                }
                 let (l, r) = (read(a, ctx), read(b, ctx));
                 compare(l.as_deref(), *op, r.as_deref())
             }
@@ -297,6 +301,28 @@ fn read<'c>(o: &'c Operand, ctx: &'c Context<'_>) -> Option<std::borrow::Cow<'c,
         Operand::Lit(v) => Some(std::borrow::Cow::Borrowed(v)),
         Operand::Path(p) => ctx.resolve(p),
         Operand::Bad(_) => None,
+    }
+}
+
+/// An operand that is text: a string literal, or a present text root (uid, text, ...).
+fn read_str<'c>(o: &'c Operand, ctx: &'c Context<'_>) -> Option<&'c str> {
+    match o {
+        Operand::Lit(Value::String(s)) => Some(s),
+        Operand::Path(p) => ctx.resolve_str(p),
+        _ => None,
+    }
+}
+
+/// [`compare`] for two strings, the same result without building JSON values.
+fn compare_str(a: &str, op: Op, b: &str) -> bool {
+    match op {
+        Op::Eq => a == b,
+        Op::Ne => a != b,
+        Op::Lt => a < b,
+        Op::Le => a <= b,
+        Op::Gt => a > b,
+        Op::Ge => a >= b,
+        Op::Contains => a.contains(b),
     }
 }
 
@@ -359,11 +385,22 @@ fn compare(l: Option<&Value>, op: Op, r: Option<&Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The text fast path gives what the JSON comparison gives, for every operator.
+        #[test]
+        fn text_comparisons_match_json_comparisons(a in ".{0,6}", b in ".{0,6}", op in 0usize..7) {
+            let op = [Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Contains][op];
+            let (x, y) = (Value::from(a.as_str()), Value::from(b.as_str()));
+            proptest::prop_assert_eq!(compare_str(&a, op, &b), compare(Some(&x), op, Some(&y)));
+        }
+    }
     use crate::event::{DeviceState, Event};
 
     fn eval_on(cond: &str, json: &str) -> bool {
         let ev = Event::message("c", "l", "text", json.to_owned());
-        let ctx = Context::new(&ev, &DeviceState::new(), 1000);
+        let st = DeviceState::new();
+        let ctx = Context::new(&ev, &st, 1000);
         Expr::parse(cond).unwrap().eval(&ctx)
     }
 

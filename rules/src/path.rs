@@ -100,7 +100,10 @@ pub(crate) struct Context<'a> {
     pub event: &'a Event,
     pub fields: Option<Cow<'a, Value>>,
     pub uid: Option<String>,
-    pub state: DeviceState,
+    /// The message as text, checked once (most rules read it).
+    pub text: Option<&'a str>,
+    /// Borrowed until a rule changes it (most events only read it, or not at all).
+    pub state: Cow<'a, DeviceState>,
     pub now: u64,
 }
 
@@ -124,13 +127,28 @@ fn descend_map<'v>(m: &'v Map<String, Value>, keys: &[String]) -> Option<Cow<'v,
 
 impl<'a> Context<'a> {
     /// A context for evaluating `event` with the state of its uid.
-    pub fn new(event: &'a Event, state: &DeviceState, now: u64) -> Context<'a> {
+    pub fn new(event: &'a Event, state: &'a DeviceState, now: u64) -> Context<'a> {
         Context {
             event,
             fields: event.effective_fields(),
+            text: event.text(),
             uid: event.uid.clone(),
-            state: state.clone(),
+            state: Cow::Borrowed(state),
             now,
+        }
+    }
+
+    /// The text at `path` when its root is a text one (uid, client_id, listener, protocol,
+    /// event, text): read in place, where [`Context::resolve`] would copy it into a JSON value.
+    pub fn resolve_str(&self, path: &Path) -> Option<&str> {
+        match path.root {
+            Root::Uid => self.uid.as_deref(),
+            Root::ClientId => Some(&self.event.client_id),
+            Root::Listener => Some(&self.event.listener),
+            Root::Protocol => Some(&self.event.protocol),
+            Root::Event => Some(self.event.kind.as_str()),
+            Root::Text => self.text,
+            _ => None,
         }
     }
 
@@ -143,7 +161,7 @@ impl<'a> Context<'a> {
             Root::Listener => s(&self.event.listener),
             Root::Protocol => s(&self.event.protocol),
             Root::Event => s(self.event.kind.as_str()),
-            Root::Text => self.event.text().and_then(s),
+            Root::Text => self.text.and_then(s),
             Root::Now => Some(Cow::Owned(Value::from(self.now))),
             Root::Fields => {
                 let f = self.fields.as_deref()?;

@@ -48,8 +48,8 @@ impl Rule {
     fn matches(&self, ctx: &Context<'_>) -> bool {
         let ev = ctx.event;
         self.on.contains(&ev.kind)
-            && (self.listener.is_empty() || self.listener.contains(&ev.listener))
-            && (self.protocol.is_empty() || self.protocol.contains(&ev.protocol))
+            && (self.listener.is_empty() || self.listener.iter().any(|l| **l == *ev.listener))
+            && (self.protocol.is_empty() || self.protocol.iter().any(|p| **p == *ev.protocol))
             && self.when.as_ref().is_none_or(|w| w.eval(ctx))
     }
 }
@@ -97,9 +97,9 @@ fn message_json(ctx: &Context<'_>) -> Value {
         "uid".into(),
         ctx.uid.clone().map_or(Value::Null, Value::String),
     );
-    m.insert("client_id".into(), Value::from(ev.client_id.as_str()));
-    m.insert("listener".into(), Value::from(ev.listener.as_str()));
-    m.insert("protocol".into(), Value::from(ev.protocol.as_str()));
+    m.insert("client_id".into(), Value::from(&*ev.client_id));
+    m.insert("listener".into(), Value::from(&*ev.listener));
+    m.insert("protocol".into(), Value::from(&*ev.protocol));
     m.insert("event".into(), Value::from(ev.kind.as_str()));
     m.insert("received".into(), Value::from(ctx.now));
     m.entry("time").or_insert_with(|| Value::from(ctx.now));
@@ -178,7 +178,7 @@ fn run_step(step: &Step, ctx: &mut Context<'_>) -> Result<Action, String> {
             let uid = non_empty(t.render(ctx)?, "uid")?;
             if ctx.uid.as_deref() != Some(uid.as_str()) {
                 ctx.uid = Some(uid.clone());
-                ctx.state = DeviceState::new();
+                ctx.state = std::borrow::Cow::Owned(DeviceState::new());
             }
             Action::BindUid { uid }
         }
@@ -191,7 +191,7 @@ fn run_step(step: &Step, ctx: &mut Context<'_>) -> Result<Action, String> {
                 .clone()
                 .ok_or("no uid is bound, so there is no device state")?;
             let patch = vt.render_object(ctx)?;
-            ctx.state.merge(&patch);
+            ctx.state.to_mut().merge(&patch);
             Action::SetState { uid, state: patch }
         }
         Step::Publish {

@@ -96,12 +96,26 @@ impl Template {
             match p {
                 Piece::Lit(s) => out.push_str(s),
                 Piece::Var { path, default } => {
-                    let text = match Self::var_value(path, default, ctx)? {
-                        Some(v) => as_text(&v),
-                        None => default.clone().unwrap_or_default(),
+                    let mut put = |text: &str| -> Result<(), String> {
+                        check(text).map_err(|e| format!("`{}` {e}", describe(path)))?;
+                        out.push_str(text);
+                        Ok(())
                     };
-                    check(&text).map_err(|e| format!("`{}` {e}", describe(path)))?;
-                    out.push_str(&text);
+                    // Text roots and string values are copied once, into the output.
+                    if let Some(t) = ctx.resolve_str(path) {
+                        put(t)?;
+                        continue;
+                    }
+                    match ctx.resolve(path) {
+                        Some(v) if !v.is_null() => match &*v {
+                            Value::String(s) => put(s)?,
+                            other => put(&other.to_string())?,
+                        },
+                        _ => match default {
+                            Some(d) => put(d)?,
+                            None => return Err(format!("`{}` is missing", describe(path))),
+                        },
+                    }
                 }
             }
         }
@@ -143,13 +157,6 @@ fn describe(path: &Path) -> String {
         .chain(path.keys.iter().cloned())
         .collect::<Vec<_>>()
         .join(".")
-}
-
-fn as_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// A JSON tree whose strings are templates.
@@ -281,7 +288,8 @@ mod tests {
     #[test]
     fn a_lone_placeholder_keeps_its_json_type() {
         let ev = Event::message("c", "l", "p", r#"{"n":3,"o":{"a":1}}"#);
-        let ctx = Context::new(&ev, &DeviceState::new(), 0);
+        let st = DeviceState::new();
+        let ctx = Context::new(&ev, &st, 0);
         let t: toml::Value = toml::from_str(
             r#"v = { n = "${n}", s = "n=${n}", o = "${o}", k = 2, arr = ["${n}"], d = "${x:-4}", b = "${x:-false}", t = "${x:-abc}" }"#,
         )

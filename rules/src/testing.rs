@@ -137,10 +137,10 @@ fn build_event(t: TestEvent) -> Result<Event, String> {
     };
     Ok(Event {
         kind: t.kind,
-        client_id: t.client_id,
+        client_id: t.client_id.into(),
         uid: t.uid,
-        listener: t.listener,
-        protocol: t.protocol,
+        listener: t.listener.into(),
+        protocol: t.protocol.into(),
         data: data.into(),
         fields: t.fields,
         session: t.session,
