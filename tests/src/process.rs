@@ -39,6 +39,25 @@ fn build_devgate() -> PathBuf {
         .arg("--target-dir")
         .arg(&target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"));
+    // Cargo gives a test process its package's variables; build scripts that watch them
+    // (ring's watches CARGO_MANIFEST_DIR) would otherwise rebuild here, and again in the next
+    // outer `cargo test`, each time.
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || matches!(
+                k.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+            )
+        {
+            cmd.env_remove(&key);
+        }
+    }
     match profile.as_str() {
         "debug" => {}
         "release" => {
