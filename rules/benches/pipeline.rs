@@ -126,10 +126,15 @@ async fn through_rules(n: usize, keys: usize) {
         accepted,
     );
     let st = pipeline.stats();
+    let b = bridge.stats();
     println!(
-        "   flushes {}, {:.1} events per flush",
+        "   flushes {}, {:.1} events per flush; bridge published {} acked {} retried {}, outbox {}",
         st.flushes,
-        st.flushed_events as f64 / st.flushes.max(1) as f64
+        st.flushed_events as f64 / st.flushes.max(1) as f64,
+        b.published,
+        b.acked,
+        b.retried,
+        b.outbox_len
     );
     bridge.shutdown().await;
 }

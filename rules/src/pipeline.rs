@@ -264,10 +264,21 @@ impl Pipeline {
                 }
             }
         };
+        // Actions that need no sorting (no state, no publish: an echo, a ping) are kept as
+        // they come, without a second vector.
+        let mut plain = None;
         match &event.uid {
             None => {
-                for a in rules.evaluate(event, &empty, now) {
-                    sort(a, None, &mut None);
+                let actions = rules.evaluate(event, &empty, now);
+                if actions
+                    .iter()
+                    .any(|a| matches!(a, Action::SetState { .. } | Action::Publish { .. }))
+                {
+                    for a in actions {
+                        sort(a, None, &mut None);
+                    }
+                } else {
+                    plain = Some(actions);
                 }
             }
             Some(uid) => {
@@ -293,6 +304,9 @@ impl Pipeline {
                     fx.wait_for(t);
                 }
             }
+        }
+        if let Some(actions) = plain {
+            out = actions;
         }
         for (uid, patch) in others {
             // After a bind_uid to another uid: that device's shard, after the first is let go.

@@ -9,7 +9,9 @@
 //! Ack tracking: rumqttc assigns packet ids as it takes publishes off its request channel, in
 //! order, and reports each as `Outgoing::Publish(pkid)`. The bridge keeps the ids it handed
 //! over in a FIFO and pairs them with those events, building a pkid -> outbox id table; a
-//! PubAck removes the entry from the outbox. At most `inflight` entries are outstanding.
+//! PubAck removes the entry from the outbox (acks read together are removed in one store
+//! batch). At most `inflight` publishes are on the wire and as many again wait in rumqttc's
+//! request queue, so the broker, not this task, sets the pace.
 
 use super::backoff::Backoff;
 use super::config::MqttConfig;
@@ -195,7 +197,10 @@ async fn session(
     if let Some(user) = &cfg.username {
         opts.set_credentials(user.clone(), cfg.password.clone().unwrap_or_default());
     }
-    let window = usize::from(cfg.inflight);
+    // Twice the broker's window: as many publishes wait in rumqttc's request queue as are on
+    // the wire, so a PubAck frees a slot that rumqttc fills at once, without waiting for this
+    // task to read the next entries from the outbox.
+    let window = 2 * usize::from(cfg.inflight);
     let (client, mut eventloop) = AsyncClient::new(opts, window + 16);
     eventloop
         .network_options
