@@ -3,7 +3,7 @@
 # 127.0.0.1:PORT, for bench/compare.sh:  --server-b 'bench/devgate-start.sh {port}'
 # DEVGATE_BIN overrides the binary (A/B of two builds). DEVGATE_HANDLER=rules runs the rules
 # handler with DEVGATE_RULES (default examples/rules.toml) and a fresh data_dir, plus
-# DEVGATE_MQTT=host:port for the MQTT bridge.
+# DEVGATE_MQTT=host:port for the MQTT bridge; DEVGATE_LOG sets the log level (warn).
 set -euo pipefail
 port="$1"; proto="${2:-text}"
 dir=$(mktemp -d)
@@ -14,7 +14,7 @@ listen = "127.0.0.1:0"
 internal_listen = "127.0.0.1:0"
 listeners = [{ url = "$proto://127.0.0.1:$port" }]
 [log]
-level = "warn"
+level = "${DEVGATE_LOG:-warn}"
 [worker]
 handler = "${DEVGATE_HANDLER:-echo}"
 TOML

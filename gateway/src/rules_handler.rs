@@ -265,31 +265,44 @@ impl Inner {
 /// Carries out released actions in the order their events were handled, then accepts the
 /// events (a failed batch refuses them instead, and its actions are not carried out).
 async fn releaser(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Released>) {
-    while let Some(r) = rx.recv().await {
+    // Taken by the batch a flush released: one wake-up and one lock of the client table per
+    // batch, not per event (with thousands of busy connections, a task woken per event would
+    // wait its turn behind all of them each time).
+    let mut batch = Vec::with_capacity(RELEASE_BATCH);
+    while rx.recv_many(&mut batch, RELEASE_BATCH).await > 0 {
         let Some(inner) = inner.upgrade() else { return };
-        match r.outcome {
-            Outcome::Durable => {
-                if let Some(api) = inner.api.get() {
-                    for action in r.actions {
-                        apply(&inner, api, r.client, action).await;
+        let mut done = Vec::with_capacity(batch.len());
+        for r in batch.drain(..) {
+            match r.outcome {
+                Outcome::Durable => {
+                    if let Some(api) = inner.api.get() {
+                        for action in r.actions {
+                            apply(&inner, api, r.client, action).await;
+                        }
                     }
+                    r.accept.accept();
                 }
-                r.accept.accept();
+                Outcome::Failed => {
+                    tracing::warn!(client = %r.client, "state store failed: the event's actions are dropped and it is refused");
+                    r.accept.refuse("its durable effects could not be flushed");
+                }
             }
-            Outcome::Failed => {
-                tracing::warn!(client = %r.client, "state store failed: the event's actions are dropped and it is refused");
-                r.accept.refuse("its durable effects could not be flushed");
-            }
+            done.push(r.client);
         }
         let mut clients = inner.clients();
-        if let Some(s) = clients.get_mut(&r.client) {
-            s.unapplied = s.unapplied.saturating_sub(1);
-            if s.unapplied == 0 && s.closed {
-                clients.remove(&r.client);
+        for client in done {
+            if let Some(s) = clients.get_mut(&client) {
+                s.unapplied = s.unapplied.saturating_sub(1);
+                if s.unapplied == 0 && s.closed {
+                    clients.remove(&client);
+                }
             }
         }
     }
 }
+
+/// Released events carried out per wake-up of the releaser, at most.
+const RELEASE_BATCH: usize = 1024;
 
 async fn apply(inner: &Inner, api: &Api, client: crate::ClientId, action: Action) {
     let failed = match action {
@@ -322,6 +335,18 @@ async fn apply(inner: &Inner, api: &Api, client: crate::ClientId, action: Action
 impl EventHandler for RulesHandler {
     async fn on_worker_start(&self, api: &Api) {
         let _ = self.inner.api.set(api.clone());
+    }
+
+    async fn on_worker_stop(&self, _api: &Api) {
+        let s = self.inner.pipeline.stats();
+        tracing::info!(
+            events = s.events,
+            flushes = s.flushes,
+            events_per_flush = s.flushed_events as f64 / s.flushes.max(1) as f64,
+            flush_failures = s.flush_failures,
+            published = s.published,
+            "rules pipeline stopped"
+        );
     }
 
     async fn on_connect(&self, cx: &Context<'_>) {

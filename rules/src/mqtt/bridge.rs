@@ -48,7 +48,8 @@ pub struct BridgeHandle {
     downlink: Downlink,
     counters: Arc<Counters>,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    /// Resolves when the bridge's thread has finished.
+    done: tokio::sync::oneshot::Receiver<()>,
 }
 
 fn qos(q: u8) -> QoS {
@@ -60,7 +61,7 @@ fn qos(q: u8) -> QoS {
 }
 
 impl Bridge {
-    /// Opens the outbox and hold queue in `store` and spawns the bridge task on the current
+    /// Opens the outbox and hold queue in `store` and starts the bridge on a thread with its own
     /// tokio runtime. Commands from the downlink topics go to `sink`.
     pub fn start(
         config: MqttConfig,
@@ -76,19 +77,34 @@ impl Bridge {
         let downlink = Downlink::open(store, sink, config.downlink.clone(), counters.clone())
             .map_err(|e| BridgeError::Config(vec![("downlink".into(), e)]))?;
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(
+        // Its own thread and runtime: on a runtime shared with thousands of busy connection
+        // tasks it would wait its turn behind all of them between two PubAcks, and the outbox
+        // would fill while the broker idles.
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let task = run(
             config,
             outbox.clone(),
             downlink.clone(),
             counters.clone(),
             stop_rx,
-        ));
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| BridgeError::Config(vec![("runtime".into(), e.to_string())]))?;
+        std::thread::Builder::new()
+            .name("devgate-mqtt".into())
+            .spawn(move || {
+                rt.block_on(task);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| BridgeError::Config(vec![("thread".into(), e.to_string())]))?;
         Ok(BridgeHandle {
             outbox,
             downlink,
             counters,
             stop,
-            task,
+            done,
         })
     }
 }
@@ -118,7 +134,7 @@ impl BridgeHandle {
     /// Stops the bridge and waits for it; what is not acknowledged stays in the outbox.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        let _ = self.done.await;
     }
 }
 
