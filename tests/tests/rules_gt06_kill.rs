@@ -23,6 +23,8 @@
 #[path = "../../rules/tests/common/mod.rs"]
 mod common;
 // GT06 frames built by the tests, not by the codec under test.
+#[path = "rules_mqtt/config.rs"]
+mod config;
 #[allow(dead_code)]
 #[path = "families/frames.rs"]
 mod frames;
@@ -30,11 +32,12 @@ mod frames;
 #[path = "rules_mqtt/gt06.rs"]
 mod gt06;
 
-use common::{broker, unique, Subscriber};
+use common::Subscriber;
+use config::example_config;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,54 +69,10 @@ const COURSE_STATUS: [u8; 2] = [0x54, 0x00];
 /// The date part of every location's GPS time.
 const DAY: &str = "2024-01-01T";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// `127.0.0.1:<port>` becomes `127.0.0.1:0` everywhere in `text`.
-fn ephemeral_ports(text: &str) -> String {
-    const HOST: &str = "127.0.0.1:";
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(i) = rest.find(HOST) {
-        out.push_str(&rest[..i + HOST.len()]);
-        rest = rest[i + HOST.len()..].trim_start_matches(|c: char| c.is_ascii_digit());
-        out.push('0');
-    }
-    out.push_str(rest);
-    out
-}
-
 /// `examples/quickstart-mqtt.toml` as it is, but for ephemeral ports, this test's broker and
 /// client id, the example rules by absolute path and `data_dir`.
 fn config(data_dir: &Path) -> String {
-    let name = "quickstart-mqtt.toml";
-    let text = std::fs::read_to_string(repo().join("examples").join(name)).expect("example");
-    let text = ephemeral_ports(&text);
-    let rules = repo().join("examples/rules.toml");
-    let mut replaced = Vec::new();
-    let lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            let key = l.split_once(" = ").map_or("", |(k, _)| k);
-            let value = match key {
-                "rules" => rules.display().to_string(),
-                "data_dir" => data_dir.display().to_string(),
-                "broker" => broker().to_string(),
-                "client_id" => unique("devgate"),
-                _ => return l.to_string(),
-            };
-            replaced.push(key);
-            format!("{key} = \"{value}\"")
-        })
-        .collect();
-    replaced.sort_unstable();
-    assert_eq!(
-        replaced,
-        ["broker", "client_id", "data_dir", "rules"],
-        "{name}: keys the test replaces"
-    );
-    lines.join("\n")
+    example_config("quickstart-mqtt.toml", data_dir)
 }
 
 /// `devgate start` on `data_dir`; returns it and its gt06 listener once its worker is up.
