@@ -81,8 +81,8 @@ impl DownlinkSink for ApiSink {
 struct ClientState {
     /// The client id as text, formatted once (every event carries it).
     id: Option<Arc<str>>,
-    /// The listener protocol, learnt from the connect event.
-    protocol: Option<Arc<str>>,
+    /// The listener protocol, learnt from the connect event ("" until then).
+    protocol: Arc<str>,
     /// Events whose actions are waiting for their batch or for the releaser.
     unapplied: u32,
     /// The close event was handled: forget the client once nothing is unapplied.
@@ -197,8 +197,7 @@ impl Inner {
             let id =
                 s.id.get_or_insert_with(|| cx.client_id.to_string().into())
                     .clone();
-            let protocol = s.protocol.clone().unwrap_or_else(|| "".into());
-            (id, protocol, s.unapplied)
+            (id, s.protocol.clone(), s.unapplied)
         };
         let event = Event {
             kind,
@@ -355,7 +354,7 @@ impl EventHandler for RulesHandler {
                 .clients()
                 .entry(cx.client_id)
                 .or_default()
-                .protocol = Some(p.as_str().into());
+                .protocol = p.as_str().into();
         }
         self.inner
             .run(cx, EventKind::Connect, Bytes::new(), None)

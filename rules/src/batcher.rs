@@ -99,17 +99,7 @@ impl<K: Eq + Hash + Clone, T> Batcher<K, T> {
         self.open
     }
 
-    /// The ticket of the open batch (what an event staged now would get).
-    pub fn open_ticket(&self) -> u64 {
-        self.open
-    }
-
-    /// Every batch up to this ticket has been flushed (or failed).
-    pub fn settled(&self) -> u64 {
-        self.settled
-    }
-
-    /// Events staged and not yet settled, plus waiters queued.
+    /// Waiters queued (not yet released).
     pub fn waiters(&self) -> usize {
         self.keys.values().map(|(_, n)| n).sum()
     }

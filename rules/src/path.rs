@@ -154,14 +154,14 @@ impl<'a> Context<'a> {
 
     /// The value at `path`, or `None` when it is absent.
     pub fn resolve(&self, path: &Path) -> Option<Cow<'_, Value>> {
-        let s = |v: &str| Some(Cow::Owned(Value::String(v.to_owned())));
+        let text = |v: Option<&str>| v.map(|t| Cow::Owned(Value::String(t.to_owned())));
         match path.root {
-            Root::Uid => self.uid.as_deref().and_then(s),
-            Root::ClientId => s(&self.event.client_id),
-            Root::Listener => s(&self.event.listener),
-            Root::Protocol => s(&self.event.protocol),
-            Root::Event => s(self.event.kind.as_str()),
-            Root::Text => self.text.and_then(s),
+            Root::Uid
+            | Root::ClientId
+            | Root::Listener
+            | Root::Protocol
+            | Root::Event
+            | Root::Text => text(self.resolve_str(path)),
             Root::Now => Some(Cow::Owned(Value::from(self.now))),
             Root::Fields => {
                 let f = self.fields.as_deref()?;

@@ -21,7 +21,7 @@ use crate::event::{DeviceState, Event};
 use crate::mqtt::{next_id_write, Outbox, OutboxError, StagedEntry};
 use crate::ruleset::RuleSet;
 use crate::store::cache::StateCache;
-use crate::store::{load_state, state_key, Batch, StateStore};
+use crate::store::{load_state, stage_state, Batch, StateStore};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -513,9 +513,7 @@ fn write_batch(
         // A dirty entry is never evicted; its state may already hold later changes, which
         // only makes what is written newer.
         if let Some(e) = shard.get(&uid) {
-            let bytes =
-                serde_json::to_vec(&e.state).map_err(|e| StoreError::Engine(e.to_string()))?;
-            batch.put(state_key(&uid), bytes);
+            stage_state(&mut batch, &uid, &e.state)?;
         }
     }
     let mut highest = None;

@@ -317,20 +317,21 @@ async fn session(
                 remove_acked(outbox, counters, &mut acked);
                 return End::Lost { had_connack: true };
             };
-            let (counts, lost) = (
-                handed.len() + inflight.len(),
-                on_event(
-                    r,
-                    downlink,
-                    counters,
-                    &mut handed,
-                    &mut inflight,
-                    &mut acked,
-                )
-                .await,
-            );
+            let lost = on_event(
+                r,
+                downlink,
+                counters,
+                &mut handed,
+                &mut inflight,
+                &mut acked,
+            )
+            .await;
             if let Some(end) = lost {
-                tracing::warn!(unacked = counts, "mqtt connection lost");
+                // An error event changes neither table: these are what was outstanding.
+                tracing::warn!(
+                    unacked = handed.len() + inflight.len(),
+                    "mqtt connection lost"
+                );
                 remove_acked(outbox, counters, &mut acked);
                 return end;
             }
