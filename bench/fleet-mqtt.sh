@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 devices="${1:-2000}"; rate="${2:-20}"; duration="${3:-8s}"
 sim=target/release/device-sim
+# CPU seconds (user + system) of a process, or of each thread of one with `threads`.
+cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+thread_cpu() { for t in /proc/"$1"/task/*; do printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{ print $14 + $15 }' "$t/stat")"; done 2>/dev/null; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 fleet() { # label, port
@@ -43,7 +46,16 @@ log=$(mktemp)
 DEVGATE_LOG=info DEVGATE_HANDLER=rules DEVGATE_MQTT="$broker" setsid bench/devgate-start.sh "$port" gt06 >/dev/null 2>"$log" &
 rules_pid=$!
 sleep 1.5
+dg=$(pgrep -s "$rules_pid" -x devgate || true)
+declare -A before; for p in $mosq $sub $dg; do before[$p]=$(cpu "$p"); done
+thread_cpu "$dg" > "$log.threads0"
 fleet rules "$port"
+# Who used the CPU while the fleet ran (2 cores = 2 CPU s per second of run).
+for p in $mosq $sub $dg; do
+  printf 'rules cpu: %s %.1f s\n' "$(cat /proc/$p/comm 2>/dev/null)" "$(echo "$(cpu "$p") - ${before[$p]}" | bc)"
+done
+thread_cpu "$dg" | awk 'NR==FNR { b[$1] += $2; next } { a[$1] += $2 } END { for (k in a) if (a[k] - b[k] > 20) printf "rules cpu: devgate thread %s %.1f s\n", k, (a[k] - b[k]) / 100 }' "$log.threads0" - | sort
+rm -f "$log.threads0"
 # The bridge drains what is still in the outbox; stop when nothing new came for 2 s.
 last=-1
 while [[ $(wc -l < "$out") != "$last" ]]; do last=$(wc -l < "$out"); sleep 2; done

@@ -107,6 +107,8 @@ pub struct RulesHandler {
 struct Inner {
     pipeline: Arc<Pipeline>,
     bridge: Option<BridgeHandle>,
+    /// The bridge's outbox, whose room new events wait for.
+    outbox: Option<rules::Outbox>,
     api: Arc<OnceLock<Api>>,
     clients: Mutex<HashMap<crate::ClientId, ClientState, FastHash>>,
     released: mpsc::UnboundedSender<Released>,
@@ -159,8 +161,14 @@ impl RulesHandler {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
-            pipeline: Arc::new(Pipeline::with_options(ruleset, store, outbox, options)),
+            pipeline: Arc::new(Pipeline::with_options(
+                ruleset,
+                store,
+                outbox.clone(),
+                options,
+            )),
             bridge,
+            outbox,
             api,
             clients: Mutex::new(HashMap::default()),
             released: tx,
@@ -215,6 +223,11 @@ impl Inner {
             if let Ok(p) = self.room.acquire().await {
                 drop(p);
             }
+        }
+        // A broker slower than the devices: wait for the bridge rather than take publishes the
+        // outbox would refuse (`when_full = "wait"`).
+        if let Some(o) = &self.outbox {
+            o.room().await;
         }
         let client = cx.client_id;
         let waiter = || -> Waiter {

@@ -5,8 +5,8 @@
 //! state comes from a bounded in-memory cache (`store::cache`), `set_state` patches are merged
 //! into it and `publish` actions take their outbox id. Nothing is written to the store there:
 //! the event's durable effects join the open batch of a [`Batcher`], and one flusher thread
-//! writes each batch (every dirty device's state, the new outbox entries, the outbox's next id)
-//! as one atomic store batch and flushes it. The remaining actions (reply, send, bind, join)
+//! writes each batch: every dirty device's state as one atomic store batch, flushed, then the
+//! new outbox entries, appended to the outbox's log and synced. The remaining actions (reply, send, bind, join)
 //! are returned at once when they depend on nothing unflushed; otherwise they wait, with the
 //! caller's [`Waiter`], until the batch holding what they depend on is flushed, and come back
 //! through the waiter, in each connection's order. So nothing an event says leaves before its
@@ -18,7 +18,7 @@ use crate::action::Action;
 use crate::batcher::{BatchConfig, Batcher, Outcome};
 use crate::error::StoreError;
 use crate::event::{DeviceState, Event};
-use crate::mqtt::{next_id_write, Outbox, OutboxError, StagedEntry};
+use crate::mqtt::{Outbox, OutboxError, StagedEntry};
 use crate::ruleset::RuleSet;
 use crate::store::cache::StateCache;
 use crate::store::{load_state, stage_state, Batch, StateStore};
@@ -353,7 +353,17 @@ impl Pipeline {
     fn publish(&self, publishes: Vec<Action>, out: &mut Vec<Action>, fx: &mut Effects) {
         let s = &*self.shared;
         let c = &s.counters;
-        let mut staged = Vec::new();
+        let refused = |out: &mut Vec<Action>, topic: &str, e: OutboxError| {
+            if !matches!(e, OutboxError::Store(_)) {
+                c.publish_refused.fetch_add(1, Ordering::Relaxed);
+            }
+            out.push(Action::Skipped {
+                rule: "outbox".into(),
+                action: 0,
+                reason: format!("publish to {topic}: {e}"),
+            });
+        };
+        let mut prepared = Vec::new();
         for p in publishes {
             let Action::Publish {
                 topic,
@@ -373,25 +383,32 @@ impl Pipeline {
                 }
                 continue;
             };
-            match outbox.stage(&topic, qos, retain, &payload) {
-                Ok(e) => {
-                    c.published.fetch_add(1, Ordering::Relaxed);
-                    staged.push(e);
-                }
-                Err(e) => {
-                    if !matches!(e, OutboxError::Store(_)) {
-                        c.publish_refused.fetch_add(1, Ordering::Relaxed);
-                    }
-                    out.push(Action::Skipped {
-                        rule: "outbox".into(),
-                        action: 0,
-                        reason: format!("publish to {topic}: {e}"),
-                    });
-                }
+            match outbox.prepare(&topic, qos, retain, &payload) {
+                Ok(p) => prepared.push((topic, p)),
+                Err(e) => refused(out, &topic, e),
             }
         }
-        if !staged.is_empty() {
-            let t = self.stage(|commit| commit.entries.append(&mut staged));
+        let Some(outbox) = &s.outbox else { return };
+        if prepared.is_empty() {
+            return;
+        }
+        // Ids are taken under the commit lock, so they reach the outbox's log in order: an
+        // id taken earlier is never committed in a later batch (the bridge reads the log in
+        // id order and would pass it by).
+        let mut commit = self.lock_commit();
+        let mut staged = 0;
+        for (topic, p) in prepared {
+            match outbox.stage(p) {
+                Ok(e) => {
+                    c.published.fetch_add(1, Ordering::Relaxed);
+                    commit.entries.push(e);
+                    staged += 1;
+                }
+                Err(e) => refused(out, &topic, e),
+            }
+        }
+        if staged > 0 {
+            let t = Self::stage_locked(&s.wake, &mut commit);
             fx.wait_for(t);
         }
     }
@@ -405,9 +422,14 @@ impl Pipeline {
     fn stage(&self, add: impl FnOnce(&mut Commit)) -> u64 {
         let mut commit = self.lock_commit();
         add(&mut commit);
+        Self::stage_locked(&self.shared.wake, &mut commit)
+    }
+
+    /// Counts one event's effects into the open batch; returns its ticket.
+    fn stage_locked(wake: &Condvar, commit: &mut Commit) -> u64 {
         let t = commit.batcher.stage(Instant::now());
         if commit.batcher.open_events() == 1 || commit.batcher.is_full() {
-            self.shared.wake.notify_one();
+            wake.notify_one();
         }
         t
     }
@@ -489,43 +511,37 @@ fn flusher(s: &Shared) {
         s.counters
             .flushed_events
             .fetch_add(events as u64, Ordering::Relaxed);
-        if ok {
-            if let Some(o) = &s.outbox {
-                o.committed();
-            }
-        }
         for ((actions, waiter), outcome) in released {
             waiter(actions, outcome);
         }
     }
 }
 
-/// One batch: every dirty device's current state, the new outbox entries and the outbox's
-/// next id, written atomically, then flushed.
+/// One batch: every dirty device's current state, written atomically and flushed, then the
+/// new outbox entries, appended to the outbox's log and synced. In that order a failure leaves
+/// no publish of an event that is refused (its device sends it again).
 fn write_batch(
     s: &Shared,
     dirty: HashSet<String>,
     entries: Vec<StagedEntry>,
 ) -> Result<(), StoreError> {
-    let mut batch = Batch::new();
-    for uid in dirty {
-        let shard = s.cache.shard(&uid);
-        // A dirty entry is never evicted; its state may already hold later changes, which
-        // only makes what is written newer.
-        if let Some(e) = shard.get(&uid) {
-            stage_state(&mut batch, &uid, &e.state)?;
+    if !dirty.is_empty() {
+        let mut batch = Batch::new();
+        for uid in dirty {
+            let shard = s.cache.shard(&uid);
+            // A dirty entry is never evicted; its state may already hold later changes, which
+            // only makes what is written newer.
+            if let Some(e) = shard.get(&uid) {
+                stage_state(&mut batch, &uid, &e.state)?;
+            }
         }
+        if !batch.is_empty() {
+            s.store.batch(batch)?;
+        }
+        s.store.flush()?;
     }
-    let mut highest = None;
-    for e in entries {
-        highest = highest.max(Some(e.id));
-        e.write_into(&mut batch);
+    match &s.outbox {
+        Some(o) => o.commit(entries),
+        None => Ok(()),
     }
-    if let Some(h) = highest {
-        next_id_write(&mut batch, h);
-    }
-    if !batch.is_empty() {
-        s.store.batch(batch)?;
-    }
-    s.store.flush()
 }

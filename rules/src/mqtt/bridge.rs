@@ -9,8 +9,8 @@
 //! Ack tracking: rumqttc assigns packet ids as it takes publishes off its request channel, in
 //! order, and reports each as `Outgoing::Publish(pkid)`. The bridge keeps the ids it handed
 //! over in a FIFO and pairs them with those events, building a pkid -> outbox id table; a
-//! PubAck removes the entry from the outbox (acks read together are removed in one store
-//! batch). At most `inflight` publishes are on the wire and as many again wait in rumqttc's
+//! PubAck removes the entry from the outbox (acks read together are removed in one call).
+//! At most `inflight` publishes are on the wire and as many again wait in rumqttc's
 //! request queue, so the broker, not this task, sets the pace.
 
 use super::backoff::Backoff;
@@ -123,6 +123,7 @@ impl BridgeHandle {
         s.outbox_accepted = o.accepted.load(Ordering::Relaxed);
         s.outbox_refused_full = o.refused_full.load(Ordering::Relaxed);
         s.outbox_refused_too_big = o.refused_too_big.load(Ordering::Relaxed);
+        s.corrupt_dropped = self.outbox.damaged();
         s
     }
 
@@ -265,26 +266,18 @@ async fn session(
         // Top up the window from the outbox, oldest first.
         while handed.len() + inflight.len() < window {
             let room = window - handed.len() - inflight.len();
-            let entries = match outbox.read_after(cursor, room) {
+            let (entries, read) = match outbox.read_after(cursor, room) {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!(%e, "outbox unreadable");
                     break;
                 }
             };
-            if entries.is_empty() {
+            if read.is_none() {
                 break;
             }
+            cursor = read;
             for entry in entries {
-                let entry = match entry {
-                    Ok(e) => e,
-                    Err(id) => {
-                        cursor = Some(id);
-                        counters.corrupt_dropped.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                };
-                cursor = Some(entry.id);
                 if let Err(e) =
                     client.try_publish(entry.topic, qos(entry.qos), entry.retain, entry.payload)
                 {
@@ -311,7 +304,7 @@ async fn session(
         };
         let mut ev = Some(ev);
         // Take every event already queued in the same round, so their acks are removed from
-        // the outbox in one batch instead of one store write each.
+        // the outbox in one call.
         while let Some(next) = ev.take() {
             let Some(r) = next else {
                 remove_acked(outbox, counters, &mut acked);

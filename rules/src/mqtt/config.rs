@@ -88,12 +88,29 @@ pub struct OutboxConfig {
     /// Messages held at most; when full, new publishes are refused and counted.
     #[serde(default = "d_max_entries")]
     pub max_entries: u64,
+    /// What the rules handler does as the outbox nears `max_entries`.
+    #[serde(default)]
+    pub when_full: WhenFull,
+}
+
+/// What the rules handler does when the outbox nears `max_entries` (90% of it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFull {
+    /// New events wait until acknowledgements make room: devices are acked at the broker's
+    /// pace and every acked event's publishes are kept.
+    #[default]
+    Wait,
+    /// Events go on; publishes past `max_entries` are refused and counted (the device is
+    /// still acked, its state still written): the device's pace, not every publish.
+    Refuse,
 }
 
 impl Default for OutboxConfig {
     fn default() -> Self {
         OutboxConfig {
             max_entries: d_max_entries(),
+            when_full: WhenFull::default(),
         }
     }
 }

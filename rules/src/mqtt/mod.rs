@@ -2,18 +2,20 @@
 //! and removes entries only on PubAck, and the downlink side that turns messages on configured
 //! topics into `send_to_uid` calls on a [`DownlinkSink`], with a stated offline policy.
 //!
-//! Parts: `config` (the `[mqtt]` table), `outbox` (durable queue, ids), `bridge` (connection,
+//! Parts: `config` (the `[mqtt]` table), `outbox` (durable queue, ids) on `log` (its segment
+//! files), `bridge` (connection,
 //! ack tracking, resend), `downlink` (topic templates, hold queue), `backoff`, `stats`.
 
 mod backoff;
 mod bridge;
 mod config;
 mod downlink;
+mod log;
 mod outbox;
 mod stats;
 
 pub use bridge::{Bridge, BridgeError, BridgeHandle, NoDownlink};
-pub use config::{DownlinkConfig, MqttConfig, OfflinePolicy, OutboxConfig};
+pub use config::{DownlinkConfig, MqttConfig, OfflinePolicy, OutboxConfig, WhenFull};
 pub use downlink::{BoxFuture, DownlinkSink, SinkError};
-pub use outbox::{next_id_write, Outbox, OutboxEntry, OutboxError, StagedEntry};
+pub use outbox::{Outbox, OutboxEntry, OutboxError, Prepared, StagedEntry};
 pub use stats::BridgeStats;

@@ -12,7 +12,6 @@ pub(crate) struct Counters {
     pub published: AtomicU64,
     pub retried: AtomicU64,
     pub acked: AtomicU64,
-    pub corrupt_dropped: AtomicU64,
     pub subscribe_failed: AtomicU64,
     pub subscribe_acked: AtomicU64,
     pub downlink_received: AtomicU64,
@@ -48,7 +47,7 @@ pub struct BridgeStats {
     pub outbox_refused_full: u64,
     /// Publishes refused because they exceed `max_packet_bytes`.
     pub outbox_refused_too_big: u64,
-    /// Unreadable outbox records removed.
+    /// Damaged records found in the outbox's log (each ends the rest of its segment).
     pub corrupt_dropped: u64,
     /// Downlink subscriptions the broker refused.
     pub subscribe_failed: u64,
@@ -82,7 +81,7 @@ impl Counters {
             published: g(&self.published),
             retried: g(&self.retried),
             acked: g(&self.acked),
-            corrupt_dropped: g(&self.corrupt_dropped),
+            corrupt_dropped: 0,
             subscribe_failed: g(&self.subscribe_failed),
             subscribe_acked: g(&self.subscribe_acked),
             downlink_received: g(&self.downlink_received),

@@ -8,7 +8,8 @@
 //!
 //! Keyspace (one flat, ordered key space; numbers are big-endian so order is numeric):
 //! - `state/<uid>`: the device's state, a JSON object.
-//! - `outbox/<u64 id>`: an MQTT uplink message waiting for its PubAck (see `mqtt::outbox`).
+//! - `outbox/<u64 id>`: read once at open and moved into the outbox's own log (`mqtt::log`);
+//!   earlier versions kept MQTT uplink messages here.
 //! - `hold/<uid>\0<u64 seq>`: a downlink command held for an offline uid.
 //! - `meta/<name>`: counters that must never go back (next outbox id, next hold seq).
 
@@ -70,6 +71,11 @@ pub trait StateStore: Send + Sync {
     ) -> Result<Pairs, StoreError>;
     /// Makes every write so far durable.
     fn flush(&self) -> Result<(), StoreError>;
+    /// The directory the store keeps its files in, where others (the MQTT outbox's log) may
+    /// keep theirs beside; `None` for a store in memory.
+    fn data_dir(&self) -> Option<&std::path::Path> {
+        None
+    }
 }
 
 /// The key of a uid's device state.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub struct SledStore {
     db: sled::Db,
+    dir: std::path::PathBuf,
 }
 
 fn engine(e: sled::Error) -> StoreError {
@@ -32,7 +33,12 @@ impl SledStore {
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
             match sled::Config::new().path(dir.as_ref()).open() {
-                Ok(db) => return Ok(SledStore { db }),
+                Ok(db) => {
+                    return Ok(SledStore {
+                        db,
+                        dir: dir.as_ref().to_path_buf(),
+                    })
+                }
                 // sled 0.34 reports a held lock only as an `Other` io error with this text.
                 Err(sled::Error::Io(e)) if e.to_string().starts_with("could not acquire lock") => {
                     if Instant::now() >= deadline {
@@ -95,5 +101,9 @@ impl StateStore for SledStore {
 
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(engine)
+    }
+
+    fn data_dir(&self) -> Option<&Path> {
+        Some(&self.dir)
     }
 }
