@@ -17,7 +17,7 @@ use super::acks::AckWindow;
 use super::client::{ClientHandle, Out};
 use super::router::Routed;
 use super::GatewayState;
-use crate::proto::{DataMeta, Message};
+use crate::proto::{DataMeta, Fields, Message};
 use bytes::{Buf, Bytes, BytesMut};
 use codecs::{Codec, CodecError, Inbound, Outbound};
 use std::cell::RefCell;
@@ -491,10 +491,7 @@ impl Conn<'_> {
             Inbound::Message { data, fields } => {
                 self.client.touch();
                 self.state.stats.messages_in.fetch_add(1, Ordering::Relaxed);
-                let fields = match fields {
-                    Some(v) => Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
-                    None => Bytes::new(),
-                };
+                let fields = fields.map_or(Fields::None, Fields::Value);
                 let (uid, session) = self.client.event_meta();
                 self.seq += 1;
                 let seq = self.seq;

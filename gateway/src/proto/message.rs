@@ -31,17 +31,65 @@ impl Role {
 /// link and shard queues (it is moved some 20-35 times per round trip).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DataMeta {
-    /// Decoded device-family fields as JSON, empty when none.
-    pub fields: Bytes,
+    /// Decoded device-family fields.
+    pub fields: Fields,
     /// The uid bound to the client, empty when none.
     pub uid: String,
     /// The client's session as a JSON object, empty when none.
     pub session: Bytes,
 }
 
+/// A data event's decoded device-family fields: kept as the codec built them while the event
+/// stays in this process (an inline worker takes them without a JSON round trip), written as
+/// JSON only when it crosses a link.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Fields {
+    /// None decoded.
+    #[default]
+    None,
+    /// As the codec decoded them.
+    Value(serde_json::Value),
+    /// As JSON, as they came over a link.
+    Json(Bytes),
+}
+
+impl Fields {
+    /// Fields as they came over a link: empty JSON means none.
+    pub fn from_json(json: Bytes) -> Fields {
+        if json.is_empty() {
+            Fields::None
+        } else {
+            Fields::Json(json)
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Fields::None)
+    }
+
+    /// The fields as JSON for the wire (empty when none).
+    pub fn to_json(&self) -> Bytes {
+        match self {
+            Fields::None => Bytes::new(),
+            Fields::Value(v) => Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            Fields::Json(b) => b.clone(),
+        }
+    }
+
+    /// The fields as a value; `None` when there are none or their JSON does not parse.
+    pub fn into_value(self) -> Option<serde_json::Value> {
+        match self {
+            Fields::None => None,
+            Fields::Value(v) => Some(v),
+            Fields::Json(b) => serde_json::from_slice(&b).ok(),
+        }
+    }
+}
+
 impl DataMeta {
     /// Boxed, or `None` when every part is empty.
-    pub fn boxed(fields: Bytes, uid: String, session: Bytes) -> Option<Box<DataMeta>> {
+    pub fn boxed(fields: Fields, uid: String, session: Bytes) -> Option<Box<DataMeta>> {
         if fields.is_empty() && uid.is_empty() && session.is_empty() {
             None
         } else {
@@ -388,7 +436,7 @@ impl Message {
                 dst.put_blob(data);
                 match meta {
                     Some(m) => {
-                        dst.put_blob(&m.fields);
+                        dst.put_blob(&m.fields.to_json());
                         dst.put_str16(&m.uid);
                         dst.put_blob(&m.session);
                     }
@@ -537,7 +585,11 @@ impl Message {
             kind::DATA => Message::Data {
                 client: get_client(&mut r)?,
                 data: r.blob("data")?,
-                meta: DataMeta::boxed(r.blob("fields")?, r.str16("uid")?, r.blob("session")?),
+                meta: DataMeta::boxed(
+                    Fields::from_json(r.blob("fields")?),
+                    r.str16("uid")?,
+                    r.blob("session")?,
+                ),
             },
             kind::IDENTITY => Message::Identity {
                 client: get_client(&mut r)?,
@@ -642,7 +694,11 @@ mod tests {
         };
         for meta in [
             None,
-            DataMeta::boxed(Bytes::from_static(b"{}"), "u1".into(), Bytes::new()),
+            DataMeta::boxed(
+                Fields::Json(Bytes::from_static(b"{}")),
+                "u1".into(),
+                Bytes::new(),
+            ),
         ] {
             let msg = Message::Data {
                 client,

@@ -9,7 +9,7 @@ pub mod message;
 pub mod query;
 pub mod wire;
 
-pub use message::{DataMeta, Message, Role, PROTOCOL_VERSION};
+pub use message::{DataMeta, Fields, Message, Role, PROTOCOL_VERSION};
 pub use query::QueryKind;
 pub use wire::WireError;
 

@@ -189,9 +189,7 @@ async fn dispatch<H: EventHandler>(handler: &H, cx: &Context<'_>, msg: Message) 
             }
         }
         Message::Data { data, meta, .. } => {
-            let fields = meta
-                .filter(|m| !m.fields.is_empty())
-                .and_then(|m| serde_json::from_slice(&m.fields).ok());
+            let fields = meta.and_then(|m| m.fields.into_value());
             handler.on_message(cx, Incoming { data, fields }).await
         }
         Message::Identity { uid, .. } => handler.on_identity(cx, &uid).await,
