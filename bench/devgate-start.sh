@@ -3,7 +3,7 @@
 # 127.0.0.1:PORT, for bench/compare.sh:  --server-b 'bench/devgate-start.sh {port}'
 # DEVGATE_BIN overrides the binary (A/B of two builds). DEVGATE_HANDLER=rules runs the rules
 # handler with DEVGATE_RULES (default examples/rules.toml) and a fresh data_dir, plus
-# DEVGATE_MQTT=host:port for the MQTT bridge; DEVGATE_LOG sets the log level (warn).
+# DEVGATE_MQTT=host:port for the MQTT bridge (DEVGATE_MQTT_INFLIGHT its window); DEVGATE_LOG sets the log level (warn).
 set -euo pipefail
 port="$1"; proto="${2:-text}"
 dir=$(mktemp -d)
@@ -23,6 +23,7 @@ if [[ "${DEVGATE_HANDLER:-echo}" == rules ]]; then
   printf 'rules = "%s"\ndata_dir = "%s/data"\n' "$rules" "$dir" >> "$dir/start.toml"
   if [[ -n "${DEVGATE_MQTT:-}" ]]; then
     printf '[worker.mqtt]\nbroker = "%s"\nclient_id = "bench-%s"\n' "$DEVGATE_MQTT" "$$" >> "$dir/start.toml"
+    if [[ -n "${DEVGATE_MQTT_INFLIGHT:-}" ]]; then printf 'inflight = %s\n' "$DEVGATE_MQTT_INFLIGHT" >> "$dir/start.toml"; fi
   fi
 fi
 exec "${DEVGATE_BIN:-$(dirname "$0")/../target/release/devgate}" start --config "$dir/start.toml"

@@ -33,9 +33,11 @@ pub use batcher::{BatchConfig, Outcome};
 pub use error::{RuleError, StoreError};
 pub use event::{DeviceState, Event, EventKind};
 pub use load::{check_rules_file, parse_rules};
+#[doc(hidden)]
+pub use mqtt::read_outbox_segment;
 pub use mqtt::{
     Bridge, BridgeError, BridgeHandle, BridgeStats, DownlinkConfig, DownlinkSink, MqttConfig,
-    NoDownlink, OfflinePolicy, Outbox, OutboxConfig, OutboxError, SinkError,
+    NoDownlink, OfflinePolicy, Outbox, OutboxConfig, OutboxEntry, OutboxError, SinkError, WhenFull,
 };
 pub use pipeline::{Pipeline, PipelineError, PipelineOptions, PipelineStats, Waiter};
 pub use ruleset::RuleSet;

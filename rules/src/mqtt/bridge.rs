@@ -263,8 +263,11 @@ async fn session(
     let mut cursor: Option<u64> = None;
     let mut acked: Vec<u64> = Vec::with_capacity(ACK_BATCH);
     loop {
-        // Top up the window from the outbox, oldest first.
-        while handed.len() + inflight.len() < window {
+        // Top up the window from the outbox, oldest first: once an eighth of it is free (or
+        // all of it), not per PubAck, so one read serves several publishes.
+        let free = window - (handed.len() + inflight.len()).min(window);
+        let top_up = free >= (window / 8).max(1);
+        while top_up && handed.len() + inflight.len() < window {
             let room = window - handed.len() - inflight.len();
             let (entries, read) = match outbox.read_after(cursor, room) {
                 Ok(e) => e,

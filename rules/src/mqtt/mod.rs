@@ -17,5 +17,7 @@ mod stats;
 pub use bridge::{Bridge, BridgeError, BridgeHandle, NoDownlink};
 pub use config::{DownlinkConfig, MqttConfig, OfflinePolicy, OutboxConfig, WhenFull};
 pub use downlink::{BoxFuture, DownlinkSink, SinkError};
+#[doc(hidden)]
+pub use log::read_segment as read_outbox_segment;
 pub use outbox::{Outbox, OutboxEntry, OutboxError, Prepared, StagedEntry};
 pub use stats::BridgeStats;
