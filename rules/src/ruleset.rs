@@ -45,12 +45,74 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
+    /// Whether the rule takes events of this kind and protocol: what [`Index`] decides ahead.
+    fn takes(&self, kind: EventKind, protocol: &str) -> bool {
+        self.on.contains(&kind)
+            && (self.protocol.is_empty() || self.protocol.iter().any(|p| p == protocol))
+    }
+
+    /// The rest of the match, for a rule [`Index`] picked: listener filter and condition.
     fn matches(&self, ctx: &Context<'_>) -> bool {
-        let ev = ctx.event;
-        self.on.contains(&ev.kind)
-            && (self.listener.is_empty() || self.listener.iter().any(|l| **l == *ev.listener))
-            && (self.protocol.is_empty() || self.protocol.iter().any(|p| **p == *ev.protocol))
+        (self.listener.is_empty() || self.listener.iter().any(|l| **l == *ctx.event.listener))
             && self.when.as_ref().is_none_or(|w| w.eval(ctx))
+    }
+}
+
+/// Slot of an event kind in [`Index`]'s per-kind lists.
+fn slot(kind: EventKind) -> usize {
+    match kind {
+        EventKind::Connect => 0,
+        EventKind::Message => 1,
+        EventKind::Close => 2,
+    }
+}
+
+const KINDS: [EventKind; 3] = [EventKind::Connect, EventKind::Message, EventKind::Close];
+
+/// The rules an event can match, by its kind and protocol, in file order: an event visits only
+/// those, not every rule of the file.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// Per protocol some rule names: the candidate rules for each kind.
+    named: Vec<(Box<str>, [Vec<usize>; 3])>,
+    /// For a protocol no rule names: the rules without a protocol filter, for each kind.
+    other: [Vec<usize>; 3],
+}
+
+impl Index {
+    fn new(rules: &[Rule]) -> Index {
+        let pick = |protocol: Option<&str>| {
+            KINDS.map(|kind| {
+                (0..rules.len())
+                    .filter(|&i| match protocol {
+                        Some(p) => rules[i].takes(kind, p),
+                        None => rules[i].on.contains(&kind) && rules[i].protocol.is_empty(),
+                    })
+                    .collect()
+            })
+        };
+        let mut names: Vec<&str> = Vec::new();
+        for p in rules.iter().flat_map(|r| &r.protocol) {
+            if !names.contains(&p.as_str()) {
+                names.push(p);
+            }
+        }
+        Index {
+            named: names
+                .into_iter()
+                .map(|p| (p.into(), pick(Some(p))))
+                .collect(),
+            other: pick(None),
+        }
+    }
+
+    fn candidates(&self, kind: EventKind, protocol: &str) -> &[usize] {
+        let lists = self
+            .named
+            .iter()
+            .find(|(p, _)| **p == *protocol)
+            .map_or(&self.other, |(_, l)| l);
+        &lists[slot(kind)]
     }
 }
 
@@ -58,7 +120,8 @@ impl Rule {
 /// [`crate::parse_rules`].
 #[derive(Debug, Clone)]
 pub struct RuleSet {
-    pub(crate) rules: Vec<Rule>,
+    rules: Vec<Rule>,
+    index: Index,
 }
 
 fn topic_part(text: &str) -> Result<(), String> {
@@ -107,6 +170,12 @@ fn message_json(ctx: &Context<'_>) -> Value {
 }
 
 impl RuleSet {
+    /// A rule set of compiled rules, in file order.
+    pub(crate) fn new(rules: Vec<Rule>) -> RuleSet {
+        let index = Index::new(&rules);
+        RuleSet { rules, index }
+    }
+
     /// How many rules there are.
     pub fn len(&self) -> usize {
         self.rules.len()
@@ -132,7 +201,10 @@ impl RuleSet {
     pub fn evaluate(&self, event: &Event, state: &DeviceState, now: u64) -> Vec<Action> {
         let mut ctx = Context::new(event, state, now);
         let mut out = Vec::new();
-        for rule in &self.rules {
+        for &i in self.index.candidates(event.kind, &event.protocol) {
+            let Some(rule) = self.rules.get(i) else {
+                continue;
+            };
             if !rule.matches(&ctx) {
                 continue;
             }
@@ -209,4 +281,61 @@ fn run_step(step: &Step, ctx: &mut Context<'_>) -> Result<Action, String> {
             },
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The index picks exactly the rules whose kind and protocol filters take the event.
+    #[test]
+    fn the_index_picks_what_the_filters_take_in_file_order() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/rules.toml");
+        let src = std::fs::read_to_string(example).unwrap();
+        let mut files = vec![src];
+        files.push(
+            r#"
+            [[rule]]
+            on = ["close", "message"]
+            protocol = ["gt06", "text"]
+            actions = [{ drop = true }]
+            [[rule]]
+            actions = [{ reply = "x" }]
+            [[rule]]
+            on = ["connect"]
+            protocol = "text"
+            listener = "ws"
+            actions = [{ reply = "y" }]
+            [[rule]]
+            on = ["connect", "message", "close"]
+            actions = [{ reply = "z" }]
+            "#
+            .to_owned(),
+        );
+        for src in files {
+            let rs = crate::parse_rules(&src, Path::new("t.toml")).unwrap();
+            for kind in KINDS {
+                for protocol in [
+                    "text",
+                    "frame",
+                    "websocket",
+                    "gt06",
+                    "jt808",
+                    "teltonika",
+                    "",
+                    "x",
+                ] {
+                    let want: Vec<usize> = (0..rs.rules.len())
+                        .filter(|&i| rs.rules[i].takes(kind, protocol))
+                        .collect();
+                    assert_eq!(
+                        rs.index.candidates(kind, protocol),
+                        want,
+                        "{kind:?} {protocol}"
+                    );
+                }
+            }
+        }
+    }
 }
