@@ -284,6 +284,11 @@ impl Expr {
             Expr::And(a, b) => a.eval(ctx) && b.eval(ctx),
             Expr::Not(a) => !a.eval(ctx),
             Expr::Truthy(o) => read(o, ctx).is_some_and(|v| truthy(&v)),
+            Expr::Cmp(Operand::Path(p), op @ (Op::Eq | Op::Ne), Operand::Lit(Value::Null))
+            | Expr::Cmp(Operand::Lit(Value::Null), op @ (Op::Eq | Op::Ne), Operand::Path(p)) => {
+                // `fields.uid != null` is in most rules files: no JSON value built or dropped.
+                ctx.is_null(p) == (*op == Op::Eq)
+            }
             Expr::Cmp(a, op, b) => {
                 // Text against text (`text == 'ping'`, `protocol != 'gt06'`): no copies.
                 if let (Some(x), Some(y)) = (read_str(a, ctx), read_str(b, ctx)) {
@@ -448,6 +453,56 @@ mod tests {
         ] {
             assert_eq!(eval_on(cond, j), want, "{cond}");
         }
+    }
+
+    #[test]
+    fn null_comparisons_match_json_comparisons_for_every_root() {
+        let mut ev = Event::message("c", "l", "text", r#"{"a":{"b":[null,1]},"n":null,"z":0}"#);
+        ev.session.insert("s".into(), Value::Null);
+        let mut st = DeviceState::new();
+        st.0.insert("x".into(), Value::from(1));
+        let ctx = Context::new(&ev, &st, 1000);
+        for p in [
+            "a",
+            "a.b",
+            "a.b.0",
+            "a.b.1",
+            "a.b.2",
+            "a.c",
+            "n",
+            "z",
+            "missing",
+            "fields",
+            "state",
+            "state.x",
+            "state.y",
+            "session",
+            "session.s",
+            "session.t",
+            "uid",
+            "text",
+            "now",
+            "event",
+            "client_id",
+            "listener",
+            "protocol",
+        ] {
+            let path = Path::parse(p).unwrap();
+            let want = compare(ctx.resolve(&path).as_deref(), Op::Eq, Some(&Value::Null));
+            assert_eq!(ctx.is_null(&path), want, "{p}");
+            for (cond, op_eq) in [
+                (format!("{p} == null"), true),
+                (format!("null != {p}"), false),
+            ] {
+                let e = Expr::parse(&cond).unwrap();
+                assert_eq!(e.eval(&ctx), want == op_eq, "{cond}");
+            }
+        }
+        // Not valid UTF-8, no fields: text is absent, so null.
+        let ev = Event::message("c", "l", "text", vec![0xffu8, 0xfe]);
+        let ctx = Context::new(&ev, &st, 1000);
+        assert!(Expr::parse("text == null").unwrap().eval(&ctx));
+        assert!(Expr::parse("fields.uid == null").unwrap().eval(&ctx));
     }
 
     #[test]
