@@ -45,10 +45,15 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
-    /// Whether the rule takes events of this kind and protocol: what [`Index`] decides ahead.
-    fn takes(&self, kind: EventKind, protocol: &str) -> bool {
+    /// Whether the rule can match an event of this kind and protocol, with or without fields:
+    /// what [`Index`] decides ahead.
+    fn takes(&self, kind: EventKind, protocol: Option<&str>, has_fields: bool) -> bool {
         self.on.contains(&kind)
-            && (self.protocol.is_empty() || self.protocol.iter().any(|p| p == protocol))
+            && match protocol {
+                Some(p) => self.protocol.is_empty() || self.protocol.iter().any(|q| q == p),
+                None => self.protocol.is_empty(),
+            }
+            && (has_fields || !self.when.as_ref().is_some_and(Expr::needs_fields))
     }
 
     /// The rest of the match, for a rule [`Index`] picked: listener filter and condition.
@@ -58,38 +63,40 @@ impl Rule {
     }
 }
 
-/// Slot of an event kind in [`Index`]'s per-kind lists.
-fn slot(kind: EventKind) -> usize {
-    match kind {
+/// Slot in [`Index`]'s lists of an event kind, with or without fields.
+fn slot(kind: EventKind, has_fields: bool) -> usize {
+    let k = match kind {
         EventKind::Connect => 0,
         EventKind::Message => 1,
         EventKind::Close => 2,
-    }
+    };
+    k * 2 + usize::from(has_fields)
 }
 
-const KINDS: [EventKind; 3] = [EventKind::Connect, EventKind::Message, EventKind::Close];
+const SLOTS: usize = 6;
 
-/// The rules an event can match, by its kind and protocol, in file order: an event visits only
-/// those, not every rule of the file.
+/// The rules an event can match, by its kind, its protocol and whether it has fields, in file
+/// order: an event visits only those, not every rule of the file.
 #[derive(Debug, Clone, Default)]
 struct Index {
-    /// Per protocol some rule names: the candidate rules for each kind.
-    named: Vec<(Box<str>, [Vec<usize>; 3])>,
-    /// For a protocol no rule names: the rules without a protocol filter, for each kind.
-    other: [Vec<usize>; 3],
+    /// Per protocol some rule names: the candidate rules for each [`slot`].
+    named: Vec<(Box<str>, [Vec<usize>; SLOTS])>,
+    /// For a protocol no rule names: the candidates among rules without a protocol filter.
+    other: [Vec<usize>; SLOTS],
 }
 
 impl Index {
     fn new(rules: &[Rule]) -> Index {
         let pick = |protocol: Option<&str>| {
-            KINDS.map(|kind| {
-                (0..rules.len())
-                    .filter(|&i| match protocol {
-                        Some(p) => rules[i].takes(kind, p),
-                        None => rules[i].on.contains(&kind) && rules[i].protocol.is_empty(),
-                    })
-                    .collect()
-            })
+            let mut lists: [Vec<usize>; SLOTS] = Default::default();
+            for kind in [EventKind::Connect, EventKind::Message, EventKind::Close] {
+                for has_fields in [false, true] {
+                    lists[slot(kind, has_fields)] = (0..rules.len())
+                        .filter(|&i| rules[i].takes(kind, protocol, has_fields))
+                        .collect();
+                }
+            }
+            lists
         };
         let mut names: Vec<&str> = Vec::new();
         for p in rules.iter().flat_map(|r| &r.protocol) {
@@ -106,13 +113,13 @@ impl Index {
         }
     }
 
-    fn candidates(&self, kind: EventKind, protocol: &str) -> &[usize] {
+    fn candidates(&self, kind: EventKind, protocol: &str, has_fields: bool) -> &[usize] {
         let lists = self
             .named
             .iter()
             .find(|(p, _)| **p == *protocol)
             .map_or(&self.other, |(_, l)| l);
-        &lists[slot(kind)]
+        &lists[slot(kind, has_fields)]
     }
 }
 
@@ -201,7 +208,11 @@ impl RuleSet {
     pub fn evaluate(&self, event: &Event, state: &DeviceState, now: u64) -> Vec<Action> {
         let mut ctx = Context::new(event, state, now);
         let mut out = Vec::new();
-        for &i in self.index.candidates(event.kind, &event.protocol) {
+        let has_fields = ctx.fields.is_some();
+        for &i in self
+            .index
+            .candidates(event.kind, &event.protocol, has_fields)
+        {
             let Some(rule) = self.rules.get(i) else {
                 continue;
             };
@@ -315,7 +326,7 @@ mod tests {
         );
         for src in files {
             let rs = crate::parse_rules(&src, Path::new("t.toml")).unwrap();
-            for kind in KINDS {
+            for kind in [EventKind::Connect, EventKind::Message, EventKind::Close] {
                 for protocol in [
                     "text",
                     "frame",
@@ -326,14 +337,27 @@ mod tests {
                     "",
                     "x",
                 ] {
-                    let want: Vec<usize> = (0..rs.rules.len())
-                        .filter(|&i| rs.rules[i].takes(kind, protocol))
-                        .collect();
-                    assert_eq!(
-                        rs.index.candidates(kind, protocol),
-                        want,
-                        "{kind:?} {protocol}"
-                    );
+                    for has_fields in [false, true] {
+                        let named = rs
+                            .rules
+                            .iter()
+                            .any(|r| r.protocol.iter().any(|p| p == protocol));
+                        let want: Vec<usize> = (0..rs.rules.len())
+                            .filter(|&i| {
+                                let r = &rs.rules[i];
+                                r.on.contains(&kind)
+                                    && (r.protocol.is_empty()
+                                        || r.protocol.iter().any(|p| p == protocol))
+                                    && (has_fields
+                                        || !r.when.as_ref().is_some_and(Expr::needs_fields))
+                            })
+                            .collect();
+                        assert_eq!(
+                            rs.index.candidates(kind, protocol, has_fields),
+                            want,
+                            "{kind:?} {protocol} {has_fields} (named: {named})"
+                        );
+                    }
                 }
             }
         }

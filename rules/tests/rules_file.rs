@@ -430,3 +430,44 @@ fn rules_of_interleaved_kinds_and_protocols_run_in_file_order() {
         ["any-1 message", "text-1 message", "ws-listener", "any-2"]
     );
 }
+
+#[test]
+fn rules_that_need_fields_run_in_order_for_events_with_fields_only() {
+    let rs = load(
+        r#"
+        [[rule]]
+        name = "uid"
+        when = "fields.uid != null"
+        actions = [{ reply = "uid ${fields.uid}" }]
+        [[rule]]
+        name = "all"
+        actions = [{ reply = "all" }]
+        [[rule]]
+        name = "hot"
+        when = "temp > 50 or (fix and uid == null)"
+        actions = [{ reply = "hot" }]
+        [[rule]]
+        name = "no-fix"
+        when = "not fix"
+        actions = [{ reply = "no-fix" }]
+    "#,
+    );
+    let st = DeviceState::new();
+    let replies = |ev: &Event| -> Vec<String> {
+        rs.evaluate(ev, &st, 0)
+            .into_iter()
+            .map(|a| match a {
+                Action::Reply { data } => data,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(replies(&msg("hello")), ["all", "no-fix"]);
+    assert_eq!(
+        replies(&msg(r#" {"uid":"d1","temp":60}"#)),
+        ["uid d1", "all", "hot", "no-fix"]
+    );
+    let mut ev = msg("binary");
+    ev.fields = Some(json!({"fix": true}));
+    assert_eq!(replies(&ev), ["all", "hot"]);
+}
