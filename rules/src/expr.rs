@@ -5,7 +5,7 @@
 //! `<`, `<=`, `>`, `>=`, `contains`) or a lone operand tested for truth; parentheses group.
 //! Operands are field paths or literals: `'text'`, `"text"`, numbers, `true`, `false`, `null`.
 
-use crate::path::{raw_path, Context, Path};
+use crate::path::{raw_path, Context, Path, Root};
 use nom::branch::alt;
 use nom::bytes::complete::tag;
 use nom::character::complete::{char, digit1, multispace0, one_of, satisfy};
@@ -277,6 +277,29 @@ impl Expr {
         }
     }
 
+    /// Whether the condition can hold only for an event with fields (decoded, or a JSON object
+    /// sent as text): then [`crate::RuleSet`] does not offer the rule to events without any.
+    /// `false` when unsure.
+    pub fn needs_fields(&self) -> bool {
+        // Without fields, a fields path reads as absent, which compares as `null`.
+        let fields = |o: &Operand| matches!(o, Operand::Path(p) if p.root == Root::Fields);
+        let null = |o: &Operand| matches!(o, Operand::Lit(Value::Null));
+        let other = |o: &Operand| matches!(o, Operand::Lit(v) if !v.is_null());
+        match self {
+            Expr::Or(a, b) => a.needs_fields() && b.needs_fields(),
+            Expr::And(a, b) => a.needs_fields() || b.needs_fields(),
+            Expr::Not(_) => false,
+            Expr::Truthy(o) => fields(o),
+            Expr::Cmp(a, op, b) => match op {
+                // Ordering needs two numbers or two strings; `null` is neither.
+                Op::Lt | Op::Le | Op::Gt | Op::Ge => fields(a) || fields(b),
+                Op::Eq => (fields(a) && other(b)) || (other(a) && fields(b)),
+                Op::Ne => (fields(a) && (fields(b) || null(b))) || (fields(b) && null(a)),
+                Op::Contains => fields(a),
+            },
+        }
+    }
+
     /// Whether the condition holds for this event.
     pub fn eval(&self, ctx: &Context<'_>) -> bool {
         match self {
@@ -284,6 +307,11 @@ impl Expr {
             Expr::And(a, b) => a.eval(ctx) && b.eval(ctx),
             Expr::Not(a) => !a.eval(ctx),
             Expr::Truthy(o) => read(o, ctx).is_some_and(|v| truthy(&v)),
+            Expr::Cmp(Operand::Path(p), op @ (Op::Eq | Op::Ne), Operand::Lit(Value::Null))
+            | Expr::Cmp(Operand::Lit(Value::Null), op @ (Op::Eq | Op::Ne), Operand::Path(p)) => {
+                // `fields.uid != null` is in most rules files: no JSON value built or dropped.
+                ctx.is_null(p) == (*op == Op::Eq)
+            }
             Expr::Cmp(a, op, b) => {
                 // Text against text (`text == 'ping'`, `protocol != 'gt06'`): no copies.
                 if let (Some(x), Some(y)) = (read_str(a, ctx), read_str(b, ctx)) {
@@ -447,6 +475,109 @@ mod tests {
             ("event == 'message'", true),
         ] {
             assert_eq!(eval_on(cond, j), want, "{cond}");
+        }
+    }
+
+    #[test]
+    fn null_comparisons_match_json_comparisons_for_every_root() {
+        let mut ev = Event::message("c", "l", "text", r#"{"a":{"b":[null,1]},"n":null,"z":0}"#);
+        ev.session.insert("s".into(), Value::Null);
+        let mut st = DeviceState::new();
+        st.0.insert("x".into(), Value::from(1));
+        let ctx = Context::new(&ev, &st, 1000);
+        for p in [
+            "a",
+            "a.b",
+            "a.b.0",
+            "a.b.1",
+            "a.b.2",
+            "a.c",
+            "n",
+            "z",
+            "missing",
+            "fields",
+            "state",
+            "state.x",
+            "state.y",
+            "session",
+            "session.s",
+            "session.t",
+            "uid",
+            "text",
+            "now",
+            "event",
+            "client_id",
+            "listener",
+            "protocol",
+        ] {
+            let path = Path::parse(p).unwrap();
+            let want = compare(ctx.resolve(&path).as_deref(), Op::Eq, Some(&Value::Null));
+            assert_eq!(ctx.is_null(&path), want, "{p}");
+            for (cond, op_eq) in [
+                (format!("{p} == null"), true),
+                (format!("null != {p}"), false),
+            ] {
+                let e = Expr::parse(&cond).unwrap();
+                assert_eq!(e.eval(&ctx), want == op_eq, "{cond}");
+            }
+        }
+        // Not valid UTF-8, no fields: text is absent, so null.
+        let ev = Event::message("c", "l", "text", vec![0xffu8, 0xfe]);
+        let ctx = Context::new(&ev, &st, 1000);
+        assert!(Expr::parse("text == null").unwrap().eval(&ctx));
+        assert!(Expr::parse("fields.uid == null").unwrap().eval(&ctx));
+    }
+
+    proptest::proptest! {
+        /// A condition that needs fields never holds for an event without any.
+        #[test]
+        fn conditions_that_need_fields_are_false_without_fields(
+            ops in proptest::collection::vec((0usize..9, 0usize..7, 0usize..9, 0usize..4), 1..4),
+            data in 0usize..3,
+        ) {
+            let operands = ["fields.a", "b", "fields", "null", "1", "'x'", "uid", "text", "state.s"];
+            let cmp = ["==", "!=", "<", "<=", ">", ">=", "contains"];
+            let mut cond = String::new();
+            for (i, (a, op, b, join)) in ops.iter().enumerate() {
+                if i > 0 {
+                    cond.push_str([" and ", " or ", " and not ", " or "][*join]);
+                }
+                if *join == 3 {
+                    cond.push_str(operands[*a]);
+                } else {
+                    cond.push_str(&format!("{} {} {}", operands[*a], cmp[*op], operands[*b]));
+                }
+            }
+            let e = Expr::parse(&cond).unwrap();
+            let data: &[u8] = [&b"hello"[..], b"", b"[1,2]"][data];
+            let ev = Event::message("c", "l", "text", data.to_vec());
+            let mut st = DeviceState::new();
+            st.0.insert("s".into(), Value::from("x"));
+            let ctx = Context::new(&ev, &st, 1000);
+            if e.needs_fields() {
+                proptest::prop_assert!(!e.eval(&ctx), "{}", cond);
+            }
+        }
+    }
+
+    #[test]
+    fn needs_fields_recognizes_the_usual_conditions() {
+        for (cond, want) in [
+            ("fields.uid != null", true),
+            ("fields.uid != null and fields.temp > 50", true),
+            ("kind == 'location' and uid != null", true),
+            ("speed > 120", true),
+            ("fix", true),
+            ("fields.uid == null", false),
+            ("fields.a != 1", false),
+            ("fields.a == fields.b", false),
+            ("not fix", false),
+            ("text == 'ping'", false),
+            ("fix or uid != null", false),
+            ("fix or speed > 1", true),
+            ("'abc' contains fields.a", false),
+        ] {
+            assert_eq!(Expr::parse(cond).unwrap().needs_fields(), want, "{cond}");
         }
     }
 

@@ -134,7 +134,7 @@ pub fn parse_rules(src: &str, file: &Path) -> Result<RuleSet, Vec<RuleError>> {
         }
     }
     if report.errors.is_empty() {
-        Ok(RuleSet { rules })
+        Ok(RuleSet::new(rules))
     } else {
         Err(report.errors)
     }

@@ -152,6 +152,34 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Whether `path` reads as `null`: absent, or a JSON `null`. Answers `x == null` without
+    /// building or copying the value.
+    pub fn is_null(&self, path: &Path) -> bool {
+        let below = |m: &Map<String, Value>| match path.keys.split_first() {
+            None => false,
+            Some((first, rest)) => m
+                .get(first)
+                .and_then(|v| descend(v, rest))
+                .is_none_or(Value::is_null),
+        };
+        match path.root {
+            Root::Uid
+            | Root::ClientId
+            | Root::Listener
+            | Root::Protocol
+            | Root::Event
+            | Root::Text => self.resolve_str(path).is_none(),
+            Root::Now => false,
+            Root::Fields => self
+                .fields
+                .as_deref()
+                .and_then(|f| descend(f, &path.keys))
+                .is_none_or(Value::is_null),
+            Root::State => below(&self.state.0),
+            Root::Session => below(&self.event.session),
+        }
+    }
+
     /// The value at `path`, or `None` when it is absent.
     pub fn resolve(&self, path: &Path) -> Option<Cow<'_, Value>> {
         let text = |v: Option<&str>| v.map(|t| Cow::Owned(Value::String(t.to_owned())));

@@ -45,12 +45,81 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
+    /// Whether the rule can match an event of this kind and protocol, with or without fields:
+    /// what [`Index`] decides ahead.
+    fn takes(&self, kind: EventKind, protocol: Option<&str>, has_fields: bool) -> bool {
+        self.on.contains(&kind)
+            && match protocol {
+                Some(p) => self.protocol.is_empty() || self.protocol.iter().any(|q| q == p),
+                None => self.protocol.is_empty(),
+            }
+            && (has_fields || !self.when.as_ref().is_some_and(Expr::needs_fields))
+    }
+
+    /// The rest of the match, for a rule [`Index`] picked: listener filter and condition.
     fn matches(&self, ctx: &Context<'_>) -> bool {
-        let ev = ctx.event;
-        self.on.contains(&ev.kind)
-            && (self.listener.is_empty() || self.listener.iter().any(|l| **l == *ev.listener))
-            && (self.protocol.is_empty() || self.protocol.iter().any(|p| **p == *ev.protocol))
+        (self.listener.is_empty() || self.listener.iter().any(|l| **l == *ctx.event.listener))
             && self.when.as_ref().is_none_or(|w| w.eval(ctx))
+    }
+}
+
+/// Slot in [`Index`]'s lists of an event kind, with or without fields.
+fn slot(kind: EventKind, has_fields: bool) -> usize {
+    let k = match kind {
+        EventKind::Connect => 0,
+        EventKind::Message => 1,
+        EventKind::Close => 2,
+    };
+    k * 2 + usize::from(has_fields)
+}
+
+const SLOTS: usize = 6;
+
+/// The rules an event can match, by its kind, its protocol and whether it has fields, in file
+/// order: an event visits only those, not every rule of the file.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// Per protocol some rule names: the candidate rules for each [`slot`].
+    named: Vec<(Box<str>, [Vec<usize>; SLOTS])>,
+    /// For a protocol no rule names: the candidates among rules without a protocol filter.
+    other: [Vec<usize>; SLOTS],
+}
+
+impl Index {
+    fn new(rules: &[Rule]) -> Index {
+        let pick = |protocol: Option<&str>| {
+            let mut lists: [Vec<usize>; SLOTS] = Default::default();
+            for kind in [EventKind::Connect, EventKind::Message, EventKind::Close] {
+                for has_fields in [false, true] {
+                    lists[slot(kind, has_fields)] = (0..rules.len())
+                        .filter(|&i| rules[i].takes(kind, protocol, has_fields))
+                        .collect();
+                }
+            }
+            lists
+        };
+        let mut names: Vec<&str> = Vec::new();
+        for p in rules.iter().flat_map(|r| &r.protocol) {
+            if !names.contains(&p.as_str()) {
+                names.push(p);
+            }
+        }
+        Index {
+            named: names
+                .into_iter()
+                .map(|p| (p.into(), pick(Some(p))))
+                .collect(),
+            other: pick(None),
+        }
+    }
+
+    fn candidates(&self, kind: EventKind, protocol: &str, has_fields: bool) -> &[usize] {
+        let lists = self
+            .named
+            .iter()
+            .find(|(p, _)| **p == *protocol)
+            .map_or(&self.other, |(_, l)| l);
+        &lists[slot(kind, has_fields)]
     }
 }
 
@@ -58,7 +127,8 @@ impl Rule {
 /// [`crate::parse_rules`].
 #[derive(Debug, Clone)]
 pub struct RuleSet {
-    pub(crate) rules: Vec<Rule>,
+    rules: Vec<Rule>,
+    index: Index,
 }
 
 fn topic_part(text: &str) -> Result<(), String> {
@@ -107,6 +177,12 @@ fn message_json(ctx: &Context<'_>) -> Value {
 }
 
 impl RuleSet {
+    /// A rule set of compiled rules, in file order.
+    pub(crate) fn new(rules: Vec<Rule>) -> RuleSet {
+        let index = Index::new(&rules);
+        RuleSet { rules, index }
+    }
+
     /// How many rules there are.
     pub fn len(&self) -> usize {
         self.rules.len()
@@ -132,7 +208,14 @@ impl RuleSet {
     pub fn evaluate(&self, event: &Event, state: &DeviceState, now: u64) -> Vec<Action> {
         let mut ctx = Context::new(event, state, now);
         let mut out = Vec::new();
-        for rule in &self.rules {
+        let has_fields = ctx.fields.is_some();
+        for &i in self
+            .index
+            .candidates(event.kind, &event.protocol, has_fields)
+        {
+            let Some(rule) = self.rules.get(i) else {
+                continue;
+            };
             if !rule.matches(&ctx) {
                 continue;
             }
@@ -209,4 +292,74 @@ fn run_step(step: &Step, ctx: &mut Context<'_>) -> Result<Action, String> {
             },
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The index picks exactly the rules whose kind and protocol filters take the event.
+    #[test]
+    fn the_index_picks_what_the_filters_take_in_file_order() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/rules.toml");
+        let src = std::fs::read_to_string(example).unwrap();
+        let mut files = vec![src];
+        files.push(
+            r#"
+            [[rule]]
+            on = ["close", "message"]
+            protocol = ["gt06", "text"]
+            actions = [{ drop = true }]
+            [[rule]]
+            actions = [{ reply = "x" }]
+            [[rule]]
+            on = ["connect"]
+            protocol = "text"
+            listener = "ws"
+            actions = [{ reply = "y" }]
+            [[rule]]
+            on = ["connect", "message", "close"]
+            actions = [{ reply = "z" }]
+            "#
+            .to_owned(),
+        );
+        for src in files {
+            let rs = crate::parse_rules(&src, Path::new("t.toml")).unwrap();
+            for kind in [EventKind::Connect, EventKind::Message, EventKind::Close] {
+                for protocol in [
+                    "text",
+                    "frame",
+                    "websocket",
+                    "gt06",
+                    "jt808",
+                    "teltonika",
+                    "",
+                    "x",
+                ] {
+                    for has_fields in [false, true] {
+                        let named = rs
+                            .rules
+                            .iter()
+                            .any(|r| r.protocol.iter().any(|p| p == protocol));
+                        let want: Vec<usize> = (0..rs.rules.len())
+                            .filter(|&i| {
+                                let r = &rs.rules[i];
+                                r.on.contains(&kind)
+                                    && (r.protocol.is_empty()
+                                        || r.protocol.iter().any(|p| p == protocol))
+                                    && (has_fields
+                                        || !r.when.as_ref().is_some_and(Expr::needs_fields))
+                            })
+                            .collect();
+                        assert_eq!(
+                            rs.index.candidates(kind, protocol, has_fields),
+                            want,
+                            "{kind:?} {protocol} {has_fields} (named: {named})"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

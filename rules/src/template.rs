@@ -91,7 +91,7 @@ impl Template {
         ctx: &Context<'_>,
         check: impl Fn(&str) -> Result<(), String>,
     ) -> Result<String, String> {
-        let mut out = String::new();
+        let mut out = String::with_capacity(self.len_hint(ctx));
         for p in &self.pieces {
             match p {
                 Piece::Lit(s) => out.push_str(s),
@@ -120,6 +120,18 @@ impl Template {
             }
         }
         Ok(out)
+    }
+
+    /// The rendered length when every placeholder reads a text root (exact for `${text}`): the
+    /// output is then allocated once, at its size.
+    fn len_hint(&self, ctx: &Context<'_>) -> usize {
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Lit(s) => s.len(),
+                Piece::Var { path, .. } => ctx.resolve_str(path).map_or(0, str::len),
+            })
+            .sum()
     }
 
     /// Renders to text: strings as they are, other JSON values as JSON.

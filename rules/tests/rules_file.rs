@@ -345,3 +345,129 @@ fn binary_messages_publish_as_hex_and_decoded_fields_win_over_json_text() {
     );
     assert!(payload.get("data_hex").is_none());
 }
+
+#[test]
+fn rules_of_interleaved_kinds_and_protocols_run_in_file_order() {
+    let rs = load(
+        r#"
+        [[rule]]
+        name = "any-1"
+        on = ["message", "close"]
+        actions = [{ reply = "any-1 ${event}" }]
+        [[rule]]
+        name = "gt06-1"
+        protocol = "gt06"
+        actions = [{ reply = "gt06-1" }]
+        [[rule]]
+        name = "text-1"
+        protocol = ["text", "gt06"]
+        on = ["close", "message"]
+        actions = [{ reply = "text-1 ${event}" }]
+        [[rule]]
+        name = "connect-1"
+        on = ["connect"]
+        actions = [{ reply = "connect-1" }]
+        [[rule]]
+        name = "ws-listener"
+        listener = "ws"
+        protocol = "text"
+        actions = [{ reply = "ws-listener" }]
+        [[rule]]
+        name = "any-2"
+        actions = [{ reply = "any-2" }]
+        [[rule]]
+        name = "text-2"
+        protocol = "text"
+        on = ["message", "connect"]
+        when = "text != 'stop'"
+        actions = [{ reply = "text-2" }]
+    "#,
+    );
+    let st = DeviceState::new();
+    let replies = |ev: &Event| -> Vec<String> {
+        rs.evaluate(ev, &st, 0)
+            .into_iter()
+            .map(|a| match a {
+                Action::Reply { data } => data,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    };
+    let mut ev = msg("x");
+    assert_eq!(
+        replies(&ev),
+        ["any-1 message", "text-1 message", "any-2", "text-2"]
+    );
+    ev.listener = "ws".into();
+    assert_eq!(
+        replies(&ev),
+        [
+            "any-1 message",
+            "text-1 message",
+            "ws-listener",
+            "any-2",
+            "text-2"
+        ]
+    );
+    ev.kind = EventKind::Close;
+    assert_eq!(replies(&ev), ["any-1 close", "text-1 close"]);
+    ev.kind = EventKind::Connect;
+    assert_eq!(replies(&ev), ["connect-1", "text-2"]);
+    ev.protocol = "gt06".into();
+    assert_eq!(replies(&ev), ["connect-1"]);
+    ev.kind = EventKind::Message;
+    assert_eq!(
+        replies(&ev),
+        ["any-1 message", "gt06-1", "text-1 message", "any-2"]
+    );
+    // A protocol no rule names gets the rules without a protocol filter only.
+    ev.protocol = "jt808".into();
+    assert_eq!(replies(&ev), ["any-1 message", "any-2"]);
+    ev.protocol = "text".into();
+    ev.data = "stop".into();
+    assert_eq!(
+        replies(&ev),
+        ["any-1 message", "text-1 message", "ws-listener", "any-2"]
+    );
+}
+
+#[test]
+fn rules_that_need_fields_run_in_order_for_events_with_fields_only() {
+    let rs = load(
+        r#"
+        [[rule]]
+        name = "uid"
+        when = "fields.uid != null"
+        actions = [{ reply = "uid ${fields.uid}" }]
+        [[rule]]
+        name = "all"
+        actions = [{ reply = "all" }]
+        [[rule]]
+        name = "hot"
+        when = "temp > 50 or (fix and uid == null)"
+        actions = [{ reply = "hot" }]
+        [[rule]]
+        name = "no-fix"
+        when = "not fix"
+        actions = [{ reply = "no-fix" }]
+    "#,
+    );
+    let st = DeviceState::new();
+    let replies = |ev: &Event| -> Vec<String> {
+        rs.evaluate(ev, &st, 0)
+            .into_iter()
+            .map(|a| match a {
+                Action::Reply { data } => data,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(replies(&msg("hello")), ["all", "no-fix"]);
+    assert_eq!(
+        replies(&msg(r#" {"uid":"d1","temp":60}"#)),
+        ["uid d1", "all", "hot", "no-fix"]
+    );
+    let mut ev = msg("binary");
+    ev.fields = Some(json!({"fix": true}));
+    assert_eq!(replies(&ev), ["all", "hot"]);
+}
