@@ -12,9 +12,15 @@
 //! accepted at once, so it is not flushed early) and the connection keeps no window; the first
 //! pending event creates an [`AckWindow`], completions arrive with the output wake-up, and
 //! reading pauses while the window is full. A refused event closes the connection.
+//!
+//! Output bound: the write buffer counts against the client's `send_buffer_max` with its queue
+//! (reported to the [`ClientHandle`] after each change), and the queue is taken only into an
+//! empty write buffer, so a client that does not read holds at most its bound. A connection
+//! asked to close (overflow, heartbeat, a worker's command) stops serving at once and gets
+//! [`CLOSE_FLUSH_TIMEOUT`] to write what is left; then it is dropped.
 
 use super::acks::AckWindow;
-use super::client::{ClientHandle, Out};
+use super::client::{ClientHandle, Out, Unsent};
 use super::router::Routed;
 use super::GatewayState;
 use crate::proto::{DataMeta, Fields, Message};
@@ -36,8 +42,10 @@ use tokio_rustls::server::TlsStream;
 
 /// Bytes requested from the socket per read.
 const READ_CHUNK: usize = 8 * 1024;
-/// How long a closing client may take to receive what is still queued.
-const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a closing client may take to receive what is still queued (and a TLS close):
+/// long enough for a live client on a slow link, short enough that a client that stopped
+/// reading does not keep its buffers. Also bounds the wait for a half-closed client's acks.
+pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// While one read's messages are still being handled, replies already queued go out once this
 /// much time has passed, so a slow in-process handler does not hold back every reply of a
 /// burst until the burst is done.
@@ -233,6 +241,9 @@ pub async fn run(
         client: &client,
         codec: codec.as_mut(),
         wbuf: BytesMut::new(),
+        reported: 0,
+        room: true,
+        tls_dirty: false,
         closing: false,
         seq: 0,
         acks: None,
@@ -265,13 +276,23 @@ pub async fn run(
     }
     if !matches!(end, End::PeerClosed | End::Io(_)) {
         conn.settle();
-        // Best effort: what is queued (a last message, a close frame) goes out first.
-        let _ = Box::pin(tokio::time::timeout(
-            CLOSE_FLUSH_TIMEOUT,
-            conn.flush(&mut wr),
-        ))
-        .await;
-        wr.shutdown().await;
+        // Best effort: what is queued (a last message, a close frame) goes out first, within
+        // a deadline: a client closed for not reading would otherwise hold its connection
+        // and buffers for as long as it stays connected.
+        let last = async {
+            let r = conn.flush_rest(&mut wr).await;
+            wr.shutdown().await;
+            r
+        };
+        if Box::pin(tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, last))
+            .await
+            .is_err()
+        {
+            tracing::info!(
+                client = %id,
+                "unsent output dropped: not written within {CLOSE_FLUSH_TIMEOUT:?} of the close"
+            );
+        }
     }
     drop((rd, wr));
     state.remove_client(id);
@@ -290,6 +311,13 @@ struct Conn<'a> {
     client: &'a Arc<ClientHandle>,
     codec: &'a mut dyn Codec,
     wbuf: BytesMut,
+    /// `wbuf.len()` as last reported to the client handle (see `account`).
+    reported: usize,
+    /// False while `wbuf` alone is over the bound (drop-oldest policy): reading pauses, so
+    /// the codec answers nothing more until writes free room.
+    room: bool,
+    /// TLS: bytes were written since the last flush.
+    tls_dirty: bool,
     closing: bool,
     /// The number of the last data event routed (they count from 1).
     seq: u64,
@@ -322,14 +350,21 @@ impl Conn<'_> {
                 Err(_) => return Err(End::HandshakeTimeout),
             }
         }
-        let mut tls_dirty = false;
         loop {
+            if self.wbuf.len() != self.reported {
+                self.account();
+            }
+            if self.closing {
+                // What is left goes out in `run`, within a deadline; waiting here for a
+                // client that does not read would have none.
+                return Err(End::Closed);
+            }
             // One poll over the three sources, in this order (queued output first), instead
             // of `select!`: no sub-future state lives in an idle connection's task.
-            let wants_write = !self.wbuf.is_empty() || tls_dirty;
+            let wants_write = !self.wbuf.is_empty() || self.tls_dirty;
             // While too much waits for the worker, the socket is left unread: TCP slows the
             // device down and nothing is dropped; completions wake the task.
-            let can_read = self.acks.as_ref().is_none_or(|w| w.can_read());
+            let can_read = self.room && self.acks.as_ref().is_none_or(|w| w.can_read());
             let woke = poll_fn(|cx| {
                 if self.client.poll_woken(cx).is_ready() {
                     return Poll::Ready(Woke::Queued);
@@ -349,22 +384,9 @@ impl Conn<'_> {
                 Woke::Queued => {
                     self.take_done()?;
                     self.take_output();
-                    if self.closing && self.wbuf.is_empty() && !tls_dirty {
-                        return Err(End::Closed);
-                    }
                 }
                 Woke::Wrote(r) => {
-                    match r.map_err(End::Io)? {
-                        Wrote::Bytes => tls_dirty = wr.is_tls(),
-                        Wrote::Flushed => tls_dirty = false,
-                    }
-                    if self.wbuf.is_empty() {
-                        // Give the buffer back: an idle client holds none.
-                        self.wbuf = BytesMut::new();
-                        if self.closing && !tls_dirty {
-                            return Err(End::Closed);
-                        }
-                    }
+                    self.wrote(r.map_err(End::Io)?, wr);
                 }
                 Woke::Read(r) => {
                     let n = r.map_err(End::Io)?;
@@ -391,9 +413,6 @@ impl Conn<'_> {
                         if buf.is_empty() {
                             give_back(rbuf);
                         }
-                    }
-                    if self.closing && self.wbuf.is_empty() {
-                        return Err(End::Closed);
                     }
                 }
             }
@@ -422,7 +441,7 @@ impl Conn<'_> {
                     Ok(Some(Inbound::Handshake(req))) => {
                         self.settle();
                         self.codec.answer_handshake(None, &mut self.wbuf);
-                        self.flush(wr).await.map_err(End::Io)?;
+                        self.flush(wr).await?;
                         let request = serde_json::to_vec(&req).unwrap_or_default();
                         self.route(Message::WebSocketConnect {
                             client: self.client.id,
@@ -432,14 +451,14 @@ impl Conn<'_> {
                         .await?;
                         // Frames sent right behind the upgrade request are already buffered.
                         self.decode_all(buf, false, wr).await?;
-                        self.flush(wr).await.map_err(End::Io)?;
+                        self.flush(wr).await?;
                         return Ok(());
                     }
                     Ok(Some(other)) => self.on_event(other).await?,
                     Err(e) => {
                         // The codec queues its HTTP error response (if any) as a Reply first.
                         self.settle();
-                        self.flush(wr).await.map_err(End::Io)?;
+                        self.flush(wr).await?;
                         return Err(End::Codec(e));
                     }
                 }
@@ -468,7 +487,7 @@ impl Conn<'_> {
                         && self.client.has_output()
                         && since_flush.elapsed() >= REPLY_LATENCY
                     {
-                        self.flush(wr).await.map_err(End::Io)?;
+                        self.write_ready(wr)?;
                         since_flush = Instant::now();
                     }
                 }
@@ -607,7 +626,7 @@ impl Conn<'_> {
     async fn drain_pending(&mut self, wr: &mut WriteSide) -> Result<(), End> {
         loop {
             self.take_done()?;
-            self.flush(wr).await.map_err(End::Io)?;
+            self.flush(wr).await?;
             if self.acks.is_none() {
                 return Ok(());
             }
@@ -635,33 +654,127 @@ impl Conn<'_> {
         Ok(())
     }
 
+    /// Encodes what is queued into the write buffer, only once it is empty: until the socket
+    /// took the last batch, messages wait in the queue, where the drop-oldest policy can still
+    /// drop them. Notices a close asked meanwhile.
     fn take_output(&mut self) {
-        let codec = &mut *self.codec;
-        let wbuf = &mut self.wbuf;
-        let ping_data = &self.state.settings.ping_data;
-        let id = self.client.id;
-        let close = self.client.drain_with(|out| match out {
-            Out::Send(o) => {
-                if let Err(e) = codec.encode(o, wbuf) {
-                    tracing::warn!(client = %id, "cannot encode an outbound message: {e}");
+        let close = if self.wbuf.is_empty() {
+            let codec = &mut *self.codec;
+            let wbuf = &mut self.wbuf;
+            let ping_data = &self.state.settings.ping_data;
+            let id = self.client.id;
+            let close = self.client.drain_with(|out| match out {
+                Out::Send(o) => {
+                    if let Err(e) = codec.encode(o, wbuf) {
+                        tracing::warn!(client = %id, "cannot encode an outbound message: {e}");
+                    }
                 }
-            }
-            Out::Ping => {
-                if ping_data.is_empty() {
-                    codec.ping(wbuf);
-                } else if let Err(e) = codec.encode(Outbound::Data(ping_data.clone()), wbuf) {
-                    tracing::warn!(client = %id, "cannot encode the ping: {e}");
+                Out::Ping => {
+                    if ping_data.is_empty() {
+                        codec.ping(wbuf);
+                    } else if let Err(e) = codec.encode(Outbound::Data(ping_data.clone()), wbuf) {
+                        tracing::warn!(client = %id, "cannot encode the ping: {e}");
+                    }
                 }
-            }
-        });
-        if close && !self.closing {
+            });
+            // The handle counted the taken messages by their length; now the exact bytes.
+            self.account();
+            close
+        } else {
+            self.client.close_asked()
+        };
+        if close {
             self.closing = true;
         }
     }
 
-    async fn flush(&mut self, wr: &mut WriteSide) -> io::Result<()> {
+    /// Reports the write buffer to the client handle, so the client's bound counts it; the
+    /// overflow policy applies here to codec replies (and encoding overhead) as to pushes.
+    fn account(&mut self) {
+        self.reported = self.wbuf.len();
+        match self.state.hold(self.client, self.reported) {
+            Unsent::Fits | Unsent::Dropped(_) => self.room = true,
+            Unsent::Full | Unsent::DroppedFull(_) => self.room = false,
+            Unsent::Overflow => self.closing = true,
+        }
+    }
+
+    /// Writes out the write buffer and the queue, unless a close is asked meanwhile: a client
+    /// that does not read must not hold the task here, with no deadline, while its output
+    /// overflows (`run` writes what is left within [`CLOSE_FLUSH_TIMEOUT`]).
+    async fn flush(&mut self, wr: &mut WriteSide) -> Result<(), End> {
+        let mut tls_dirty = wr.is_tls();
+        let mut woken = false;
+        let r = loop {
+            self.take_output();
+            if self.closing {
+                break Err(End::Closed);
+            }
+            if self.wbuf.is_empty() && !tls_dirty {
+                break Ok(());
+            }
+            let wrote = poll_fn(|cx| {
+                if self.client.poll_woken(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                wr.poll_write_some(cx, &mut self.wbuf).map(Some)
+            })
+            .await;
+            match wrote {
+                None => woken = true,
+                Some(Err(e)) => break Err(End::Io(e)),
+                Some(Ok(Wrote::Flushed)) => tls_dirty = false,
+                Some(Ok(Wrote::Bytes)) => {
+                    tls_dirty = wr.is_tls();
+                    self.account();
+                }
+            }
+        };
+        if woken {
+            // The wake-up may carry completions (`take_done`): the serve loop handles them.
+            self.client.notify();
+        }
+        r
+    }
+
+    /// Writes what the socket takes now, without waiting: replies of a long decode pass go
+    /// out early, yet a client that does not read is still read from, so its output grows to
+    /// the bound and the policy applies (waiting here would stall it unseen, forever).
+    fn write_ready(&mut self, wr: &mut WriteSide) -> Result<(), End> {
         self.take_output();
-        while !self.wbuf.is_empty() {
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        while !self.wbuf.is_empty() || self.tls_dirty {
+            match wr.poll_write_some(&mut cx, &mut self.wbuf) {
+                Poll::Ready(r) => self.wrote(r.map_err(End::Io)?, wr),
+                // The serve loop polls the socket again with its own waker.
+                Poll::Pending => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Bookkeeping after a write.
+    fn wrote(&mut self, w: Wrote, wr: &WriteSide) {
+        match w {
+            Wrote::Bytes => self.tls_dirty = wr.is_tls(),
+            Wrote::Flushed => self.tls_dirty = false,
+        }
+        if self.wbuf.is_empty() {
+            // Give the buffer back: an idle client holds none.
+            self.wbuf = BytesMut::new();
+            // What waited in the queue while the buffer was being written.
+            self.take_output();
+        }
+    }
+
+    /// Writes everything left before the connection is dropped (the caller bounds the time).
+    async fn flush_rest(&mut self, wr: &mut WriteSide) -> io::Result<()> {
+        loop {
+            self.take_output();
+            if self.wbuf.is_empty() {
+                break;
+            }
             wr.write_some(&mut self.wbuf).await?;
         }
         if wr.is_tls() {

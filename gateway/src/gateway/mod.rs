@@ -25,7 +25,7 @@ use crate::client_id::{ClientId, GatewayKey};
 use crate::config::{GatewayConfig, OverflowPolicy};
 use crate::net::FastHash;
 use bytes::Bytes;
-use client::{ClientHandle, Out, PushResult};
+use client::{ClientHandle, Out, PushResult, Unsent};
 use codecs::Outbound;
 use router::Router;
 use std::collections::HashMap;
@@ -213,16 +213,40 @@ impl GatewayState {
             PushResult::Queued => {
                 self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
             }
-            PushResult::DroppedOldest => {
-                self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
-                self.stats.dropped_oldest.fetch_add(1, Ordering::Relaxed);
+            PushResult::DroppedOldest { dropped, queued } => {
+                if queued {
+                    self.stats.messages_out.fetch_add(1, Ordering::Relaxed);
+                }
+                self.stats
+                    .dropped_oldest
+                    .fetch_add(dropped, Ordering::Relaxed);
             }
-            PushResult::Overflow => {
-                self.stats.overflow_closes.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(client = %client.id, "send buffer full: closing the slow client");
-            }
+            PushResult::Overflow => self.overflowed(client),
             PushResult::Closing => {}
         }
+    }
+
+    /// Records the bytes a connection task holds unwritten for `client` (see
+    /// [`ClientHandle::set_unsent`]) and counts what the overflow policy did.
+    pub fn hold(&self, client: &ClientHandle, unsent: usize) -> Unsent {
+        let r = client.set_unsent(
+            unsent,
+            self.settings.send_buffer_max,
+            self.settings.send_buffer_overflow,
+        );
+        match r {
+            Unsent::Fits | Unsent::Full => {}
+            Unsent::Overflow => self.overflowed(client),
+            Unsent::Dropped(n) | Unsent::DroppedFull(n) => {
+                self.stats.dropped_oldest.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+
+    fn overflowed(&self, client: &ClientHandle) {
+        self.stats.overflow_closes.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(client = %client.id, "send buffer full: closing the slow client");
     }
 
     /// Sends `data` to a client of this gateway; false when it is not connected.
