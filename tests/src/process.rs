@@ -144,6 +144,11 @@ impl Proc {
         }
     }
 
+    /// The process id (for /proc/PID/...).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The temp dir holding this process's config (other files may go there too).
     pub fn dir(&self) -> &Path {
         self.dir.path()
