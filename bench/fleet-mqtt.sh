@@ -26,7 +26,10 @@ port=$(free_port)
 setsid bench/devgate-start.sh "$port" gt06 >/dev/null 2>&1 &
 echo_pid=$!
 sleep 1.5
+dg=$(pgrep -s "$echo_pid" -x devgate || true)
+before_echo=$(cpu "$dg")
 fleet echo "$port"
+printf 'echo cpu: devgate %.1f s\n' "$(echo "$(cpu "$dg") - $before_echo" | bc)"
 kill -- -"$echo_pid" 2>/dev/null || true
 sleep 3
 
