@@ -8,12 +8,14 @@
 use crate::proto::{self, auth, LinkCodec, LinkError, Message, Role};
 use bytes::BytesMut;
 use futures_util::StreamExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{Decoder, Framed, FramedRead};
 
 /// Idle links send a ping this often.
@@ -31,7 +33,8 @@ pub type LinkReader = FramedRead<OwnedReadHalf, LinkCodec>;
 fn into_halves(framed: Framed<TcpStream, LinkCodec>) -> (LinkReader, OwnedWriteHalf) {
     let parts = framed.into_parts();
     let (rd, wr) = parts.io.into_split();
-    let mut reader = FramedRead::new(rd, parts.codec);
+    // Authenticated: the handshake codec's small limit gives way to the full one.
+    let mut reader = FramedRead::new(rd, LinkCodec::default());
     // Bytes the handshake read past its last frame belong to the reader.
     reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
     (reader, wr)
@@ -48,22 +51,99 @@ pub async fn connect(
         .await
         .map_err(|_| LinkError::Timeout)??;
     let _ = tcp.set_nodelay(true);
-    let mut framed = Framed::new(tcp, LinkCodec::default());
+    let mut framed = Framed::new(tcp, LinkCodec::handshake());
     auth::connect(&mut framed, secret, role, name).await?;
     Ok(into_halves(framed))
 }
 
 /// Authenticates an accepted connection; returns the peer's role and name with the halves.
+/// Until it is authenticated the peer may send only handshake-sized frames, and the whole
+/// handshake must end within [`HANDSHAKE_DEADLINE`]; otherwise the connection is dropped.
 pub async fn accept(
     tcp: TcpStream,
     secret: &[u8],
     allowed: &[Role],
 ) -> Result<(Role, String, LinkReader, OwnedWriteHalf), LinkError> {
     let _ = tcp.set_nodelay(true);
-    let mut framed = Framed::new(tcp, LinkCodec::default());
-    let (role, name) = auth::accept(&mut framed, secret, allowed).await?;
+    let mut framed = Framed::new(tcp, LinkCodec::handshake());
+    let (role, name) = tokio::time::timeout(
+        HANDSHAKE_DEADLINE,
+        auth::accept(&mut framed, secret, allowed),
+    )
+    .await
+    .map_err(|_| LinkError::Timeout)??;
     let (r, w) = into_halves(framed);
     Ok((role, name, r, w))
+}
+
+/// The whole accepting handshake, whatever the peer does. Each step already waits at most
+/// `HANDSHAKE_TIMEOUT` for the next message; this bounds the sum (two messages are read, and
+/// replies are written to a peer that might not read), so a slot of [`PreauthGate`] is held
+/// for a bounded time.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Connections per listening port (internal, register) that may be in the handshake at once.
+/// A legitimate fleet links a handful of workers, gateways and API clients, each handshake
+/// lasting a round trip or two, so 64 is never reached in normal use; it bounds what peers
+/// without the secret can make the process hold (64 x a few KiB of buffers and a task).
+pub const MAX_UNAUTHENTICATED: usize = 64;
+
+/// Most one rate-limited "over the cap" warning is logged per port.
+const REFUSED_WARN_EVERY: Duration = Duration::from_secs(1);
+
+/// Caps the connections of one listening port that are not yet authenticated.
+/// Connections over the cap are closed at once, counted, and reported by a rate-limited warning.
+#[derive(Debug)]
+pub struct PreauthGate {
+    port: &'static str,
+    max: usize,
+    slots: Arc<Semaphore>,
+    refused: AtomicU64,
+    unreported: AtomicU64,
+    last_warn: Mutex<Option<Instant>>,
+}
+
+impl PreauthGate {
+    /// A gate for the port named `port` (in logs) letting `max` connections handshake at once.
+    pub fn new(port: &'static str, max: usize) -> Self {
+        PreauthGate {
+            port,
+            max,
+            slots: Arc::new(Semaphore::new(max)),
+            refused: AtomicU64::new(0),
+            unreported: AtomicU64::new(0),
+            last_warn: Mutex::new(None),
+        }
+    }
+
+    /// A slot to hold until the handshake is over, or `None` (the caller closes the
+    /// connection) when `max` connections are already handshaking.
+    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        self.unreported.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut last = self.last_warn.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| now.duration_since(t) >= REFUSED_WARN_EVERY) {
+            *last = Some(now);
+            let n = self.unreported.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                port = self.port,
+                closed = n,
+                total = self.refused.load(Ordering::Relaxed),
+                "{} unauthenticated connections already handshaking: closed new ones at once",
+                self.max
+            );
+        }
+        None
+    }
+
+    /// Connections closed so far because the cap was reached.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
 }
 
 /// Starts the batching writer; the returned sender is the link's bounded queue.

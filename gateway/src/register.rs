@@ -38,6 +38,7 @@ impl Table {
 /// Serves the register on `listener` forever.
 pub async fn run(listener: TcpListener, secret: Arc<Vec<u8>>) {
     let table = Arc::new(Mutex::new(Table::default()));
+    let gate = link::PreauthGate::new("register", link::MAX_UNAUTHENTICATED);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -47,11 +48,17 @@ pub async fn run(listener: TcpListener, secret: Arc<Vec<u8>>) {
                 continue;
             }
         };
+        let Some(permit) = gate.admit() else {
+            drop(tcp);
+            continue;
+        };
         let table = table.clone();
         let secret = secret.clone();
         tokio::spawn(async move {
             let allowed = [Role::Gateway, Role::Worker, Role::Client];
-            let (role, name, mut reader, wr) = match link::accept(tcp, &secret, &allowed).await {
+            let accepted = link::accept(tcp, &secret, &allowed).await;
+            drop(permit);
+            let (role, name, mut reader, wr) = match accepted {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(%peer, "register refused a link: {e}");

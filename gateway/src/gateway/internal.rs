@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 /// Accepts internal links forever.
 pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
+    let gate = link::PreauthGate::new("internal", link::MAX_UNAUTHENTICATED);
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -19,16 +20,21 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
                 continue;
             }
         };
+        let Some(permit) = gate.admit() else {
+            drop(tcp);
+            continue;
+        };
         let state = state.clone();
         tokio::spawn(async move {
-            let (role, name, mut reader, wr) =
-                match link::accept(tcp, &state.secret, &[Role::Worker, Role::Client]).await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(%peer, "internal link refused: {e}");
-                        return;
-                    }
-                };
+            let accepted = link::accept(tcp, &state.secret, &[Role::Worker, Role::Client]).await;
+            drop(permit);
+            let (role, name, mut reader, wr) = match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(%peer, "internal link refused: {e}");
+                    return;
+                }
+            };
             let (tx, writer) = link::spawn_writer(wr);
             let slot = if role == Role::Worker {
                 let slot = state

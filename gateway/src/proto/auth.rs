@@ -20,6 +20,10 @@ type HmacSha256 = Hmac<Sha256>;
 /// How long each side waits for the other's next handshake message.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest peer name (bytes) sent in `Hello`: keeps every handshake frame under
+/// [`super::HANDSHAKE_MAX_FRAME`], the limit the accepting side applies before authentication.
+pub const MAX_NAME: usize = 1024;
+
 fn mac(secret: &[u8], label: &[u8], parts: &[&[u8]]) -> HmacSha256 {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut m = match HmacSha256::new_from_slice(secret) {
@@ -62,6 +66,13 @@ pub async fn connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    if name.len() > MAX_NAME {
+        // The accepting side would refuse the oversized Hello frame without saying why.
+        return Err(LinkError::Handshake(format!(
+            "the name is {} bytes, the most is {MAX_NAME}",
+            name.len()
+        )));
+    }
     let nonce_c: [u8; 32] = rand::random();
     framed
         .send(Message::Hello {
@@ -212,8 +223,8 @@ mod tests {
         connect_secret: &'static [u8],
     ) -> (Result<(Role, String), LinkError>, Result<(), LinkError>) {
         let (a, b) = duplex(4096);
-        let mut fa = Framed::new(a, LinkCodec::default());
-        let mut fb = Framed::new(b, LinkCodec::default());
+        let mut fa = Framed::new(a, LinkCodec::handshake());
+        let mut fb = Framed::new(b, LinkCodec::handshake());
         let acc =
             tokio::spawn(async move { accept(&mut fa, accept_secret, &[Role::Worker]).await });
         let con = connect(&mut fb, connect_secret, Role::Worker, "w1").await;

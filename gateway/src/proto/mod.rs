@@ -19,6 +19,19 @@ use tokio_util::codec::{Decoder, Encoder};
 /// Largest frame body accepted on an internal link by default (16 MiB).
 pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 
+/// Largest frame body accepted before a link is authenticated (4 KiB).
+///
+/// The handshake's frames are small: `Hello` is 42 bytes plus the peer's name, `Challenge`
+/// 65, `Auth` 33, `Refused` a short reason. 4 KiB leaves room for any sensible name (see
+/// [`auth::MAX_NAME`]) while an unauthenticated peer can make the gateway hold at most this
+/// much per connection, not `DEFAULT_MAX_FRAME`.
+pub const HANDSHAKE_MAX_FRAME: usize = 4 * 1024;
+
+/// Most bytes the decoder reserves ahead for a frame whose header has arrived. A header alone
+/// costs nothing to send, so the buffer grows with the bytes that actually arrive (the framed
+/// reader doubles it as it fills) instead of jumping to the announced length.
+const MAX_RESERVE_AHEAD: usize = 64 * 1024;
+
 /// Why an internal link failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -58,6 +71,16 @@ impl LinkCodec {
     pub fn new(max_frame: usize) -> Self {
         LinkCodec { max_frame }
     }
+
+    /// The codec for the handshake: bodies over [`HANDSHAKE_MAX_FRAME`] are refused.
+    pub fn handshake() -> Self {
+        LinkCodec::new(HANDSHAKE_MAX_FRAME)
+    }
+
+    /// The largest body this codec accepts.
+    pub fn max_frame(&self) -> usize {
+        self.max_frame
+    }
 }
 
 impl Default for LinkCodec {
@@ -85,7 +108,7 @@ impl Decoder for LinkCodec {
             });
         }
         if src.len() < 4 + len {
-            src.reserve(4 + len - src.len());
+            src.reserve((4 + len - src.len()).min(MAX_RESERVE_AHEAD));
             return Ok(None);
         }
         src.advance(4);
@@ -119,4 +142,72 @@ pub fn encode_frame(msg: &Message, dst: &mut BytesMut) {
     msg.encode_body(dst);
     let len = (dst.len() - start - 4) as u32;
     dst[start..start + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(len: u32) -> BytesMut {
+        let mut b = BytesMut::new();
+        b.put_u32(len);
+        b
+    }
+
+    #[test]
+    fn before_auth_a_header_over_the_handshake_limit_is_an_error_and_reserves_nothing() {
+        let mut src = header(DEFAULT_MAX_FRAME as u32);
+        let cap = src.capacity();
+        let err = LinkCodec::handshake().decode(&mut src).unwrap_err();
+        assert!(
+            matches!(err, LinkError::TooLarge { size, max } if size == DEFAULT_MAX_FRAME && max == HANDSHAKE_MAX_FRAME),
+            "{err}"
+        );
+        assert_eq!(src.capacity(), cap, "the decoder grew the buffer");
+        // One byte over the limit is refused too; the limit itself is waited for.
+        let mut src = header(HANDSHAKE_MAX_FRAME as u32 + 1);
+        assert!(LinkCodec::handshake().decode(&mut src).is_err());
+        let mut src = header(HANDSHAKE_MAX_FRAME as u32);
+        assert!(matches!(LinkCodec::handshake().decode(&mut src), Ok(None)));
+    }
+
+    #[test]
+    fn after_auth_a_large_header_reserves_only_a_bounded_amount() {
+        let mut src = header(DEFAULT_MAX_FRAME as u32);
+        assert!(matches!(LinkCodec::default().decode(&mut src), Ok(None)));
+        assert!(
+            src.capacity() <= 4 + MAX_RESERVE_AHEAD + 64,
+            "reserved {} bytes for a header alone",
+            src.capacity()
+        );
+    }
+
+    #[test]
+    fn handshake_messages_fit_the_handshake_limit() {
+        let hello = Message::Hello {
+            version: PROTOCOL_VERSION,
+            role: Role::Worker,
+            nonce: [7; 32],
+            name: "n".repeat(auth::MAX_NAME),
+        };
+        let refused = Message::Refused {
+            reason: "r".repeat(200),
+        };
+        for m in [
+            hello,
+            Message::Challenge {
+                nonce: [1; 32],
+                proof: [2; 32],
+            },
+            Message::Auth { proof: [3; 32] },
+            Message::AuthOk,
+            refused,
+        ] {
+            let mut buf = BytesMut::new();
+            encode_frame(&m, &mut buf);
+            assert!(buf.len() - 4 <= HANDSHAKE_MAX_FRAME, "{m:?}");
+            let back = LinkCodec::handshake().decode(&mut buf).unwrap();
+            assert!(back.is_some());
+        }
+    }
 }
