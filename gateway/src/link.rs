@@ -130,7 +130,7 @@ impl PreauthGate {
             *last = Some(now);
             let n = self.unreported.swap(0, Ordering::Relaxed);
             tracing::warn!(
-                port = self.port,
+                port = %self.port,
                 closed = n,
                 total = self.refused.load(Ordering::Relaxed),
                 "{} unauthenticated connections already handshaking: closed new ones at once",
