@@ -32,13 +32,7 @@ const RSS_GROWTH_MAX_SPLIT_LARGE: u64 = SEND_BUFFER_MAX + 24 * 1024 * 1024;
 
 /// The gateway's resident set in bytes, from /proc/PID/status.
 fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    device_sim::rss::rss_kb(pid).map_or(0, |kb| kb * 1024)
 }
 
 /// The sample `name{gateway=...}` from the metrics page at `addr` (0 when unreadable).
