@@ -2,11 +2,11 @@
 //! and when the connection drops, reconnect after a backoff, as a real device would, until the
 //! run ends.
 
-use crate::backoff::Backoff;
 use crate::behaviour::{DeviceBehaviour, SessionEnd, Shared};
 use crate::transport::Connector;
 use std::sync::Arc;
 use std::time::Duration;
+use timing::Backoff;
 use tokio::time::Instant;
 
 /// A connection that stayed up this long resets the backoff.

@@ -6,17 +6,16 @@
 //! The `runner` runs a plan in this process: every device is a task (`device`) that waits for its
 //! turn in the ramp, connects (`transport`, `tls`), runs its behaviour (`behaviour::echo`,
 //! `behaviour::idle`; a device family is one more behaviour module) over a `wire`, and reconnects
-//! with `backoff` when its connection drops. Behaviours count into live `stats`; the runner ticks
-//! once a second (`progress`, `rss`) and gathers a `report`. Device tasks run on one
+//! with the `timing` crate's Backoff when its connection drops. Behaviours count into live
+//! `stats`; the runner ticks once a second (`progress`, `rss`) and gathers a `report`. Device tasks run on one
 //! single-threaded runtime per core (`runner::Workers`), so no reply wakes another thread. Above the open-file limit, `shard`
 //! re-executes this binary as children that each run a slice of every group, and merges their
 //! results. `server` is the echo server (the physical limit to compare a gateway against) and a
 //! deliberately faulty one that tests the checking.
 //!
 //! Pure logic without I/O, tested on its own: `payload` (the self-checking echo message),
-//! `checker` (lost, duplicated, out-of-order, late and corrupted replies), `framing`, `backoff`.
+//! `checker` (lost, duplicated, out-of-order, late and corrupted replies), `framing`.
 
-pub mod backoff;
 pub mod behaviour;
 pub mod checker;
 pub mod cli;

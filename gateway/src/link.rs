@@ -2,9 +2,10 @@
 //! task and a reader with a liveness timeout. Used by register, gateway, worker and client.
 //!
 //! The writer drains every message already queued into one buffer and writes it with one
-//! syscall, so under load many events share a write; when idle it sends a ping every
-//! `PING_EVERY`, and a reader that hears nothing for `DEAD_AFTER` gives the link up.
+//! syscall, so under load many events share a write. When to ping and when to give a silent
+//! link up is [`Liveness`]'s to say.
 
+use crate::liveness::{self, Liveness};
 use crate::proto::{self, auth, LinkCodec, LinkError, Message, Role};
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -18,10 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{Decoder, Framed, FramedRead};
 
-/// Idle links send a ping this often.
-pub const PING_EVERY: Duration = Duration::from_secs(5);
-/// A link silent this long is considered dead.
-pub const DEAD_AFTER: Duration = Duration::from_secs(20);
+pub use liveness::{DEAD_AFTER, PING_EVERY};
 /// Messages queued per link before senders wait (back-pressure, never unbounded).
 pub const LINK_QUEUE: usize = 8192;
 /// Most messages encoded into one write.
@@ -155,8 +153,9 @@ pub fn spawn_writer(
     let task = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(64);
         let mut buf = BytesMut::new();
-        let mut ping = tokio::time::interval(PING_EVERY);
-        ping.tick().await;
+        let mut live = Liveness::new(now());
+        let idle = tokio::time::sleep_until(live.ping_at().into());
+        tokio::pin!(idle);
         loop {
             tokio::select! {
                 n = rx.recv_many(&mut batch, BATCH) => {
@@ -178,13 +177,20 @@ pub fn spawn_writer(
                         proto::encode_frame(&m, &mut buf);
                     }
                 }
-                _ = ping.tick() => proto::encode_frame(&Message::Ping, &mut buf),
+                () = &mut idle => match live.poll_writer(now()) {
+                    liveness::Action::Wait(at) => {
+                        idle.as_mut().reset(at.into());
+                        continue;
+                    }
+                    _ => proto::encode_frame(&Message::Ping, &mut buf),
+                },
             }
             if let Err(e) = wr.write_all_buf(&mut buf).await {
                 tracing::debug!("link write failed: {e}");
                 return;
             }
-            ping.reset();
+            live.on_sent(now());
+            idle.as_mut().reset(live.ping_at().into());
             if buf.capacity() > 1024 * 1024 {
                 buf = BytesMut::new();
             }
@@ -219,7 +225,11 @@ pub async fn next(
         let mut codec = reader.decoder().clone();
         let got = match codec.decode(reader.read_buffer_mut()).transpose() {
             Some(r) => Ok(Some(r)),
-            None => tokio::time::timeout(DEAD_AFTER, reader.next()).await,
+            None => {
+                // Waiting starts where the last frame was taken: that is when it was heard.
+                let live = Liveness::new(now());
+                tokio::time::timeout_at(live.dead_at().into(), reader.next()).await
+            }
         };
         match got {
             Err(_) => return Err(LinkError::Timeout),
@@ -232,4 +242,9 @@ pub async fn next(
             Ok(Some(Ok(m))) => return Ok(m),
         }
     }
+}
+
+/// Tokio's clock (paused in tests that pause it), as the instant [`Liveness`] takes.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }

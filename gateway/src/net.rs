@@ -1,7 +1,6 @@
 //! Small networking helpers shared by the register, gateways and workers.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Binds a listener with SO_REUSEADDR and, when `reuse_port`, SO_REUSEPORT, so several
@@ -17,44 +16,6 @@ pub fn bind_listener(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpL
     socket.bind(&addr.into())?;
     socket.listen(4096)?;
     TcpListener::from_std(socket.into())
-}
-
-/// Capped exponential backoff with jitter, for reconnect loops.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-    min: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    /// Starts at `min`, doubles up to `max`.
-    pub fn new(min: Duration, max: Duration) -> Self {
-        Backoff {
-            next: min,
-            min,
-            max,
-        }
-    }
-
-    /// The next delay: the current step with up to 50% jitter added, then doubles the step.
-    pub fn next_delay(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(self.max);
-        let jitter = rand::random::<f64>() * 0.5;
-        base + base.mul_f64(jitter)
-    }
-
-    /// Back to the shortest delay after a success.
-    pub fn reset(&mut self) {
-        self.next = self.min;
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff::new(Duration::from_millis(100), Duration::from_secs(5))
-    }
 }
 
 /// A spawned task that is aborted when this handle is dropped, so a parent task's children
@@ -114,19 +75,4 @@ pub fn is_loopback(addr: &str) -> bool {
     addr.parse::<SocketAddr>()
         .map(|a| a.ip().is_loopback())
         .unwrap_or(false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_to_its_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
-        let d: Vec<_> = (0..5).map(|_| b.next_delay()).collect();
-        assert!(d[0] >= Duration::from_millis(100) && d[0] <= Duration::from_millis(150));
-        assert!(d[4] >= Duration::from_millis(400) && d[4] <= Duration::from_millis(600));
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(150));
-    }
 }

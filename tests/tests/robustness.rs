@@ -51,8 +51,12 @@ async fn the_heartbeat_closes_a_silent_client_and_keeps_chatty_ones_including_we
     let before = silent.expect_closed(WAIT).await;
     assert!(before.is_empty(), "the silent client got {before:?}");
     g.proc.wait_log(&["silent for"], 1).await;
-    // Keep the others talking past two more intervals, then check they are still open.
-    tokio::time::sleep(Duration::from_millis(4500)).await;
+    // A second silent client, connected after that tick, is closed two ticks later: the others
+    // keep talking through those two more intervals, then are checked to be still open.
+    let mut silent_again = LineClient::connect(g.listener(0)).await;
+    let before = silent_again.expect_closed(WAIT).await;
+    assert!(before.is_empty(), "the second silent client got {before:?}");
+    g.proc.wait_log(&["silent for"], 2).await;
     stop.store(true, Ordering::Release);
     tokio::time::timeout(WAIT, chatty)
         .await

@@ -1,42 +1,50 @@
 //! Keeps this gateway listed in every register: one task per register address, reconnecting
-//! with capped, jittered backoff whenever the register goes away.
+//! with [`keep_linked`]'s backoff whenever the register goes away.
 
-use crate::link;
-use crate::net::Backoff;
-use crate::proto::{Message, Role};
+use crate::link::{self, LinkReader};
+use crate::proto::{LinkError, Message, Role};
+use crate::reconnect::{keep_linked, Peer, Session, SessionEnd};
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// Announces `internal_addr` to the register at `register`, forever.
 pub async fn run(register: String, internal_addr: String, name: String, secret: Arc<Vec<u8>>) {
-    let mut backoff = Backoff::default();
-    loop {
-        match link::connect(&register, &secret, Role::Gateway, &name).await {
-            Ok((mut reader, wr)) => {
-                let (tx, writer) = link::spawn_writer(wr);
-                if tx
-                    .send(Message::GatewayAnnounce {
-                        addr: internal_addr.clone(),
-                    })
-                    .await
-                    .is_ok()
-                {
-                    tracing::info!(%register, "announced to register as {internal_addr}");
-                    backoff.reset();
-                    loop {
-                        match link::next(&mut reader, &tx).await {
-                            Ok(_) => {}
-                            Err(e) => {
-                                tracing::warn!(%register, "register link lost: {e}");
-                                break;
-                            }
-                        }
-                    }
-                }
-                drop(tx);
-                writer.abort();
-            }
-            Err(e) => tracing::warn!(%register, "cannot reach register: {e}"),
+    let mut session = Announce {
+        register: register.clone(),
+        internal_addr,
+    };
+    keep_linked(
+        Peer::Register,
+        &register,
+        &secret,
+        Role::Gateway,
+        &name,
+        &mut session,
+    )
+    .await
+}
+
+/// A link to one register: announce, then keep the link up (the register drops a gateway
+/// whose link goes away).
+struct Announce {
+    register: String,
+    internal_addr: String,
+}
+
+impl Session for Announce {
+    async fn run(&mut self, reader: &mut LinkReader, tx: &mpsc::Sender<Message>) -> SessionEnd {
+        let announce = Message::GatewayAnnounce {
+            addr: self.internal_addr.clone(),
+        };
+        if tx.send(announce).await.is_err() {
+            return SessionEnd::Failed(LinkError::Closed);
         }
-        tokio::time::sleep(backoff.next_delay()).await;
+        let (register, internal_addr) = (&self.register, &self.internal_addr);
+        tracing::info!(%register, "announced to register as {internal_addr}");
+        loop {
+            if let Err(e) = link::next(reader, tx).await {
+                return SessionEnd::Lost(e);
+            }
+        }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! The worker's set of gateways is the union of the lists of all its registers. A gateway
 //! missing from that union for `DROP_GRACE` is dropped; the grace keeps links up while a
-//! restarted register is still collecting re-announcements. A lost link is retried with capped,
-//! jittered backoff for as long as its gateway is listed.
+//! restarted register is still collecting re-announcements ([`Listed`] decides, given the lists
+//! and `now`). A lost link is retried with [`keep_linked`]'s backoff for as long as its gateway
+//! is listed.
 
 use super::api::{Api, GatewayLink};
 use super::handler::Accept;
@@ -11,9 +12,10 @@ use super::inbox::Inbox;
 use crate::client_id::GatewayKey;
 use crate::gateway::router::WorkerSink;
 use crate::gateway::GatewayState;
-use crate::link;
-use crate::net::{AbortOnDrop, Backoff};
+use crate::link::{self, LinkReader};
+use crate::net::AbortOnDrop;
 use crate::proto::{LinkError, Message, Role};
+use crate::reconnect::{keep_linked, Peer, Session, SessionEnd};
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -55,91 +57,155 @@ fn key_of(addr: &str) -> Option<GatewayKey> {
 pub async fn run(opts: LinkOptions, inbox: Option<Inbox>, api: Api) {
     let (list_tx, mut list_rx) = mpsc::channel::<(usize, Vec<String>)>(64);
     let mut register_tasks = Vec::new();
-    for (i, addr) in opts.registers.iter().enumerate() {
-        register_tasks.push(AbortOnDrop(tokio::spawn(follow_register(
-            i,
-            addr.clone(),
-            opts.clone(),
-            list_tx.clone(),
-        ))));
+    for (index, addr) in opts.registers.iter().enumerate() {
+        let (addr, opts) = (addr.clone(), opts.clone());
+        let mut session = FollowRegister {
+            index,
+            addr: addr.clone(),
+            lists: list_tx.clone(),
+        };
+        register_tasks.push(AbortOnDrop(tokio::spawn(async move {
+            let LinkOptions {
+                secret, role, name, ..
+            } = &opts;
+            keep_linked(Peer::Register, &addr, secret, *role, name, &mut session).await
+        })));
     }
-    let mut lists: Vec<Vec<String>> = vec![Vec::new(); opts.registers.len()];
+    let mut listed = Listed::new(opts.registers.len(), DROP_GRACE);
     let mut running: HashMap<String, AbortOnDrop> = HashMap::new();
-    let mut absent_since: HashMap<String, Instant> = HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        tokio::select! {
-            Some((i, addrs)) = list_rx.recv() => {
-                if let Some(slot) = lists.get_mut(i) {
-                    *slot = addrs;
-                }
-            }
-            _ = tick.tick() => {}
+        let changes = listed.poll(tokio::time::Instant::now().into_std());
+        api.set_listed(listed.union().filter_map(|a| key_of(a)).collect());
+        for addr in changes.start {
+            let task = tokio::spawn(gateway_link(
+                addr.clone(),
+                opts.clone(),
+                inbox.clone(),
+                api.clone(),
+            ));
+            running.insert(addr, AbortOnDrop(task));
         }
-        let union: BTreeSet<&String> = lists.iter().flatten().collect();
-        api.set_listed(union.iter().filter_map(|a| key_of(a)).collect());
-        for addr in &union {
-            absent_since.remove(*addr);
-            if !running.contains_key(*addr) {
-                let task = AbortOnDrop(tokio::spawn(gateway_link(
-                    (*addr).clone(),
-                    opts.clone(),
-                    inbox.clone(),
-                    api.clone(),
-                )));
-                running.insert((*addr).clone(), task);
-            }
-        }
-        let now = Instant::now();
-        let gone: Vec<String> = running
-            .keys()
-            .filter(|a| !union.contains(a))
-            .filter(|a| {
-                now.duration_since(*absent_since.entry((*a).clone()).or_insert(now)) >= DROP_GRACE
-            })
-            .cloned()
-            .collect();
-        for addr in gone {
+        for addr in changes.drop {
             tracing::info!(gateway = %addr, "gateway left the register lists: dropping its link");
             running.remove(&addr);
-            absent_since.remove(&addr);
+        }
+        let next_drop = listed.next_drop();
+        tokio::select! {
+            Some((index, addrs)) = list_rx.recv() => listed.set_list(index, addrs),
+            () = sleep_until(next_drop) => {}
         }
     }
 }
 
-async fn follow_register(
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The union of the registers' gateway lists, and which gateway links to start or drop as the
+/// lists change and time passes: a gateway missing from every list is dropped once it has
+/// been missing for the grace period.
+#[derive(Debug)]
+pub struct Listed {
+    grace: Duration,
+    lists: Vec<Vec<String>>,
+    linked: BTreeSet<String>,
+    absent_since: HashMap<String, Instant>,
+}
+
+/// Gateway links to start and to drop.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Newly listed gateways, to link.
+    pub start: Vec<String>,
+    /// Gateways missing from every list for the grace period, whose links to drop.
+    pub drop: Vec<String>,
+}
+
+impl Listed {
+    /// No lists yet from `registers` registers; links are dropped after `grace` unlisted.
+    pub fn new(registers: usize, grace: Duration) -> Self {
+        Listed {
+            grace,
+            lists: vec![Vec::new(); registers],
+            linked: BTreeSet::new(),
+            absent_since: HashMap::new(),
+        }
+    }
+
+    /// Register `index` now lists `addrs` (replacing its previous list).
+    pub fn set_list(&mut self, index: usize, addrs: Vec<String>) {
+        if let Some(slot) = self.lists.get_mut(index) {
+            *slot = addrs;
+        }
+    }
+
+    /// Every gateway some register lists, each once, in order.
+    pub fn union(&self) -> impl Iterator<Item = &String> {
+        self.lists
+            .iter()
+            .flatten()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+    }
+
+    /// The links to start and drop at `now`: each listed gateway is started once; one missing
+    /// from every list is dropped once it has been missing for the grace period.
+    pub fn poll(&mut self, now: Instant) -> Changes {
+        let union: BTreeSet<String> = self.union().cloned().collect();
+        let mut changes = Changes::default();
+        for addr in &union {
+            self.absent_since.remove(addr);
+            if self.linked.insert(addr.clone()) {
+                changes.start.push(addr.clone());
+            }
+        }
+        for addr in self.linked.difference(&union) {
+            let since = *self.absent_since.entry(addr.clone()).or_insert(now);
+            if now.duration_since(since) >= self.grace {
+                changes.drop.push(addr.clone());
+            }
+        }
+        for addr in &changes.drop {
+            self.linked.remove(addr);
+            self.absent_since.remove(addr);
+        }
+        changes
+    }
+
+    /// When the next unlisted gateway's grace ends, if any is waiting.
+    pub fn next_drop(&self) -> Option<Instant> {
+        self.absent_since
+            .values()
+            .min()
+            .map(|since| *since + self.grace)
+    }
+}
+
+/// A link to one register: passes each gateway list it sends on to [`run`].
+struct FollowRegister {
     index: usize,
     addr: String,
-    opts: LinkOptions,
     lists: mpsc::Sender<(usize, Vec<String>)>,
-) {
-    let mut backoff = Backoff::default();
-    loop {
-        match link::connect(&addr, &opts.secret, opts.role, &opts.name).await {
-            Ok((mut reader, wr)) => {
-                backoff.reset();
-                let (tx, writer) = link::spawn_writer(wr);
-                tracing::info!(register = %addr, "linked to register");
-                let why = loop {
-                    match link::next(&mut reader, &tx).await {
-                        Ok(Message::GatewayList { addrs }) => {
-                            if lists.send((index, addrs)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Ok(other) => tracing::debug!("register sent {other:?}"),
-                        Err(e) => break e,
+}
+
+impl Session for FollowRegister {
+    async fn run(&mut self, reader: &mut LinkReader, tx: &mpsc::Sender<Message>) -> SessionEnd {
+        tracing::info!(register = %self.addr, "linked to register");
+        loop {
+            match link::next(reader, tx).await {
+                Ok(Message::GatewayList { addrs }) => {
+                    if self.lists.send((self.index, addrs)).await.is_err() {
+                        return SessionEnd::Stop;
                     }
-                };
-                tracing::warn!(register = %addr, "register link lost: {why}");
-                writer.abort();
+                }
+                Ok(other) => tracing::debug!("register sent {other:?}"),
+                Err(e) => return SessionEnd::Lost(e),
             }
-            Err(LinkError::Handshake(reason)) => {
-                tracing::error!(register = %addr, "register refused this {:?}: {reason}", opts.role)
-            }
-            Err(e) => tracing::warn!(register = %addr, "cannot reach register: {e}"),
         }
-        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 
@@ -152,6 +218,37 @@ struct LinkGuard {
 impl Drop for LinkGuard {
     fn drop(&mut self) {
         self.api.remove_link(self.key);
+    }
+}
+
+/// A link to one gateway: events go to the inbox, query replies to the API.
+struct GatewaySession {
+    addr: String,
+    key: GatewayKey,
+    inbox: Option<Inbox>,
+    api: Api,
+}
+
+impl Session for GatewaySession {
+    async fn run(&mut self, reader: &mut LinkReader, tx: &mpsc::Sender<Message>) -> SessionEnd {
+        self.api.set_link(self.key, GatewayLink::Remote(tx.clone()));
+        let _guard = LinkGuard {
+            api: self.api.clone(),
+            key: self.key,
+        };
+        tracing::info!(gateway = %self.addr, "linked to gateway");
+        loop {
+            match link::next(reader, tx).await {
+                Ok(Message::QueryReply { id, result }) => self.api.complete_query(id, result),
+                Ok(msg) => {
+                    let Some(inbox) = &self.inbox else { continue };
+                    if inbox.deliver(msg, Accept::inert()).await.is_err() {
+                        return SessionEnd::Lost(LinkError::Closed);
+                    }
+                }
+                Err(e) => return SessionEnd::Lost(e),
+            }
+        }
     }
 }
 
@@ -173,39 +270,121 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Option<Inbox>, api
         std::future::pending::<()>().await;
         return;
     }
-    let mut backoff = Backoff::default();
-    loop {
-        match link::connect(&addr, &opts.secret, opts.role, &opts.name).await {
-            Ok((mut reader, wr)) => {
-                backoff.reset();
-                let (tx, writer) = link::spawn_writer(wr);
-                api.set_link(key, GatewayLink::Remote(tx.clone()));
-                let guard = LinkGuard {
-                    api: api.clone(),
-                    key,
-                };
-                tracing::info!(gateway = %addr, "linked to gateway");
-                let why = loop {
-                    match link::next(&mut reader, &tx).await {
-                        Ok(Message::QueryReply { id, result }) => api.complete_query(id, result),
-                        Ok(msg) => {
-                            let Some(inbox) = &inbox else { continue };
-                            if inbox.deliver(msg, Accept::inert()).await.is_err() {
-                                break LinkError::Closed;
-                            }
-                        }
-                        Err(e) => break e,
-                    }
-                };
-                drop(guard);
-                writer.abort();
-                tracing::warn!(gateway = %addr, "gateway link lost: {why}");
-            }
-            Err(LinkError::Handshake(reason)) => {
-                tracing::error!(gateway = %addr, "gateway refused this {:?}: {reason}", opts.role)
-            }
-            Err(e) => tracing::warn!(gateway = %addr, "cannot reach gateway: {e}"),
+    let mut session = GatewaySession {
+        addr: addr.clone(),
+        key,
+        inbox,
+        api,
+    };
+    let LinkOptions {
+        secret, role, name, ..
+    } = &opts;
+    keep_linked(Peer::Gateway, &addr, secret, *role, name, &mut session).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(addrs: &[&str]) -> Vec<String> {
+        addrs.iter().map(|a| a.to_string()).collect()
+    }
+
+    fn start(addrs: &[&str]) -> Changes {
+        Changes {
+            start: list(addrs),
+            drop: Vec::new(),
         }
-        tokio::time::sleep(backoff.next_delay()).await;
+    }
+
+    fn dropped(addrs: &[&str]) -> Changes {
+        Changes {
+            start: Vec::new(),
+            drop: list(addrs),
+        }
+    }
+
+    const GRACE: Duration = Duration::from_secs(10);
+
+    /// One register that listed gateway `a:1`, then at `t0` no longer did.
+    fn linked_then_unlisted(t0: Instant) -> Listed {
+        let mut l = Listed::new(1, GRACE);
+        l.set_list(0, list(&["a:1"]));
+        assert_eq!(l.poll(t0), start(&["a:1"]));
+        l.set_list(0, Vec::new());
+        assert_eq!(l.poll(t0), Changes::default());
+        l
+    }
+
+    #[test]
+    fn each_gateway_of_the_union_is_linked_once() {
+        let t0 = Instant::now();
+        let mut l = Listed::new(2, GRACE);
+        assert_eq!(l.poll(t0), Changes::default());
+        l.set_list(0, list(&["a:1", "b:1"]));
+        l.set_list(1, list(&["b:1", "c:1"]));
+        assert_eq!(l.poll(t0), start(&["a:1", "b:1", "c:1"]));
+        assert_eq!(l.union().collect::<Vec<_>>(), ["a:1", "b:1", "c:1"]);
+        assert_eq!(l.poll(t0), Changes::default());
+        assert_eq!(l.next_drop(), None);
+    }
+
+    #[test]
+    fn a_gateway_missing_from_every_list_is_dropped_after_the_grace_and_not_before() {
+        let t0 = Instant::now();
+        let mut l = Listed::new(1, GRACE);
+        l.set_list(0, list(&["a:1", "b:1"]));
+        l.poll(t0);
+        l.set_list(0, list(&["b:1"]));
+        let t1 = t0 + Duration::from_secs(3);
+        assert_eq!(l.poll(t1), Changes::default());
+        assert_eq!(l.next_drop(), Some(t1 + GRACE));
+        assert_eq!(
+            l.poll(t1 + GRACE - Duration::from_millis(1)),
+            Changes::default()
+        );
+        assert_eq!(l.poll(t1 + GRACE), dropped(&["a:1"]));
+        assert_eq!(l.next_drop(), None);
+        assert_eq!(l.poll(t1 + GRACE * 2), Changes::default());
+    }
+
+    #[test]
+    fn a_gateway_another_register_still_lists_is_kept() {
+        let t0 = Instant::now();
+        let mut l = Listed::new(2, GRACE);
+        l.set_list(0, list(&["a:1"]));
+        l.set_list(1, list(&["a:1"]));
+        l.poll(t0);
+        l.set_list(0, Vec::new());
+        assert_eq!(l.poll(t0 + GRACE * 5), Changes::default());
+        assert_eq!(l.next_drop(), None);
+    }
+
+    #[test]
+    fn a_gateway_listed_again_within_the_grace_keeps_its_link_and_a_fresh_grace() {
+        let t0 = Instant::now();
+        let mut l = linked_then_unlisted(t0);
+        l.set_list(0, list(&["a:1"]));
+        assert_eq!(l.poll(t0 + GRACE / 2), Changes::default());
+        l.set_list(0, Vec::new());
+        let t1 = t0 + GRACE;
+        assert_eq!(l.poll(t1), Changes::default(), "the grace restarts");
+        assert_eq!(l.poll(t1 + GRACE), dropped(&["a:1"]));
+    }
+
+    #[test]
+    fn a_dropped_gateway_listed_again_is_linked_again() {
+        let t0 = Instant::now();
+        let mut l = linked_then_unlisted(t0);
+        assert_eq!(l.poll(t0 + GRACE), dropped(&["a:1"]));
+        l.set_list(0, list(&["a:1"]));
+        assert_eq!(l.poll(t0 + GRACE), start(&["a:1"]));
+    }
+
+    #[test]
+    fn a_list_from_an_unknown_register_is_ignored() {
+        let mut l = Listed::new(1, GRACE);
+        l.set_list(5, list(&["a:1"]));
+        assert_eq!(l.poll(Instant::now()), Changes::default());
     }
 }

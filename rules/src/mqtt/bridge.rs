@@ -6,14 +6,12 @@
 //! reconnect anyway). Delivery comes from the outbox instead: after every (re)connect the
 //! bridge resubscribes and sends from the oldest unacknowledged entry again.
 //!
-//! Ack tracking: rumqttc assigns packet ids as it takes publishes off its request channel, in
-//! order, and reports each as `Outgoing::Publish(pkid)`. The bridge keeps the ids it handed
-//! over in a FIFO and pairs them with those events, building a pkid -> outbox id table; a
-//! PubAck removes the entry from the outbox (acks read together are removed in one call).
+//! Ack tracking is the [`AckWindow`] state machine: which outbox entry a PubAck completes, and
+//! how much room the window has. Acks read together are removed from the outbox in one call.
 //! At most `inflight` publishes are on the wire and as many again wait in rumqttc's
 //! request queue, so the broker, not this task, sets the pace.
 
-use super::backoff::Backoff;
+use super::acks::AckWindow;
 use super::config::MqttConfig;
 use super::downlink::{Downlink, DownlinkSink};
 use super::outbox::Outbox;
@@ -21,10 +19,10 @@ use super::stats::{BridgeStats, Counters};
 use crate::error::StoreError;
 use crate::store::StateStore;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, SubscribeReasonCode};
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use timing::Backoff;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -152,7 +150,10 @@ async fn run(
     counters: Arc<Counters>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = Backoff::new(cfg.backoff_initial_ms, cfg.backoff_max_ms);
+    let mut backoff = Backoff::new(
+        Duration::from_millis(cfg.backoff_initial_ms),
+        Duration::from_millis(cfg.backoff_max_ms),
+    );
     let mut max_sent = None;
     loop {
         let end = session(
@@ -174,7 +175,7 @@ async fn run(
                 }
             }
         }
-        let delay = backoff.next_delay();
+        let delay = backoff.next_delay(&mut rand::thread_rng());
         tracing::debug!(?delay, "mqtt reconnect after backoff");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -258,18 +259,13 @@ async fn session(
         }
     }
 
-    let mut handed: VecDeque<(u64, u8)> = VecDeque::with_capacity(window);
-    let mut inflight: HashMap<u16, u64> = HashMap::with_capacity(window);
+    let mut acks = AckWindow::new(window);
     let mut cursor: Option<u64> = None;
-    let mut acked: Vec<u64> = Vec::with_capacity(ACK_BATCH);
     loop {
-        // Top up the window from the outbox, oldest first: once an eighth of it is free (or
-        // all of it), not per PubAck, so one read serves several publishes.
-        let free = window - (handed.len() + inflight.len()).min(window);
-        let top_up = free >= (window / 8).max(1);
-        while top_up && handed.len() + inflight.len() < window {
-            let room = window - handed.len() - inflight.len();
-            let (entries, read) = match outbox.read_after(cursor, room) {
+        // Top up the window from the outbox, oldest first.
+        let top_up = acks.wants_top_up();
+        while top_up && acks.free() > 0 {
+            let (entries, read) = match outbox.read_after(cursor, acks.free()) {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::error!(%e, "outbox unreadable");
@@ -287,7 +283,7 @@ async fn session(
                     tracing::warn!(%e, "mqtt publish request failed");
                     return End::Lost { had_connack: true };
                 }
-                handed.push_back((entry.id, entry.qos));
+                acks.on_handed(entry.id, entry.qos);
                 if max_sent.is_some_and(|m| entry.id <= m) {
                     counters.retried.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -300,7 +296,7 @@ async fn session(
             ev = rx.recv() => ev,
             _ = outbox.pushed() => continue,
             _ = stop.changed() => {
-                remove_acked(outbox, counters, &mut acked);
+                remove_acked(outbox, counters, &mut acks);
                 let _ = client.try_disconnect();
                 return End::Stopped;
             }
@@ -310,32 +306,21 @@ async fn session(
         // the outbox in one call.
         while let Some(next) = ev.take() {
             let Some(r) = next else {
-                remove_acked(outbox, counters, &mut acked);
+                remove_acked(outbox, counters, &mut acks);
                 return End::Lost { had_connack: true };
             };
-            let lost = on_event(
-                r,
-                downlink,
-                counters,
-                &mut handed,
-                &mut inflight,
-                &mut acked,
-            )
-            .await;
+            let lost = on_event(r, downlink, counters, &mut acks).await;
             if let Some(end) = lost {
                 // An error event changes neither table: these are what was outstanding.
-                tracing::warn!(
-                    unacked = handed.len() + inflight.len(),
-                    "mqtt connection lost"
-                );
-                remove_acked(outbox, counters, &mut acked);
+                tracing::warn!(unacked = acks.outstanding(), "mqtt connection lost");
+                remove_acked(outbox, counters, &mut acks);
                 return end;
             }
-            if acked.len() < ACK_BATCH {
+            if acks.acked().len() < ACK_BATCH {
                 ev = rx.try_recv().ok().map(Some);
             }
         }
-        remove_acked(outbox, counters, &mut acked);
+        remove_acked(outbox, counters, &mut acks);
     }
 }
 
@@ -347,25 +332,11 @@ async fn on_event(
     ev: Result<Event, rumqttc::ConnectionError>,
     downlink: &Downlink,
     counters: &Counters,
-    handed: &mut VecDeque<(u64, u8)>,
-    inflight: &mut HashMap<u16, u64>,
-    acked: &mut Vec<u64>,
+    acks: &mut AckWindow,
 ) -> Option<End> {
     match ev {
-        Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-            if let Some((id, q)) = handed.pop_front() {
-                if q == 0 {
-                    acked.push(id);
-                } else {
-                    inflight.insert(pkid, id);
-                }
-            }
-        }
-        Ok(Event::Incoming(Packet::PubAck(ack))) => {
-            if let Some(id) = inflight.remove(&ack.pkid) {
-                acked.push(id);
-            }
-        }
+        Ok(Event::Outgoing(Outgoing::Publish(pkid))) => acks.on_sent(pkid),
+        Ok(Event::Incoming(Packet::PubAck(ack))) => acks.on_puback(ack.pkid),
         Ok(Event::Incoming(Packet::Publish(p))) => {
             downlink.deliver(&p.topic, p.payload).await;
         }
@@ -396,7 +367,8 @@ async fn on_event(
 }
 
 /// Removes acknowledged entries from the outbox in one batch and counts them.
-fn remove_acked(outbox: &Outbox, counters: &Counters, acked: &mut Vec<u64>) {
+fn remove_acked(outbox: &Outbox, counters: &Counters, acks: &mut AckWindow) {
+    let acked = acks.acked();
     if acked.is_empty() {
         return;
     }
@@ -410,7 +382,7 @@ fn remove_acked(outbox: &Outbox, counters: &Counters, acked: &mut Vec<u64>) {
             tracing::error!(%e, n = acked.len(), "could not remove acknowledged outbox entries")
         }
     }
-    acked.clear();
+    acks.clear_acked();
 }
 
 /// A sink that drops everything as offline, for bridges without downlink topics.

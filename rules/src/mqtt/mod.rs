@@ -3,10 +3,11 @@
 //! topics into `send_to_uid` calls on a [`DownlinkSink`], with a stated offline policy.
 //!
 //! Parts: `config` (the `[mqtt]` table), `outbox` (durable queue, ids) on `log` (its segment
-//! files), `bridge` (connection,
-//! ack tracking, resend), `downlink` (topic templates, hold queue), `backoff`, `stats`.
+//! files), `bridge` (connection, resend), `acks` (which publish a PubAck completes, the
+//! window), `downlink` (topic templates, hold queue), `stats`; reconnect delays come from the
+//! `timing` crate's Backoff.
 
-mod backoff;
+mod acks;
 mod bridge;
 mod config;
 mod downlink;
