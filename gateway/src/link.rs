@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
+use timing::clock::now;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -242,9 +243,4 @@ pub async fn next(
             Ok(Some(Ok(m))) => return Ok(m),
         }
     }
-}
-
-/// Tokio's clock (paused in tests that pause it), as the instant [`Liveness`] takes.
-fn now() -> std::time::Instant {
-    tokio::time::Instant::now().into_std()
 }

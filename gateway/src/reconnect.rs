@@ -8,7 +8,7 @@ use crate::proto::{LinkError, Message, Role};
 use rand::Rng;
 use std::future::Future;
 use std::time::{Duration, Instant};
-use timing::Backoff;
+use timing::{clock, Backoff};
 use tokio::sync::mpsc;
 
 /// The first reconnect delay of links between devgate's processes.
@@ -53,9 +53,8 @@ impl Reconnect {
 
     /// Sleeps until the next attempt (on tokio's clock).
     pub async fn pause(&mut self, outcome: Outcome) {
-        let now = tokio::time::Instant::now().into_std();
-        let at = self.retry_at(outcome, now, &mut rand::thread_rng());
-        tokio::time::sleep_until(at.into()).await
+        let at = self.retry_at(outcome, clock::now(), &mut rand::thread_rng());
+        clock::sleep_until(Some(at)).await
     }
 }
 

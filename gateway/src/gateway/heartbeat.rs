@@ -13,6 +13,7 @@ use super::GatewayState;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use timing::clock::{now, sleep_until};
 
 /// What one tick does to one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +76,7 @@ pub async fn run(state: Arc<GatewayState>) {
         return;
     };
     loop {
-        tokio::time::sleep_until(heartbeat.next_tick().into()).await;
+        sleep_until(Some(heartbeat.next_tick())).await;
         if !heartbeat.on_timeout(now()) {
             continue;
         }
@@ -91,11 +92,6 @@ pub async fn run(state: Arc<GatewayState>) {
             }
         }
     }
-}
-
-/// Tokio's clock, as the instant [`Heartbeat`] takes.
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use timing::clock;
 use tokio::sync::mpsc;
 
 /// How long a gateway may be missing from every list before its link is dropped.
@@ -74,7 +75,7 @@ pub async fn run(opts: LinkOptions, inbox: Option<Inbox>, api: Api) {
     let mut listed = Listed::new(opts.registers.len(), DROP_GRACE);
     let mut running: HashMap<String, AbortOnDrop> = HashMap::new();
     loop {
-        let changes = listed.poll(tokio::time::Instant::now().into_std());
+        let changes = listed.poll(clock::now());
         api.set_listed(listed.union().filter_map(|a| key_of(a)).collect());
         for addr in changes.start {
             let task = tokio::spawn(gateway_link(
@@ -92,16 +93,8 @@ pub async fn run(opts: LinkOptions, inbox: Option<Inbox>, api: Api) {
         let next_drop = listed.next_drop();
         tokio::select! {
             Some((index, addrs)) = list_rx.recv() => listed.set_list(index, addrs),
-            () = sleep_until(next_drop) => {}
+            () = clock::sleep_until(next_drop) => {}
         }
-    }
-}
-
-/// Sleeps until `at`, or forever when there is nothing to wait for.
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
     }
 }
 
