@@ -2,7 +2,7 @@
 //!
 //! The policies read no clock and never sleep: callers pass `now` and randomness in, and drive
 //! the timers themselves, so every policy is deterministic under test. The `tokio` feature adds
-//! [`clock`], the two calls the async loops driving the machines need.
+//! `clock`, the two calls the async loops driving the machines need.
 
 mod backoff;
 #[cfg(feature = "tokio")]
