@@ -19,9 +19,26 @@ pub fn vectors_dir() -> Option<PathBuf> {
         .find(|dir| dir.is_dir())
 }
 
-/// Every line of `<name>.jsonl`, or `None` (with a loud message) when the folder is absent.
+/// Every line of `<name>.jsonl`, or `None` (with a loud message) when the folder is absent
+/// outside CI; under CI (`CI` set) a missing folder fails the test.
 pub fn load(name: &str) -> Option<Vec<Value>> {
-    let Some(dir) = vectors_dir() else {
+    load_from(name, vectors_dir(), in_ci(std::env::var_os("CI")))
+}
+
+/// True when the `CI` variable says this is a CI run (set, and not empty, `0` or `false`).
+pub fn in_ci(ci: Option<std::ffi::OsString>) -> bool {
+    ci.is_some_and(|value| !value.is_empty() && value != "0" && value != "false")
+}
+
+/// [`load`] from `dir`: a missing folder skips loudly, or fails when `ci` is true, since a CI
+/// run that checked no vector must not pass as one that checked them all.
+pub fn load_from(name: &str, dir: Option<PathBuf>, ci: bool) -> Option<Vec<Value>> {
+    let Some(dir) = dir else {
+        assert!(
+            !ci,
+            "../shared/vectors not found next to the workspace and CI is set: \
+             the {name} vector tests cannot run"
+        );
         eprintln!(
             "\n!!!!!!!!\n!!! SKIPPED: ../shared/vectors not found next to the workspace; \
              the {name} vector tests did not run\n!!!!!!!!\n"
