@@ -11,7 +11,6 @@ use gateway::app;
 use gateway::config::Config;
 use gateway::worker::{Context, EventHandler, Incoming};
 use std::path::Path;
-use std::sync::Arc;
 
 /// Broadcasts joins, lines and leaves to the whole room.
 struct ChatRoom;
@@ -55,13 +54,13 @@ async fn main() -> anyhow::Result<()> {
         name = "chat"
         "#
     );
-    let registry = Arc::new(gateway::codec_registry());
-    let mut cfg = Config::parse(Path::new("chat (built in)"), &text, &registry.names())?;
+    let registry = gateway::codec_registry();
+    let mut cfg = Config::parse(Path::new("chat (built in)"), &text, &registry)?;
     tracing_subscriber::fmt().with_env_filter("warn").init();
     // The register picks a free port; gateway and worker are told where it is.
     let register = app::start_register(&cfg).await?;
-    cfg.register.addresses = vec![register.to_string()];
-    let gw = app::start_gateway(&cfg, registry).await?;
+    cfg.register.addresses = vec![register];
+    let gw = app::start_gateway(&cfg).await?;
     let _worker = app::start_worker(&cfg, ChatRoom, Some(gw.state.clone())).await?;
     for (url, _) in &gw.listeners {
         println!("chat room on {url}");

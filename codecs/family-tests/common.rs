@@ -5,7 +5,7 @@
 
 use bytes::BytesMut;
 use codecs::options::{BadFramePolicy, OptionsError};
-use codecs::{CodecError, CodecOptions, Inbound};
+use codecs::{CodecError, CodecOptions, CodecRegistry, Inbound};
 use serde_json::Value;
 use std::path::PathBuf;
 use tokio_util::codec::Decoder;
@@ -19,9 +19,26 @@ pub fn vectors_dir() -> Option<PathBuf> {
         .find(|dir| dir.is_dir())
 }
 
-/// Every line of `<name>.jsonl`, or `None` (with a loud message) when the folder is absent.
+/// Every line of `<name>.jsonl`, or `None` (with a loud message) when the folder is absent
+/// outside CI; under CI (`CI` set) a missing folder fails the test.
 pub fn load(name: &str) -> Option<Vec<Value>> {
-    let Some(dir) = vectors_dir() else {
+    load_from(name, vectors_dir(), in_ci(std::env::var_os("CI")))
+}
+
+/// True when the `CI` variable says this is a CI run (set, and not empty, `0` or `false`).
+pub fn in_ci(ci: Option<std::ffi::OsString>) -> bool {
+    ci.is_some_and(|value| !value.is_empty() && value != "0" && value != "false")
+}
+
+/// [`load`] from `dir`: a missing folder skips loudly, or fails when `ci` is true, since a CI
+/// run that checked no vector must not pass as one that checked them all.
+pub fn load_from(name: &str, dir: Option<PathBuf>, ci: bool) -> Option<Vec<Value>> {
+    let Some(dir) = dir else {
+        assert!(
+            !ci,
+            "../shared/vectors not found next to the workspace and CI is set: \
+             the {name} vector tests cannot run"
+        );
         eprintln!(
             "\n!!!!!!!!\n!!! SKIPPED: ../shared/vectors not found next to the workspace; \
              the {name} vector tests did not run\n!!!!!!!!\n"
@@ -282,6 +299,43 @@ pub fn assert_reads_shared_options<T>(
         assert_eq!(timezone(&parsed), -210);
         refused("timezone_offset_hours", "25");
     }
+}
+
+/// Asserts a registry holding the family that `register` adds refuses, as a config check
+/// would, a bad `bad_checksum`, a misspelt key and (for a family with a calendar clock,
+/// `clock`) an offset of 99 hours, each with a message naming codec, key and reason.
+pub fn assert_registry_refuses_bad_options(
+    register: fn(&mut CodecRegistry),
+    name: &str,
+    clock: bool,
+) {
+    let mut registry = CodecRegistry::new();
+    register(&mut registry);
+    let refusal = |key: &str, value: &str| match registry.prepare(name, &options_with(key, value)) {
+        Ok(_) => panic!("{name}: {key} = {value} was accepted"),
+        Err(err) => err.to_string(),
+    };
+    assert_eq!(
+        refusal("bad_checksum", "closee"),
+        format!("{name} option `bad_checksum`: expected `skip` or `close`, got `closee`")
+    );
+    let misspelt = refusal("bad_checksums", "close");
+    assert!(
+        misspelt.starts_with(&format!(
+            "{name} option `bad_checksums`: no such option; it reads `bad_checksum`"
+        )),
+        "{misspelt}"
+    );
+    if clock {
+        assert_eq!(
+            refusal("timezone_offset_hours", "99"),
+            format!(
+                "{name} option `timezone_offset_hours`: expected hours between -14 and 14, got `99`"
+            )
+        );
+    }
+    let good = registry.prepare(name, &options_with("bad_checksum", "close"));
+    assert_eq!(good.expect("close is a policy").build().name(), name);
 }
 
 /// The frame as it travels over TCP: `hex` when the vector says it is the wire form or gives

@@ -24,15 +24,19 @@
 //! ```
 //! use bytes::BytesMut;
 //! use codecs::example::{ExampleMessage, ExampleProtocol};
-//! use codecs::{Codec, CodecOptions, CodecRegistry, Inbound, NomCodec};
+//! use codecs::{CodecOptions, CodecRegistry, Inbound, NomCodec, PreparedCodec};
+//! use codecs::options::OptionsReader;
 //! use std::sync::Arc;
 //! use tokio_util::codec::Decoder;
 //!
 //! let mut registry = CodecRegistry::with_stock();
 //! registry.register(
 //!     "example",
-//!     Arc::new(|options: &CodecOptions| -> Box<dyn Codec> {
-//!         Box::new(NomCodec::new(ExampleProtocol, options.max_message_size))
+//!     Arc::new(|options: &CodecOptions| {
+//!         // Checked once per listener: this codec reads no option, so any key is refused.
+//!         OptionsReader::new("example", options).finish()?;
+//!         let max = options.max_message_size;
+//!         Ok(PreparedCodec::new(move || NomCodec::new(ExampleProtocol, max)))
 //!     }),
 //! );
 //! // A listener written `example://127.0.0.1:9000` now finds it.

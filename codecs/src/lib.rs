@@ -4,7 +4,8 @@
 //! into bytes, on tokio-util's [`Decoder`]/[`Encoder`] traits. Every codec has a hard message-size
 //! limit and reports bad input as a typed [`CodecError`] that says whether the stream can go on
 //! ([`CodecError::can_continue`]). The gateway only knows codecs through the object-safe
-//! [`Codec`] trait, and finds them by name (`text://…`, `frame://…`) in a [`CodecRegistry`].
+//! [`Codec`] trait, and finds them by name (`text://…`, `frame://…`) in a [`CodecRegistry`],
+//! which checks a listener's options once ([`CodecRegistry::prepare`]) before any connection.
 //!
 //! Parts: `error` (the error type), `event` (what a codec yields and accepts), `registry`
 //! (codecs by name), `options` (typed reading of codec-specific settings), `family` (the
@@ -27,7 +28,7 @@ pub mod websocket;
 pub use error::CodecError;
 pub use event::{put_field, CloseFrame, HandshakeRequest, Inbound, Outbound};
 pub use nom_adapter::{NomCodec, NomProtocol};
-pub use registry::{CodecFactory, CodecOptions, CodecRegistry};
+pub use registry::{CodecFactory, CodecOptions, CodecRegistry, PrepareError, PreparedCodec};
 
 pub use frame::FrameCodec;
 pub use raw::RawCodec;

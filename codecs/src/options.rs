@@ -2,8 +2,9 @@
 //! family codecs so every family refuses bad values the same way and names the key.
 //!
 //! Values are strings from the listener's config; a reader trims them, matches words without
-//! regard to case, and checks numbers against a range. Keys no reader asked for are left to
-//! the caller ([`OptionsReader::unread_keys`]): they may be meant for the gateway.
+//! regard to case, and checks numbers against a range. A codec ends with
+//! [`OptionsReader::finish`], which refuses any key it did not ask for: a misspelt key is an
+//! error, not a setting silently left at its default.
 
 use crate::{CodecError, CodecOptions};
 use std::collections::BTreeMap;
@@ -62,6 +63,21 @@ pub enum OptionProblem {
         /// The value as configured.
         value: String,
     },
+    /// The codec reads no option of that name.
+    #[error("no such option; {}", known_keys(.known))]
+    Unknown {
+        /// The keys the codec reads.
+        known: Vec<&'static str>,
+    },
+}
+
+/// `` it reads `a` or `b` ``, or that it reads none.
+fn known_keys(known: &[&'static str]) -> String {
+    if known.is_empty() {
+        "this codec reads none".to_string()
+    } else {
+        format!("it reads {}", either_of(known.iter().copied()))
+    }
 }
 
 /// A setting in `CodecOptions.extra` that a codec cannot use.
@@ -177,6 +193,19 @@ impl<'a> OptionsReader<'a> {
             .map(String::as_str)
             .filter(|key| !self.asked.contains(key))
     }
+
+    /// Ends the reading: the first configured key nobody asked for is an error.
+    pub fn finish(mut self) -> Result<(), OptionsError> {
+        let Some(key) = self.unread_keys().next() else {
+            return Ok(());
+        };
+        self.asked.sort_unstable();
+        self.asked.dedup();
+        let problem = OptionProblem::Unknown {
+            known: self.asked.clone(),
+        };
+        Err(self.error(key, problem))
+    }
 }
 
 /// `` `a` ``, `` `a` or `b` ``, `` `a`, `b` or `c` ``.
@@ -268,6 +297,30 @@ mod tests {
         let mut reader = OptionsReader::new("test", &options);
         reader.bad_frame_policy().unwrap();
         assert_eq!(reader.unread_keys().collect::<Vec<_>>(), vec!["other"]);
+    }
+
+    #[test]
+    fn finishing_refuses_a_key_no_reader_asked_for_and_names_the_known_ones() {
+        let options = with(&[("bad_checksum", "skip"), ("colour", "red")]);
+        let mut reader = OptionsReader::new("gt06", &options);
+        reader.bad_frame_policy().unwrap();
+        reader.timezone_offset_minutes().unwrap();
+        let err = reader.finish().unwrap_err();
+        assert_eq!(err.key, "colour");
+        assert_eq!(
+            err.to_string(),
+            "gt06 option `colour`: no such option; it reads `bad_checksum` or `timezone_offset_hours`"
+        );
+        let err = OptionsReader::new("text", &options).finish().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "text option `bad_checksum`: no such option; this codec reads none"
+        );
+        let mut reader = OptionsReader::new("gt06", &options);
+        reader.bad_frame_policy().unwrap();
+        assert!(reader.finish().is_err());
+        let empty = CodecOptions::default();
+        assert_eq!(OptionsReader::new("raw", &empty).finish(), Ok(()));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use bytes::BytesMut;
 use codecs::example::{ExampleMessage, ExampleProtocol};
-use codecs::{Codec, CodecError, CodecOptions, CodecRegistry, Inbound, NomCodec};
+use codecs::options::OptionsReader;
+use codecs::{CodecError, CodecOptions, CodecRegistry, Inbound, NomCodec, PreparedCodec};
 use std::sync::Arc;
 
 #[test]
@@ -31,7 +32,14 @@ fn names_resolve_regardless_of_case() {
 #[test]
 fn an_unknown_name_resolves_to_nothing() {
     let registry = CodecRegistry::with_stock();
-    assert!(registry.build("gopher", &CodecOptions::default()).is_none());
+    let err = registry
+        .build("gopher", &CodecOptions::default())
+        .err()
+        .expect("no gopher codec");
+    assert_eq!(
+        err.to_string(),
+        "no codec is called \"gopher\"; known: frame, raw, text, websocket"
+    );
     assert!(!registry.contains("example"));
 }
 
@@ -69,8 +77,13 @@ fn a_binary_can_register_its_own_nom_codec_beside_the_stock_ones() {
     let mut registry = CodecRegistry::with_stock();
     registry.register(
         "example",
-        Arc::new(|options: &CodecOptions| -> Box<dyn Codec> {
-            Box::new(NomCodec::new(ExampleProtocol, options.max_message_size))
+        Arc::new(|options: &CodecOptions| {
+            // The example reads no option of its own: any key is refused.
+            OptionsReader::new("example", options).finish()?;
+            let max = options.max_message_size;
+            Ok(PreparedCodec::new(move || {
+                NomCodec::new(ExampleProtocol, max)
+            }))
         }),
     );
     assert!(registry.names().iter().any(|n| n == "example"));
@@ -92,4 +105,38 @@ fn a_binary_can_register_its_own_nom_codec_beside_the_stock_ones() {
         panic!("expected a reading");
     };
     assert_eq!(fields["value"], -5);
+}
+
+#[test]
+fn stock_codecs_refuse_options_they_do_not_read_and_bad_values() {
+    let registry = CodecRegistry::with_stock();
+    let with = |key: &str, value: &str| {
+        let mut options = CodecOptions::default();
+        options.extra.insert(key.into(), value.into());
+        options
+    };
+    for name in ["text", "frame", "raw"] {
+        let err = registry
+            .prepare(name, &with("bad_checksum", "close"))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{name} option `bad_checksum`: no such option; this codec reads none")
+        );
+    }
+    let err = registry
+        .prepare("websocket", &with("handshake_max_bytes", "-1"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "websocket option `handshake_max_bytes`: expected bytes between 1 and {}, got `-1`",
+            usize::MAX
+        )
+    );
+    let prepared = registry
+        .prepare("WebSocket", &with("handshake_max_bytes", "4096"))
+        .unwrap();
+    assert_eq!(prepared.name(), "websocket");
+    assert_eq!(prepared.build().name(), "websocket");
 }

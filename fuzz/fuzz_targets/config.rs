@@ -8,8 +8,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let names = vec!["text".to_string(), "frame".to_string()];
-    if let Err(errors) = gateway::config::Config::parse(Path::new("fuzz.toml"), text, &names) {
+    let registry = codecs::CodecRegistry::with_stock();
+    if let Err(errors) = gateway::config::Config::parse(Path::new("fuzz.toml"), text, &registry) {
         assert!(!errors.0.is_empty());
         assert!(errors.0.iter().all(|e| !e.key.is_empty()));
     }

@@ -1,14 +1,14 @@
-//! Starts the register, a gateway and a worker from a [`Config`], as tasks of this process.
+//! Builds the register, a gateway and a worker from a checked [`Config`], as tasks of this
+//! process: every value is already typed, so only binding a port can fail here.
 
 use crate::config::Config;
 use crate::gateway::{self, GatewayState, Settings};
 use crate::worker::{links, Api, EventHandler, Inbox};
-use codecs::CodecRegistry;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Why a role could not start.
+/// Why a role could not start: only what a checked [`Config`] cannot rule out.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The config lacks a section the role needs.
@@ -23,20 +23,17 @@ pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         /// The address.
-        addr: String,
+        addr: SocketAddr,
         /// The error.
         source: std::io::Error,
     },
-    /// A client listener failed.
+    /// A client listener could not be bound.
     #[error(transparent)]
     Listener(#[from] gateway::listener::ListenerError),
-    /// A config value is unusable.
-    #[error("{0}")]
-    Invalid(String),
 }
 
-fn warn_without_secret(cfg: &Config, addr: &str, what: &str) {
-    if cfg.secret.is_empty() && !crate::net::is_loopback(addr) {
+fn warn_without_secret(cfg: &Config, addr: SocketAddr, what: &str) {
+    if cfg.secret.is_empty() && !addr.ip().is_loopback() {
         tracing::warn!(
             "{what} {addr} is not on loopback and no secret is set: anyone who can reach it \
              can join; set `secret` in {}",
@@ -45,16 +42,10 @@ fn warn_without_secret(cfg: &Config, addr: &str, what: &str) {
     }
 }
 
-/// Binds the `ip:port` a config `key` names (no SO_REUSEPORT: one process per internal
-/// address); returns the listener and the address it got (port 0 picks one).
-fn bind_config_addr(key: &str, text: &str) -> Result<(TcpListener, SocketAddr), StartError> {
-    let addr: SocketAddr = text
-        .parse()
-        .map_err(|e| StartError::Invalid(format!("{key}: {e}")))?;
-    let bind_err = |source| StartError::Bind {
-        addr: addr.to_string(),
-        source,
-    };
+/// Binds `addr` (no SO_REUSEPORT: one process per internal address); returns the listener
+/// and the address it got (port 0 picks one).
+fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let bind_err = |source| StartError::Bind { addr, source };
     let listener = crate::net::bind_listener(addr, false).map_err(bind_err)?;
     let bound = listener.local_addr().map_err(bind_err)?;
     Ok((listener, bound))
@@ -62,8 +53,8 @@ fn bind_config_addr(key: &str, text: &str) -> Result<(TcpListener, SocketAddr), 
 
 /// Starts the register; returns the bound address.
 pub async fn start_register(cfg: &Config) -> Result<SocketAddr, StartError> {
-    warn_without_secret(cfg, &cfg.register.listen, "register");
-    let (listener, bound) = bind_config_addr("register.listen", &cfg.register.listen)?;
+    warn_without_secret(cfg, cfg.register.listen, "register");
+    let (listener, bound) = bind(cfg.register.listen)?;
     tokio::spawn(crate::register::run(
         listener,
         Arc::new(cfg.secret.clone().into_bytes()),
@@ -85,29 +76,16 @@ pub struct RunningGateway {
 
 /// Starts a gateway: internal listener, client listeners, heartbeat, register announcements,
 /// and the metrics endpoint when configured.
-pub async fn start_gateway(
-    cfg: &Config,
-    registry: Arc<CodecRegistry>,
-) -> Result<RunningGateway, StartError> {
+pub async fn start_gateway(cfg: &Config) -> Result<RunningGateway, StartError> {
     let g = cfg.gateway.as_ref().ok_or_else(|| StartError::Missing {
         path: cfg.path.display().to_string(),
         section: "gateway",
     })?;
-    let lan_ip = match g.lan_ip.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => ip,
-        _ => {
-            return Err(StartError::Invalid(format!(
-                "gateway.lan_ip {:?}",
-                g.lan_ip
-            )))
-        }
-    };
-    warn_without_secret(cfg, &g.internal_listen, "gateway internal address");
-    let (internal, internal_bound) =
-        bind_config_addr("gateway.internal_listen", &g.internal_listen)?;
+    warn_without_secret(cfg, g.internal_listen, "gateway internal address");
+    let (internal, internal_bound) = bind(g.internal_listen)?;
     let secret = cfg.secret.clone().into_bytes();
     let state = GatewayState::new(
-        lan_ip,
+        g.lan_ip,
         internal_bound.port(),
         Settings::from(g),
         g.pending_events_max,
@@ -116,21 +94,17 @@ pub async fn start_gateway(
     let mut bound = Vec::new();
     let mut listeners = Vec::new();
     for l in &g.listeners {
-        let listener = gateway::listener::Listener::bind(l, registry.clone(), g.max_message_size)?;
+        let listener = gateway::listener::Listener::bind(l)?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: l.url.clone(),
+            addr: l.url.addr,
             source,
         })?;
-        let scheme = l.url.split("://").next().unwrap_or_default();
-        bound.push((format!("{scheme}://{addr}"), addr));
+        bound.push((format!("{}://{addr}", l.url.protocol), addr));
         listeners.push(listener);
     }
     // Bound before anything is spawned, so a busy metrics port fails the start like a busy
     // client port does.
-    let metrics = match &g.metrics_listen {
-        None => None,
-        Some(m) => Some(bind_config_addr("gateway.metrics_listen", m)?),
-    };
+    let metrics = g.metrics_listen.map(bind).transpose()?;
     let metrics_bound = metrics.as_ref().map(|(_, a)| *a);
     if let Some((listener, _)) = metrics {
         tokio::spawn(gateway::metrics::run(state.clone(), listener));
@@ -140,11 +114,11 @@ pub async fn start_gateway(
         tokio::spawn(l.run(state.clone()));
     }
     tokio::spawn(gateway::heartbeat::run(state.clone()));
-    let announced = format!("{lan_ip}:{}", internal_bound.port());
+    let announced = format!("{}:{}", g.lan_ip, internal_bound.port());
     let secret = Arc::new(secret);
     for register in cfg.register.addresses() {
         tokio::spawn(gateway::announce::run(
-            register,
+            register.to_string(),
             announced.clone(),
             g.name.clone(),
             secret.clone(),
@@ -193,7 +167,12 @@ pub async fn start_worker<H: EventHandler>(
     };
     let opts = links::LinkOptions {
         name: w.name.clone(),
-        registers: cfg.register.addresses(),
+        registers: cfg
+            .register
+            .addresses()
+            .iter()
+            .map(SocketAddr::to_string)
+            .collect(),
         secret: Arc::new(cfg.secret.clone().into_bytes()),
         local,
         role: crate::proto::Role::Worker,

@@ -1,18 +1,32 @@
-//! The TOML configuration: typed sections, deserialized strictly (unknown keys refused), then
-//! validated with every problem collected, so `check-config` can report them all at once.
+//! The TOML configuration, parsed once into typed values, then built (Vector's config -> build
+//! split):
 //!
-//! Each top-level section is deserialized on its own, so a bad `[gateway]` does not hide a bad
-//! `[worker]`. Every [`ConfigError`] names the file, the key and the reason.
+//! 1. `file`: the file as written, each section deserialized strictly (unknown keys refused)
+//!    with its defaults. Sections are read one by one, so a bad `[gateway]` does not hide a bad
+//!    `[worker]`.
+//! 2. One check pass collects every problem at once, each [`ConfigError`] naming the file, the
+//!    key and the reason, and yields the typed [`Config`]: socket addresses, the worker's
+//!    [`Handler`] with its rules file read, TLS acceptors, and each listener's codec with its
+//!    options checked by the codec itself ([`codecs::CodecRegistry::prepare`]).
+//! 3. `app` and the binary build the roles from these values alone: binding a port can still
+//!    fail, their content cannot. `devgate check-config` runs steps 1 and 2, as `start` does.
 
+mod check;
+mod file;
+
+use check::Check;
+use codecs::{CodecRegistry, PreparedCodec};
+use file::{GatewaySection, RegisterSection, TopLevel, WorkerSection};
 use serde::Deserialize;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use tokio_rustls::TlsAcceptor;
 
-/// The whole configuration file.
-#[derive(Debug, Clone, Default)]
+/// The whole configuration file, checked.
+#[derive(Debug, Clone)]
 pub struct Config {
-    /// Where the file was read from (for error messages).
+    /// Where the file was read from (for messages).
     pub path: PathBuf,
     /// Shared secret of the internal links; empty means none.
     pub secret: String,
@@ -27,35 +41,19 @@ pub struct Config {
 }
 
 /// `[register]`: where the register listens and where peers find registers.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterConfig {
     /// Address the register listens on (`register` and `start`).
-    #[serde(default = "default_register")]
-    pub listen: String,
+    pub listen: SocketAddr,
     /// Registers gateways and workers use; defaults to `[listen]`. All are used.
-    #[serde(default)]
-    pub addresses: Vec<String>,
-}
-
-impl Default for RegisterConfig {
-    fn default() -> Self {
-        RegisterConfig {
-            listen: default_register(),
-            addresses: Vec::new(),
-        }
-    }
-}
-
-fn default_register() -> String {
-    "127.0.0.1:1236".into()
+    pub addresses: Vec<SocketAddr>,
 }
 
 impl RegisterConfig {
     /// The registers to use: `addresses`, or `[listen]` when none are given.
-    pub fn addresses(&self) -> Vec<String> {
+    pub fn addresses(&self) -> Vec<SocketAddr> {
         if self.addresses.is_empty() {
-            vec![self.listen.clone()]
+            vec![self.listen]
         } else {
             self.addresses.clone()
         }
@@ -74,112 +72,124 @@ pub enum OverflowPolicy {
 }
 
 /// `[gateway]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct GatewayConfig {
     /// A name for logs.
-    #[serde(default = "default_gateway_name")]
     pub name: String,
-    /// The ipv4 address workers use to reach this gateway (also part of every client_id).
-    #[serde(default = "default_lan_ip")]
-    pub lan_ip: String,
+    /// The address workers use to reach this gateway (also part of every client_id).
+    pub lan_ip: Ipv4Addr,
     /// Internal listen address for workers; port 0 picks a free one.
-    #[serde(default = "default_internal")]
-    pub internal_listen: String,
-    /// Prometheus endpoint (`GET /metrics`) address; absent means no endpoint. Port 0 picks a
-    /// free one.
-    #[serde(default)]
-    pub metrics_listen: Option<String>,
+    pub internal_listen: SocketAddr,
+    /// Prometheus endpoint (`GET /metrics`) address, if any; port 0 picks a free one.
+    pub metrics_listen: Option<SocketAddr>,
     /// Client listeners.
-    #[serde(default)]
     pub listeners: Vec<ListenerConfig>,
     /// Seconds between heartbeat checks; 0 disables heartbeats.
-    #[serde(default)]
     pub ping_interval: u64,
     /// Silent intervals tolerated before a client is closed; 0 means never close, only ping.
-    #[serde(default)]
     pub ping_not_response_limit: u32,
     /// Bytes sent as a ping each interval (empty: none; WebSocket clients get a ping frame).
-    #[serde(default)]
     pub ping_data: String,
     /// Largest queued output per client, in bytes.
-    #[serde(default = "default_send_buffer")]
     pub send_buffer_max: usize,
     /// What happens when a client's send buffer is full.
-    #[serde(default)]
     pub send_buffer_overflow: OverflowPolicy,
     /// Events held while no worker is connected.
-    #[serde(default = "default_pending")]
     pub pending_events_max: usize,
     /// Largest message from a client, in bytes.
-    #[serde(default = "default_max_message")]
     pub max_message_size: usize,
 }
 
-fn default_gateway_name() -> String {
-    "gateway".into()
-}
-fn default_lan_ip() -> String {
-    "127.0.0.1".into()
-}
-fn default_internal() -> String {
-    "127.0.0.1:0".into()
-}
-fn default_send_buffer() -> usize {
-    1024 * 1024
-}
-fn default_pending() -> usize {
-    10_000
-}
-fn default_max_message() -> usize {
-    codecs::DEFAULT_MAX_MESSAGE_SIZE
-}
-
-/// One client listener: `protocol://ip:port`, optionally with TLS.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One client listener, checked: `protocol://ip:port`, its TLS and its codec.
+#[derive(Clone)]
 pub struct ListenerConfig {
-    /// `text://127.0.0.1:8282`, `websocket://0.0.0.0:8284`, `gt06://...`.
-    pub url: String,
-    /// PEM certificate chain and key: serve TLS (wss for websocket).
-    pub tls: Option<TlsConfig>,
-    /// Codec-specific settings passed to the codec.
-    #[serde(default)]
-    pub options: std::collections::BTreeMap<String, String>,
+    /// The codec name and the address to bind.
+    pub url: ListenerUrl,
+    /// The TLS acceptor built from the PEM files, when the listener serves TLS.
+    pub tls: Option<TlsAcceptor>,
+    /// The listener's codec, its options checked; builds one codec per connection.
+    pub codec: PreparedCodec,
 }
 
-/// PEM files for a TLS listener.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// Certificate chain, PEM.
-    pub cert: PathBuf,
-    /// Private key, PEM.
-    pub key: PathBuf,
+impl fmt::Debug for ListenerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListenerConfig")
+            .field("url", &self.url)
+            .field("tls", &self.tls.is_some())
+            .field("codec", &self.codec)
+            .finish()
+    }
+}
+
+/// A listener URL split into its codec name and socket address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerUrl {
+    /// Codec name (`text`, `frame`, `websocket`, ...), lower case.
+    pub protocol: String,
+    /// Address to bind.
+    pub addr: SocketAddr,
+}
+
+impl fmt::Display for ListenerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.protocol, self.addr)
+    }
+}
+
+/// Splits `protocol://ip:port`.
+pub fn parse_listener_url(url: &str) -> Result<ListenerUrl, String> {
+    let (protocol, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("{url:?} is not of the form protocol://ip:port"))?;
+    if protocol.is_empty() {
+        return Err(format!("{url:?} has no protocol"));
+    }
+    let addr = rest
+        .parse::<SocketAddr>()
+        .map_err(|e| format!("{rest:?} is not ip:port ({e})"))?;
+    Ok(ListenerUrl {
+        protocol: protocol.to_ascii_lowercase(),
+        addr,
+    })
 }
 
 /// `[worker]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// A name for logs.
-    #[serde(default = "default_worker_name")]
     pub name: String,
-    /// Built-in handler: `echo`.
-    #[serde(default = "default_handler")]
-    pub handler: String,
+    /// The built-in handler it runs.
+    pub handler: Handler,
     /// Handler tasks; each client's events always go to the same one, in order.
-    #[serde(default = "default_shards")]
     pub shards: usize,
-    /// `handler = "rules"`: the rules file.
-    pub rules: Option<PathBuf>,
-    /// `handler = "rules"`: where device state and the MQTT outbox live (sled).
-    #[serde(default = "default_data_dir")]
+}
+
+/// A worker's built-in handler, from `handler = "..."`.
+#[derive(Debug, Clone)]
+pub enum Handler {
+    /// `echo`: every message goes back to its sender.
+    Echo,
+    /// `rules`: the rule pipeline.
+    Rules(Box<RulesConfig>),
+}
+
+impl Handler {
+    /// The names `handler` accepts.
+    pub const NAMES: &'static [&'static str] = &["echo", "rules"];
+}
+
+/// `handler = "rules"`: the pipeline's settings, its rules file already read and checked.
+#[derive(Debug, Clone)]
+pub struct RulesConfig {
+    /// The rules file, for messages.
+    pub path: PathBuf,
+    /// Its rules, checked.
+    pub ruleset: rules::RuleSet,
+    /// Where device state and the MQTT outbox live.
     pub data_dir: PathBuf,
-    /// `handler = "rules"`: the MQTT bridge; without it `publish` actions are counted, not sent.
+    /// The MQTT bridge; without it `publish` actions are counted, not sent.
     pub mqtt: Option<rules::MqttConfig>,
-    /// `handler = "rules"`: how durable effects are batched (`[worker.commit]`).
-    #[serde(default)]
+    /// How durable effects are batched (`[worker.commit]`).
     pub commit: CommitConfig,
 }
 
@@ -224,20 +234,6 @@ fn default_commit_pending_max() -> usize {
 }
 fn default_commit_state_cache() -> usize {
     rules::PipelineOptions::default().state_cache
-}
-
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("devgate-data")
-}
-
-fn default_worker_name() -> String {
-    "worker".into()
-}
-fn default_handler() -> String {
-    "echo".into()
-}
-fn default_shards() -> usize {
-    8
 }
 
 /// `[log]`.
@@ -294,71 +290,9 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
-/// A listener URL split into its codec name and socket address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenerUrl {
-    /// Codec name (`text`, `frame`, `websocket`, ...).
-    pub protocol: String,
-    /// Address to bind.
-    pub addr: SocketAddr,
-}
-
-/// Splits `protocol://ip:port`.
-pub fn parse_listener_url(url: &str) -> Result<ListenerUrl, String> {
-    let (protocol, rest) = url
-        .split_once("://")
-        .ok_or_else(|| format!("{url:?} is not of the form protocol://ip:port"))?;
-    if protocol.is_empty() {
-        return Err(format!("{url:?} has no protocol"));
-    }
-    let addr = rest
-        .parse::<SocketAddr>()
-        .map_err(|e| format!("{rest:?} is not ip:port ({e})"))?;
-    Ok(ListenerUrl {
-        protocol: protocol.to_ascii_lowercase(),
-        addr,
-    })
-}
-
-/// Raw top level: sections kept as TOML values so each can fail on its own.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    secret: Option<toml::Value>,
-    #[serde(default)]
-    register: Option<toml::Value>,
-    #[serde(default)]
-    gateway: Option<toml::Value>,
-    #[serde(default)]
-    worker: Option<toml::Value>,
-    #[serde(default)]
-    log: Option<toml::Value>,
-}
-
-fn section<T: serde::de::DeserializeOwned>(
-    file: &Path,
-    name: &str,
-    value: Option<toml::Value>,
-    errors: &mut Vec<ConfigError>,
-) -> Option<T> {
-    let value = value?;
-    match T::deserialize(value) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            errors.push(ConfigError {
-                file: file.to_path_buf(),
-                key: name.to_string(),
-                reason: e.message().trim().to_string(),
-            });
-            None
-        }
-    }
-}
-
 impl Config {
-    /// Reads and validates a file; `codec_names` are the protocols listeners may use.
-    pub fn load(path: &Path, codec_names: &[String]) -> Result<Config, ConfigErrors> {
+    /// Reads and checks a file; listeners may use the codecs of `registry`.
+    pub fn load(path: &Path, registry: &CodecRegistry) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError {
                 file: path.to_path_buf(),
@@ -366,193 +300,56 @@ impl Config {
                 reason: format!("cannot read: {e}"),
             }])
         })?;
-        Config::parse(path, &text, codec_names)
+        Config::parse(path, &text, registry)
     }
 
-    /// Parses and validates configuration text (`path` is only used in errors).
-    pub fn parse(path: &Path, text: &str, codec_names: &[String]) -> Result<Config, ConfigErrors> {
-        let mut errors = Vec::new();
-        let err = |key: &str, reason: String| ConfigError {
-            file: path.to_path_buf(),
-            key: key.to_string(),
-            reason,
+    /// Parses and checks configuration text (`path` is only used in errors).
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        registry: &CodecRegistry,
+    ) -> Result<Config, ConfigErrors> {
+        let mut check = Check {
+            file: path,
+            errors: Vec::new(),
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let top: TopLevel = toml::from_str(text).map_err(|e| {
             let key = e
                 .span()
-                .map(|s| {
-                    format!(
-                        "line {}",
-                        text[..s.start.min(text.len())].lines().count().max(1)
-                    )
-                })
+                // `get`, not indexing: a span off a char boundary must not panic.
+                .and_then(|s| text.get(..s.start))
+                .map(|before| format!("line {}", before.lines().count().max(1)))
                 .unwrap_or_else(|| "(toml)".into());
-            ConfigErrors(vec![err(&key, e.message().trim().to_string())])
+            check.error(key, e.message().trim());
+            ConfigErrors(std::mem::take(&mut check.errors))
         })?;
-        let secret = match raw.secret {
+        let secret = match top.secret {
             None => String::new(),
             Some(toml::Value::String(s)) => s,
             Some(_) => {
-                errors.push(err("secret", "must be a string".into()));
+                check.error("secret", "must be a string");
                 String::new()
             }
         };
-        let register = if raw.register.is_some() {
-            section::<RegisterConfig>(path, "register", raw.register, &mut errors)
-                .unwrap_or_default()
-        } else {
-            RegisterConfig::default()
+        let register = match top.register {
+            None => Some(RegisterSection::default()),
+            section => check.section::<RegisterSection>("register", section),
         };
-        let gateway = section::<GatewayConfig>(path, "gateway", raw.gateway, &mut errors);
-        let worker = section::<WorkerConfig>(path, "worker", raw.worker, &mut errors);
-        let log = section::<LogConfig>(path, "log", raw.log, &mut errors).unwrap_or_default();
+        let gateway = check.section::<GatewaySection>("gateway", top.gateway);
+        let worker = check.section::<WorkerSection>("worker", top.worker);
+        let log = check.section::<LogConfig>("log", top.log);
         let config = Config {
             path: path.to_path_buf(),
             secret,
-            register,
-            gateway,
-            worker,
-            log,
+            register: check.register(register.unwrap_or_default()),
+            gateway: gateway.map(|g| check.gateway(g, registry)),
+            worker: worker.map(|w| check.worker(w)),
+            log: log.unwrap_or_default(),
         };
-        config.validate(codec_names, &mut errors);
-        if errors.is_empty() {
+        if check.errors.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigErrors(errors))
-        }
-    }
-
-    fn validate(&self, codec_names: &[String], errors: &mut Vec<ConfigError>) {
-        let mut err = |key: String, reason: String| {
-            errors.push(ConfigError {
-                file: self.path.clone(),
-                key,
-                reason,
-            })
-        };
-        if let Err(e) = self.register.listen.parse::<SocketAddr>() {
-            err("register.listen".into(), format!("not ip:port: {e}"));
-        }
-        for (i, a) in self.register.addresses.iter().enumerate() {
-            if let Err(e) = a.parse::<SocketAddr>() {
-                err(
-                    format!("register.addresses[{i}]"),
-                    format!("not ip:port: {e}"),
-                );
-            }
-        }
-        if let Some(g) = &self.gateway {
-            match g.lan_ip.parse::<IpAddr>() {
-                Ok(IpAddr::V4(_)) => {}
-                Ok(IpAddr::V6(_)) => err(
-                    "gateway.lan_ip".into(),
-                    "must be an ipv4 address (it is part of every client_id)".into(),
-                ),
-                Err(e) => err("gateway.lan_ip".into(), format!("not an ip address: {e}")),
-            }
-            if let Err(e) = g.internal_listen.parse::<SocketAddr>() {
-                err(
-                    "gateway.internal_listen".into(),
-                    format!("not ip:port: {e}"),
-                );
-            }
-            if let Some(m) = &g.metrics_listen {
-                if let Err(e) = m.parse::<SocketAddr>() {
-                    err("gateway.metrics_listen".into(), format!("not ip:port: {e}"));
-                }
-            }
-            if g.listeners.is_empty() {
-                err(
-                    "gateway.listeners".into(),
-                    "at least one listener is needed".into(),
-                );
-            }
-            for (i, l) in g.listeners.iter().enumerate() {
-                match parse_listener_url(&l.url) {
-                    Ok(u) if !codec_names.contains(&u.protocol) => err(
-                        format!("gateway.listeners[{i}].url"),
-                        format!(
-                            "unknown protocol {:?}; known: {}",
-                            u.protocol,
-                            codec_names.join(", ")
-                        ),
-                    ),
-                    Ok(_) => {}
-                    Err(e) => err(format!("gateway.listeners[{i}].url"), e),
-                }
-                if let Some(tls) = &l.tls {
-                    for (k, p) in [("cert", &tls.cert), ("key", &tls.key)] {
-                        if !p.is_file() {
-                            err(
-                                format!("gateway.listeners[{i}].tls.{k}"),
-                                format!("{} is not a readable file", p.display()),
-                            );
-                        }
-                    }
-                }
-            }
-            if g.max_message_size == 0 {
-                err("gateway.max_message_size".into(), "must be above 0".into());
-            }
-            if g.send_buffer_max < g.max_message_size.min(64 * 1024) {
-                err(
-                    "gateway.send_buffer_max".into(),
-                    "must hold at least one message (64 KiB or max_message_size)".into(),
-                );
-            }
-        }
-        if let Some(w) = &self.worker {
-            match w.handler.as_str() {
-                "echo" => {}
-                "rules" => match &w.rules {
-                    None => err(
-                        "worker.rules".into(),
-                        "handler \"rules\" needs a rules file".into(),
-                    ),
-                    Some(path) => {
-                        if let Err(errors) = rules::check_rules_file(path) {
-                            for e in errors {
-                                err("worker.rules".into(), e.to_string());
-                            }
-                        }
-                    }
-                },
-                other => err(
-                    "worker.handler".into(),
-                    format!("unknown handler {other:?}; built in: echo, rules"),
-                ),
-            }
-            for (key, reason) in w.mqtt.iter().flat_map(|m| m.check()) {
-                err(format!("worker.mqtt.{key}"), reason);
-            }
-            let c = &w.commit;
-            if c.max_events == 0 || c.max_events > 1_000_000 {
-                err(
-                    "worker.commit.max_events".into(),
-                    "must be between 1 and 1000000".into(),
-                );
-            }
-            if c.max_delay_us > 1_000_000 {
-                err(
-                    "worker.commit.max_delay_us".into(),
-                    "must be at most 1000000 (one second)".into(),
-                );
-            }
-            if c.pending_max == 0 {
-                err(
-                    "worker.commit.pending_max".into(),
-                    "must be at least 1".into(),
-                );
-            }
-            if c.state_cache == 0 {
-                err(
-                    "worker.commit.state_cache".into(),
-                    "must be at least 1".into(),
-                );
-            }
-            if w.shards == 0 || w.shards > 1024 {
-                err("worker.shards".into(), "must be between 1 and 1024".into());
-            }
+            Err(ConfigErrors(check.errors))
         }
     }
 }
@@ -561,8 +358,12 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn names() -> Vec<String> {
-        vec!["text".into(), "frame".into()]
+    fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        Config::parse(Path::new("x.toml"), text, &crate::codec_registry())
+    }
+
+    fn keys(errors: &ConfigErrors) -> Vec<&str> {
+        errors.0.iter().map(|e| e.key.as_str()).collect()
     }
 
     #[test]
@@ -574,10 +375,9 @@ mod tests {
             [worker]
             handler = "nothing"
         "#;
-        let errs = Config::parse(Path::new("x.toml"), text, &names()).unwrap_err();
-        let keys: Vec<_> = errs.0.iter().map(|e| e.key.as_str()).collect();
+        let errs = parse(text).unwrap_err();
         assert_eq!(
-            keys,
+            keys(&errs),
             [
                 "gateway.lan_ip",
                 "gateway.listeners[0].url",
@@ -586,12 +386,16 @@ mod tests {
             ]
         );
         assert!(errs.to_string().starts_with("x.toml: gateway.lan_ip: "));
+        assert!(
+            errs.0[3].reason == "unknown handler \"nothing\"; built in: echo, rules",
+            "{errs}"
+        );
     }
 
     #[test]
     fn unknown_keys_are_refused_per_section() {
         let text = "[gateway]\nlisteners=[{url=\"text://127.0.0.1:1\"}]\ncolour = 1\n[worker]\nshard = 2\n";
-        let errs = Config::parse(Path::new("c.toml"), text, &names()).unwrap_err();
+        let errs = parse(text).unwrap_err();
         assert_eq!(errs.0.len(), 2, "{errs}");
         assert!(errs.0[0].reason.contains("colour"), "{errs}");
         assert!(errs.0[1].reason.contains("shard"), "{errs}");
@@ -601,17 +405,94 @@ mod tests {
     fn a_bad_metrics_address_is_reported_with_its_key() {
         let text =
             "[gateway]\nlisteners=[{url=\"text://127.0.0.1:1\"}]\nmetrics_listen = \"localhost\"\n";
-        let errs = Config::parse(Path::new("m.toml"), text, &names()).unwrap_err();
+        let errs = parse(text).unwrap_err();
         assert_eq!(errs.0.len(), 1, "{errs}");
         assert!(
             errs.to_string()
-                .starts_with("m.toml: gateway.metrics_listen: not ip:port"),
+                .starts_with("x.toml: gateway.metrics_listen: not ip:port"),
             "{errs}"
         );
         let ok = "[gateway]\nlisteners=[{url=\"text://127.0.0.1:1\"}]\nmetrics_listen = \"127.0.0.1:0\"\n";
-        let cfg = Config::parse(Path::new("m.toml"), ok, &names()).unwrap();
+        let cfg = parse(ok).unwrap();
         let metrics = cfg.gateway.and_then(|g| g.metrics_listen);
-        assert_eq!(metrics.as_deref(), Some("127.0.0.1:0"));
+        assert_eq!(metrics, Some("127.0.0.1:0".parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_codec_options_are_errors_at_the_listener_key_every_one_at_once() {
+        let text = r#"
+            [gateway]
+            listeners = [
+                { url = "text://127.0.0.1:1" },
+                { url = "gt06://127.0.0.1:2", options = { bad_checksum = "closee" } },
+                { url = "gt06://127.0.0.1:3", options = { timezone_offset_hours = "99" } },
+                { url = "jt808://127.0.0.1:4", options = { text_flags = "1" } },
+                { url = "text://127.0.0.1:5", options = { bad_checksum = "close" } },
+            ]
+        "#;
+        let errs = parse(text).unwrap_err();
+        assert_eq!(
+            keys(&errs),
+            [
+                "gateway.listeners[1].options.bad_checksum",
+                "gateway.listeners[2].options.timezone_offset_hours",
+                "gateway.listeners[3].options.text_flags",
+                "gateway.listeners[4].options.bad_checksum",
+            ]
+        );
+        assert_eq!(
+            errs.0[0].to_string(),
+            "x.toml: gateway.listeners[1].options.bad_checksum: \
+             gt06 option `bad_checksum`: expected `skip` or `close`, got `closee`"
+        );
+        assert!(errs.0[2].reason.contains("no such option"), "{errs}");
+    }
+
+    #[test]
+    fn a_checked_config_holds_typed_addresses_listeners_and_handler() {
+        let text = r#"
+            [register]
+            listen = "127.0.0.1:0"
+            addresses = ["127.0.0.1:1236", "[::1]:1237"]
+            [gateway]
+            lan_ip = "10.0.0.2"
+            send_buffer_overflow = "drop_oldest"
+            listeners = [{ url = "GT06://127.0.0.1:0", options = { bad_checksum = "close" } }]
+            [worker]
+        "#;
+        let cfg = parse(text).unwrap();
+        assert_eq!(cfg.register.addresses()[1], "[::1]:1237".parse().unwrap());
+        let g = cfg.gateway.expect("a gateway");
+        assert_eq!(g.lan_ip, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(g.send_buffer_overflow, OverflowPolicy::DropOldest);
+        assert_eq!(g.listeners[0].url.to_string(), "gt06://127.0.0.1:0");
+        assert_eq!(g.listeners[0].codec.build().name(), "gt06");
+        let w = cfg.worker.expect("a worker");
+        assert!(matches!(w.handler, Handler::Echo));
+        let register = "[register]\nlisten = \"127.0.0.1:7\"\n";
+        let cfg = parse(register).unwrap();
+        assert_eq!(cfg.register.addresses(), ["127.0.0.1:7".parse().unwrap()]);
+    }
+
+    #[test]
+    fn the_rules_handler_carries_its_rules_file_read_once() {
+        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rules.toml");
+        let text = format!(
+            "[worker]\nhandler = \"rules\"\nrules = {:?}\n",
+            rules.display().to_string()
+        );
+        let cfg = parse(&text).unwrap();
+        let Some(WorkerConfig {
+            handler: Handler::Rules(r),
+            ..
+        }) = cfg.worker
+        else {
+            panic!("not the rules handler");
+        };
+        assert_eq!(r.path, rules);
+        assert_eq!(r.commit, CommitConfig::default());
+        let errs = parse("[worker]\nhandler = \"rules\"\n").unwrap_err();
+        assert_eq!(keys(&errs), ["worker.rules"]);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! The listener protocol of a client is learnt from its connect event; a client whose connect
 //! went to another worker (a worker restart) is seen with protocol "" until it reconnects.
 
-use crate::config::WorkerConfig;
+use crate::config::RulesConfig;
 use crate::net::FastHash;
 use crate::worker::{Accept, Api, Context, EventHandler, Incoming};
 use bytes::Bytes;
@@ -31,15 +31,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-/// Why the rules handler could not start.
+/// Why the rules handler could not start (its rules were checked with the config).
 #[derive(Debug, thiserror::Error)]
 pub enum RulesStartError {
-    /// `[worker] rules` is missing.
-    #[error("[worker] handler = \"rules\" needs `rules = \"path/to/rules.toml\"`")]
-    NoRulesFile,
-    /// The rules file has errors (every one listed).
-    #[error("{0}")]
-    Rules(String),
     /// The state store could not be opened.
     #[error("state store: {0}")]
     Store(#[from] rules::StoreError),
@@ -116,28 +110,14 @@ struct Inner {
     room: Arc<Semaphore>,
 }
 
-/// Checks `[worker]`'s rules file; every error as one line.
-pub fn check(w: &WorkerConfig) -> Result<rules::RuleSet, RulesStartError> {
-    let path = w.rules.as_ref().ok_or(RulesStartError::NoRulesFile)?;
-    rules::check_rules_file(path).map_err(|errors| {
-        RulesStartError::Rules(
-            errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })
-}
-
 impl RulesHandler {
-    /// Loads the rules, opens the state store and starts the MQTT bridge if configured.
-    /// Must run inside a tokio runtime.
-    pub fn open(w: &WorkerConfig) -> Result<RulesHandler, RulesStartError> {
-        let ruleset = check(w)?;
-        let store: Arc<dyn rules::StateStore> = Arc::new(rules::SledStore::open(&w.data_dir)?);
+    /// Opens the state store and starts the MQTT bridge if configured, with the rules the
+    /// config check read. Must run inside a tokio runtime.
+    pub fn open(cfg: &RulesConfig) -> Result<RulesHandler, RulesStartError> {
+        let ruleset = cfg.ruleset.clone();
+        let store: Arc<dyn rules::StateStore> = Arc::new(rules::SledStore::open(&cfg.data_dir)?);
         let api = Arc::new(OnceLock::new());
-        let bridge = match &w.mqtt {
+        let bridge = match &cfg.mqtt {
             Some(mqtt) => Some(Bridge::start(
                 mqtt.clone(),
                 store.clone(),
@@ -154,10 +134,10 @@ impl RulesHandler {
         let outbox = bridge.as_ref().map(|b| b.outbox());
         let options = PipelineOptions {
             batch: BatchConfig {
-                max_events: w.commit.max_events,
-                max_delay: Duration::from_micros(w.commit.max_delay_us),
+                max_events: cfg.commit.max_events,
+                max_delay: Duration::from_micros(cfg.commit.max_delay_us),
             },
-            state_cache: w.commit.state_cache,
+            state_cache: cfg.commit.state_cache,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
@@ -172,7 +152,7 @@ impl RulesHandler {
             api,
             clients: Mutex::new(HashMap::default()),
             released: tx,
-            room: Arc::new(Semaphore::new(w.commit.pending_max)),
+            room: Arc::new(Semaphore::new(cfg.commit.pending_max)),
         });
         tokio::spawn(releaser(Arc::downgrade(&inner), rx));
         Ok(RulesHandler { inner })

@@ -84,14 +84,12 @@ listeners = [{{ url = "gt06://127.0.0.1:0" }}]
 handler = "echo"
 "#
         );
-        let registry = Arc::new(gateway::codec_registry());
-        let mut cfg = Config::parse(Path::new("held_acks.toml"), &text, &registry.names())
+        let registry = gateway::codec_registry();
+        let mut cfg = Config::parse(Path::new("held_acks.toml"), &text, &registry)
             .expect("test config parses");
         let register = app::start_register(&cfg).await.expect("register starts");
-        cfg.register.addresses = vec![register.to_string()];
-        let g = app::start_gateway(&cfg, registry)
-            .await
-            .expect("gateway starts");
+        cfg.register.addresses = vec![register];
+        let g = app::start_gateway(&cfg).await.expect("gateway starts");
         let (tx, events) = mpsc::unbounded_channel();
         if let Some(defer) = handler {
             let handler = Handler { defer, events: tx };

@@ -7,7 +7,6 @@ use gateway::app;
 use gateway::config::Config;
 use gateway::worker::EventHandler;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 fn config_path(program: &str) -> Result<PathBuf> {
     let mut args = std::env::args().skip(1);
@@ -40,8 +39,8 @@ async fn stopped() {
 /// Runs the worker of `--config FILE` with `handler` until SIGTERM or Ctrl-C.
 pub async fn run_worker<H: EventHandler>(program: &str, handler: H) -> Result<()> {
     let path = config_path(program)?;
-    let registry = Arc::new(gateway::codec_registry());
-    let cfg = Config::load(&path, &registry.names()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg =
+        Config::load(&path, &gateway::codec_registry()).map_err(|e| anyhow::anyhow!("{e}"))?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -72,11 +72,28 @@ fn check_config_names_unknown_keys_in_every_section() {
 }
 
 #[test]
-fn check_config_accepts_the_quick_start_examples_from_the_repo_root() {
+fn check_config_accepts_every_devgate_config_in_examples_from_the_repo_root() {
     // As the README runs them: relative paths in the files (the rules file) are relative to
-    // the directory devgate is started from.
+    // the directory devgate is started from. The other TOML files there are rules files and
+    // device-sim scenarios, which name none of devgate's sections.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for example in ["examples/quickstart.toml", "examples/quickstart-mqtt.toml"] {
+    let mut examples: Vec<String> = std::fs::read_dir(root.join("examples"))
+        .expect("examples/ is readable")
+        .map(|entry| entry.expect("an examples/ entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .filter(|path| {
+            let text = std::fs::read_to_string(path).expect("example is readable");
+            text.lines()
+                .any(|l| ["[register]", "[gateway]", "[worker]"].contains(&l.trim()))
+        })
+        .map(|path| format!("examples/{}", path.file_name().unwrap().to_string_lossy()))
+        .collect();
+    examples.sort();
+    assert!(
+        examples.len() >= 2 && examples.contains(&"examples/quickstart.toml".to_string()),
+        "{examples:?}"
+    );
+    for example in &examples {
         let out = Command::new(devgate())
             .arg("check-config")
             .arg(example)
@@ -90,5 +107,63 @@ fn check_config_accepts_the_quick_start_examples_from_the_repo_root() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(stdout.trim_end(), format!("{example}: ok"));
+    }
+}
+
+#[test]
+fn bad_codec_options_and_handler_names_are_refused_by_check_config_and_start_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("options.toml");
+    std::fs::write(
+        &path,
+        r#"
+[register]
+listen = "127.0.0.1:0"
+[gateway]
+internal_listen = "127.0.0.1:0"
+listeners = [
+    { url = "text://127.0.0.1:0" },
+    { url = "gt06://127.0.0.1:0", options = { bad_checksum = "closee" } },
+    { url = "gt06://127.0.0.1:0", options = { timezone_offset_hours = "99" } },
+    { url = "websocket://127.0.0.1:0", options = { handshake_max = "100" } },
+]
+[worker]
+handler = "echoo"
+"#,
+    )
+    .unwrap();
+    let file = path.display().to_string();
+    let expected = [
+        format!(
+            "{file}: gateway.listeners[1].options.bad_checksum: gt06 option `bad_checksum`: \
+             expected `skip` or `close`, got `closee`"
+        ),
+        format!(
+            "{file}: gateway.listeners[2].options.timezone_offset_hours: gt06 option \
+             `timezone_offset_hours`: expected hours between -14 and 14, got `99`"
+        ),
+        format!(
+            "{file}: gateway.listeners[3].options.handshake_max: websocket option \
+             `handshake_max`: no such option; it reads `handshake_max_bytes`"
+        ),
+        format!("{file}: worker.handler: unknown handler \"echoo\"; built in: echo, rules"),
+    ];
+    let checked = check(&path);
+    let started = Command::new(devgate())
+        .arg("start")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run devgate start");
+    for (what, out) in [("check-config", checked), ("start", started)] {
+        assert!(!out.status.success(), "{what} accepted bad options");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for line in &expected {
+            assert!(
+                stderr.lines().any(|l| l.ends_with(line.as_str())),
+                "{what}: no `{line}` line in:\n{stderr}"
+            );
+        }
+        assert!(out.stdout.is_empty(), "{what} bound something");
     }
 }

@@ -21,14 +21,15 @@ pub struct Gt06Options {
 }
 
 impl Gt06Options {
-    /// Reads the settings, refusing unknown values (unknown keys are ignored: they may be
-    /// meant for the gateway).
+    /// Reads the settings, refusing bad values and keys this codec does not read.
     pub fn from_codec_options(options: &CodecOptions) -> Result<Self, OptionsError> {
         let mut read = OptionsReader::new(crate::NAME, options);
-        Ok(Gt06Options {
+        let settings = Gt06Options {
             bad_checksum: read.bad_frame_policy()?,
             timezone_offset_minutes: read.timezone_offset_minutes()?.unwrap_or(0),
-        })
+        };
+        read.finish()?;
+        Ok(settings)
     }
 }
 

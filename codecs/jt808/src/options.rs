@@ -32,12 +32,11 @@ impl Default for Jt808Options {
 }
 
 impl Jt808Options {
-    /// Reads the settings, refusing unknown values (unknown keys are ignored: they may be
-    /// meant for the gateway).
+    /// Reads the settings, refusing bad values and keys this codec does not read.
     pub fn from_codec_options(options: &CodecOptions) -> Result<Self, OptionsError> {
         let defaults = Jt808Options::default();
         let mut read = OptionsReader::new(crate::NAME, options);
-        Ok(Jt808Options {
+        let settings = Jt808Options {
             bad_checksum: read.bad_frame_policy()?,
             timezone_offset_minutes: read
                 .timezone_offset_minutes()?
@@ -45,7 +44,9 @@ impl Jt808Options {
             text_flag: read
                 .number("text_flag", "a number", u8::MIN..=u8::MAX)?
                 .unwrap_or(defaults.text_flag),
-        })
+        };
+        read.finish()?;
+        Ok(settings)
     }
 }
 

@@ -151,3 +151,8 @@ fn the_shared_options_are_read_and_bad_values_refused() {
         Some(|o| o.timezone_offset_minutes),
     );
 }
+
+#[test]
+fn the_registry_refuses_bad_option_values_and_unknown_keys_with_a_clear_message() {
+    common::assert_registry_refuses_bad_options(register, "jt808", true);
+}

@@ -31,6 +31,7 @@ mod handshake;
 pub use frame::MAX_FRAME_HEADER;
 pub use handshake::bad_request_response;
 
+use crate::options::{OptionsError, OptionsReader};
 use crate::{Codec, CodecError, CodecOptions, Inbound, Outbound, DEFAULT_MAX_MESSAGE_SIZE};
 use bytes::{Buf, BytesMut};
 use std::collections::VecDeque;
@@ -109,20 +110,15 @@ impl WebSocketCodec {
         self
     }
 
-    /// A codec configured from a listener's options (`handshake_max_bytes` in `extra`).
-    pub fn from_options(options: &CodecOptions) -> Self {
-        let handshake_max = match options.extra.get(HANDSHAKE_MAX_BYTES_KEY) {
-            None => DEFAULT_HANDSHAKE_MAX_BYTES,
-            Some(text) => match text.trim().parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    // The factory cannot fail, so a bad value falls back loudly to the default.
-                    tracing::warn!(value = %text, "invalid {HANDSHAKE_MAX_BYTES_KEY}, using the default");
-                    DEFAULT_HANDSHAKE_MAX_BYTES
-                }
-            },
-        };
-        Self::new(options.max_message_size).with_handshake_max_bytes(handshake_max)
+    /// A codec configured from a listener's options (`handshake_max_bytes` in `extra`, at
+    /// least 1); any other key is refused.
+    pub fn from_options(options: &CodecOptions) -> Result<Self, OptionsError> {
+        let mut read = OptionsReader::new("websocket", options);
+        let handshake_max = read
+            .number(HANDSHAKE_MAX_BYTES_KEY, "bytes", 1..=usize::MAX)?
+            .unwrap_or(DEFAULT_HANDSHAKE_MAX_BYTES);
+        read.finish()?;
+        Ok(Self::new(options.max_message_size).with_handshake_max_bytes(handshake_max))
     }
 
     /// The configured maximum message size in bytes.

@@ -203,22 +203,30 @@ fn a_request_larger_than_handshake_max_bytes_is_a_handshake_error() {
 }
 
 #[test]
-fn handshake_max_bytes_is_read_from_codec_options_extra() {
+fn handshake_max_bytes_is_read_from_codec_options_extra_and_bad_values_refused() {
     let mut options = CodecOptions::default();
     options
         .extra
         .insert(HANDSHAKE_MAX_BYTES_KEY.into(), "100".into());
+    let codec = WebSocketCodec::from_options(&options).unwrap();
+    assert_eq!(codec.handshake_max_bytes(), 100);
+    for bad in ["lots", "0"] {
+        options
+            .extra
+            .insert(HANDSHAKE_MAX_BYTES_KEY.into(), bad.into());
+        let err = WebSocketCodec::from_options(&options).unwrap_err();
+        assert_eq!(err.key, HANDSHAKE_MAX_BYTES_KEY);
+        assert!(err.to_string().contains(&format!("got `{bad}`")), "{err}");
+    }
+    let mut options = CodecOptions::default();
+    options.extra.insert("handshake_max".into(), "100".into());
+    let err = WebSocketCodec::from_options(&options).unwrap_err();
     assert_eq!(
-        WebSocketCodec::from_options(&options).handshake_max_bytes(),
-        100
+        err.to_string(),
+        "websocket option `handshake_max`: no such option; it reads `handshake_max_bytes`"
     );
-    options
-        .extra
-        .insert(HANDSHAKE_MAX_BYTES_KEY.into(), "lots".into());
-    assert_eq!(
-        WebSocketCodec::from_options(&options).handshake_max_bytes(),
-        DEFAULT_HANDSHAKE_MAX_BYTES
-    );
+    let codec = WebSocketCodec::from_options(&CodecOptions::default()).unwrap();
+    assert_eq!(codec.handshake_max_bytes(), DEFAULT_HANDSHAKE_MAX_BYTES);
 }
 
 #[test]

@@ -18,13 +18,14 @@ pub struct TeltonikaOptions {
 }
 
 impl TeltonikaOptions {
-    /// Reads the settings, refusing unknown values (unknown keys are ignored: they may be
-    /// meant for the gateway).
+    /// Reads the settings, refusing bad values and keys this codec does not read.
     pub fn from_codec_options(options: &CodecOptions) -> Result<Self, OptionsError> {
         let mut read = OptionsReader::new(crate::NAME, options);
-        Ok(TeltonikaOptions {
+        let settings = TeltonikaOptions {
             bad_checksum: read.bad_frame_policy()?,
-        })
+        };
+        read.finish()?;
+        Ok(settings)
     }
 }
 

@@ -2,8 +2,8 @@
 
 use super::conn::{self, ClientStream, ListenerInfo};
 use super::GatewayState;
-use crate::config::{parse_listener_url, ListenerConfig};
-use codecs::{CodecOptions, CodecRegistry};
+use crate::config::ListenerConfig;
+use codecs::PreparedCodec;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,20 +15,9 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a WebSocket upgrade request may take to arrive.
 const WS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why a listener could not start.
+/// Why a listener could not start (its config was checked: only binding can fail).
 #[derive(Debug, thiserror::Error)]
 pub enum ListenerError {
-    /// The URL is malformed.
-    #[error("listener {url}: {reason}")]
-    Url {
-        /// The URL.
-        url: String,
-        /// Why.
-        reason: String,
-    },
-    /// No codec has that name.
-    #[error("listener {0}: no codec of that name")]
-    UnknownCodec(String),
     /// The address could not be bound.
     #[error("listener {url}: cannot bind: {source}")]
     Bind {
@@ -37,14 +26,6 @@ pub enum ListenerError {
         /// The error.
         source: std::io::Error,
     },
-    /// The TLS files are unusable.
-    #[error("listener {url}: {source}")]
-    Tls {
-        /// The URL.
-        url: String,
-        /// The error.
-        source: crate::tls::TlsError,
-    },
 }
 
 /// A bound client listener, ready to accept.
@@ -52,51 +33,27 @@ pub struct Listener {
     tcp: TcpListener,
     tls: Option<TlsAcceptor>,
     info: Arc<ListenerInfo>,
-    options: CodecOptions,
-    registry: Arc<CodecRegistry>,
+    codec: PreparedCodec,
 }
 
 impl Listener {
     /// Binds the listener described by `cfg` (SO_REUSEPORT, so gateway processes can share it).
-    pub fn bind(
-        cfg: &ListenerConfig,
-        registry: Arc<CodecRegistry>,
-        max_message_size: usize,
-    ) -> Result<Listener, ListenerError> {
-        let url = parse_listener_url(&cfg.url).map_err(|reason| ListenerError::Url {
-            url: cfg.url.clone(),
-            reason,
-        })?;
-        if !registry.contains(&url.protocol) {
-            return Err(ListenerError::UnknownCodec(cfg.url.clone()));
-        }
-        let tls = match &cfg.tls {
-            Some(t) => Some(crate::tls::acceptor(&t.cert, &t.key).map_err(|source| {
-                ListenerError::Tls {
-                    url: cfg.url.clone(),
-                    source,
-                }
-            })?),
-            None => None,
-        };
+    pub fn bind(cfg: &ListenerConfig) -> Result<Listener, ListenerError> {
+        let url = &cfg.url;
         let tcp =
             crate::net::bind_listener(url.addr, true).map_err(|source| ListenerError::Bind {
-                url: cfg.url.clone(),
+                url: url.to_string(),
                 source,
             })?;
         let handshake_timeout = (url.protocol == "websocket").then_some(WS_HANDSHAKE_TIMEOUT);
         Ok(Listener {
             tcp,
-            tls,
+            tls: cfg.tls.clone(),
             info: Arc::new(ListenerInfo {
-                protocol: url.protocol,
+                protocol: url.protocol.clone(),
                 handshake_timeout,
             }),
-            options: CodecOptions {
-                max_message_size,
-                extra: cfg.options.clone(),
-            },
-            registry,
+            codec: cfg.codec.clone(),
         })
     }
 
@@ -118,9 +75,7 @@ impl Listener {
                 }
             };
             let _ = tcp.set_nodelay(true);
-            let Some(codec) = self.registry.build(&self.info.protocol, &self.options) else {
-                continue;
-            };
+            let codec = self.codec.build();
             let state = state.clone();
             let info = self.info.clone();
             match &self.tls {

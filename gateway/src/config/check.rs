@@ -1,0 +1,254 @@
+//! The check pass: the file's sections (`file`) in, typed values out, every problem
+//! collected with its key rather than stopping at the first.
+
+use super::file::{GatewaySection, ListenerSection, RegisterSection, WorkerSection};
+use super::{
+    parse_listener_url, CommitConfig, ConfigError, GatewayConfig, Handler, ListenerConfig,
+    RegisterConfig, RulesConfig, WorkerConfig,
+};
+use codecs::{CodecOptions, CodecRegistry, PrepareError};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+/// The check pass: turns the file's sections into typed values, collecting every problem.
+/// A value with a problem is replaced by a stand-in so the pass goes on; a config with any
+/// problem is never returned, so no stand-in is ever used.
+pub(super) struct Check<'a> {
+    pub(super) file: &'a Path,
+    pub(super) errors: Vec<ConfigError>,
+}
+
+/// What a bad address becomes while the check goes on.
+const STAND_IN_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+impl Check<'_> {
+    pub(super) fn error(&mut self, key: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            key: key.into(),
+            reason: reason.into(),
+        });
+    }
+
+    pub(super) fn section<T: serde::de::DeserializeOwned>(
+        &mut self,
+        name: &str,
+        value: Option<toml::Value>,
+    ) -> Option<T> {
+        match T::deserialize(value?) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error(name, e.message().trim());
+                None
+            }
+        }
+    }
+
+    fn socket_addr(&mut self, key: &str, text: &str) -> SocketAddr {
+        text.parse().unwrap_or_else(|e| {
+            self.error(key, format!("not ip:port: {e}"));
+            STAND_IN_ADDR
+        })
+    }
+
+    pub(super) fn register(&mut self, r: RegisterSection) -> RegisterConfig {
+        let listen = self.socket_addr("register.listen", &r.listen);
+        let addresses = r
+            .addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| self.socket_addr(&format!("register.addresses[{i}]"), a))
+            .collect();
+        RegisterConfig { listen, addresses }
+    }
+
+    pub(super) fn gateway(&mut self, g: GatewaySection, registry: &CodecRegistry) -> GatewayConfig {
+        let lan_ip = match g.lan_ip.parse::<IpAddr>() {
+            Ok(IpAddr::V4(ip)) => ip,
+            Ok(IpAddr::V6(_)) => {
+                self.error(
+                    "gateway.lan_ip",
+                    "must be an ipv4 address (it is part of every client_id)",
+                );
+                Ipv4Addr::UNSPECIFIED
+            }
+            Err(e) => {
+                self.error("gateway.lan_ip", format!("not an ip address: {e}"));
+                Ipv4Addr::UNSPECIFIED
+            }
+        };
+        let internal_listen = self.socket_addr("gateway.internal_listen", &g.internal_listen);
+        let metrics_listen = g
+            .metrics_listen
+            .map(|m| self.socket_addr("gateway.metrics_listen", &m));
+        if g.listeners.is_empty() {
+            self.error("gateway.listeners", "at least one listener is needed");
+        }
+        let listeners = g
+            .listeners
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                self.listener(
+                    &format!("gateway.listeners[{i}]"),
+                    l,
+                    g.max_message_size,
+                    registry,
+                )
+            })
+            .collect();
+        if g.max_message_size == 0 {
+            self.error("gateway.max_message_size", "must be above 0");
+        }
+        if g.send_buffer_max < g.max_message_size.min(64 * 1024) {
+            self.error(
+                "gateway.send_buffer_max",
+                "must hold at least one message (64 KiB or max_message_size)",
+            );
+        }
+        GatewayConfig {
+            name: g.name,
+            lan_ip,
+            internal_listen,
+            metrics_listen,
+            listeners,
+            ping_interval: g.ping_interval,
+            ping_not_response_limit: g.ping_not_response_limit,
+            ping_data: g.ping_data,
+            send_buffer_max: g.send_buffer_max,
+            send_buffer_overflow: g.send_buffer_overflow,
+            pending_events_max: g.pending_events_max,
+            max_message_size: g.max_message_size,
+        }
+    }
+
+    /// One listener at `key`: its URL, its TLS files, and its options as its codec reads them.
+    fn listener(
+        &mut self,
+        key: &str,
+        l: ListenerSection,
+        max_message_size: usize,
+        registry: &CodecRegistry,
+    ) -> Option<ListenerConfig> {
+        let url = match parse_listener_url(&l.url) {
+            Ok(url) if registry.contains(&url.protocol) => Some(url),
+            Ok(url) => {
+                let known = registry.names().join(", ");
+                let reason = format!("unknown protocol {:?}; known: {known}", url.protocol);
+                self.error(format!("{key}.url"), reason);
+                None
+            }
+            Err(e) => {
+                self.error(format!("{key}.url"), e);
+                None
+            }
+        };
+        let tls = match &l.tls {
+            None => Some(None),
+            Some(tls) => {
+                let mut readable = true;
+                for (k, p) in [("cert", &tls.cert), ("key", &tls.key)] {
+                    if !p.is_file() {
+                        let reason = format!("{} is not a readable file", p.display());
+                        self.error(format!("{key}.tls.{k}"), reason);
+                        readable = false;
+                    }
+                }
+                match readable.then(|| crate::tls::acceptor(&tls.cert, &tls.key)) {
+                    Some(Ok(acceptor)) => Some(Some(acceptor)),
+                    Some(Err(e)) => {
+                        self.error(format!("{key}.tls"), e.to_string());
+                        None
+                    }
+                    None => None,
+                }
+            }
+        };
+        let url = url?;
+        let options = CodecOptions {
+            max_message_size,
+            extra: l.options,
+        };
+        let codec = match registry.prepare(&url.protocol, &options) {
+            Ok(codec) => codec,
+            Err(PrepareError::Options(e)) => {
+                self.error(format!("{key}.options.{}", e.key), e.to_string());
+                return None;
+            }
+            Err(e @ PrepareError::UnknownCodec { .. }) => {
+                self.error(format!("{key}.url"), e.to_string());
+                return None;
+            }
+        };
+        Some(ListenerConfig {
+            url,
+            tls: tls?,
+            codec,
+        })
+    }
+
+    pub(super) fn worker(&mut self, w: WorkerSection) -> WorkerConfig {
+        let handler = match w.handler.as_str() {
+            "echo" => Handler::Echo,
+            "rules" => match &w.rules {
+                None => {
+                    self.error("worker.rules", "handler \"rules\" needs a rules file");
+                    Handler::Echo
+                }
+                Some(path) => match rules::check_rules_file(path) {
+                    Ok(ruleset) => Handler::Rules(Box::new(RulesConfig {
+                        path: path.clone(),
+                        ruleset,
+                        data_dir: w.data_dir.clone(),
+                        mqtt: w.mqtt.clone(),
+                        commit: w.commit,
+                    })),
+                    Err(errors) => {
+                        for e in errors {
+                            self.error("worker.rules", e.to_string());
+                        }
+                        Handler::Echo
+                    }
+                },
+            },
+            other => {
+                let reason = format!(
+                    "unknown handler {other:?}; built in: {}",
+                    Handler::NAMES.join(", ")
+                );
+                self.error("worker.handler", reason);
+                Handler::Echo
+            }
+        };
+        for (key, reason) in w.mqtt.iter().flat_map(|m| m.check()) {
+            self.error(format!("worker.mqtt.{key}"), reason);
+        }
+        self.commit(&w.commit);
+        if w.shards == 0 || w.shards > 1024 {
+            self.error("worker.shards", "must be between 1 and 1024");
+        }
+        WorkerConfig {
+            name: w.name,
+            handler,
+            shards: w.shards,
+        }
+    }
+
+    fn commit(&mut self, c: &CommitConfig) {
+        if c.max_events == 0 || c.max_events > 1_000_000 {
+            self.error("worker.commit.max_events", "must be between 1 and 1000000");
+        }
+        if c.max_delay_us > 1_000_000 {
+            self.error(
+                "worker.commit.max_delay_us",
+                "must be at most 1000000 (one second)",
+            );
+        }
+        if c.pending_max == 0 {
+            self.error("worker.commit.pending_max", "must be at least 1");
+        }
+        if c.state_cache == 0 {
+            self.error("worker.commit.state_cache", "must be at least 1");
+        }
+    }
+}
