@@ -3,18 +3,18 @@
 
 use crate::link;
 use crate::net::Backoff;
-use crate::proto::{Message, Role};
+use crate::proto::{FromRegister, Role, ToRegister};
 use std::sync::Arc;
 
 /// Announces `internal_addr` to the register at `register`, forever.
 pub async fn run(register: String, internal_addr: String, name: String, secret: Arc<Vec<u8>>) {
     let mut backoff = Backoff::default();
     loop {
-        match link::connect(&register, &secret, Role::Gateway, &name).await {
+        match link::connect::<FromRegister>(&register, &secret, Role::Gateway, &name).await {
             Ok((mut reader, wr)) => {
                 let (tx, writer) = link::spawn_writer(wr);
                 if tx
-                    .send(Message::GatewayAnnounce {
+                    .send(ToRegister::GatewayAnnounce {
                         addr: internal_addr.clone(),
                     })
                     .await

@@ -13,7 +13,7 @@ use crate::gateway::router::WorkerSink;
 use crate::gateway::GatewayState;
 use crate::link;
 use crate::net::{AbortOnDrop, Backoff};
-use crate::proto::{LinkError, Message, Role};
+use crate::proto::{FromGateway, FromRegister, LinkError, Role, ToGateway, ToRegister};
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -115,14 +115,14 @@ async fn follow_register(
 ) {
     let mut backoff = Backoff::default();
     loop {
-        match link::connect(&addr, &opts.secret, opts.role, &opts.name).await {
+        match link::connect::<FromRegister>(&addr, &opts.secret, opts.role, &opts.name).await {
             Ok((mut reader, wr)) => {
                 backoff.reset();
-                let (tx, writer) = link::spawn_writer(wr);
+                let (tx, writer) = link::spawn_writer::<ToRegister>(wr);
                 tracing::info!(register = %addr, "linked to register");
                 let why = loop {
                     match link::next(&mut reader, &tx).await {
-                        Ok(Message::GatewayList { addrs }) => {
+                        Ok(FromRegister::GatewayList { addrs }) => {
                             if lists.send((index, addrs)).await.is_err() {
                                 return;
                             }
@@ -175,10 +175,10 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Option<Inbox>, api
     }
     let mut backoff = Backoff::default();
     loop {
-        match link::connect(&addr, &opts.secret, opts.role, &opts.name).await {
+        match link::connect::<FromGateway>(&addr, &opts.secret, opts.role, &opts.name).await {
             Ok((mut reader, wr)) => {
                 backoff.reset();
-                let (tx, writer) = link::spawn_writer(wr);
+                let (tx, writer) = link::spawn_writer::<ToGateway>(wr);
                 api.set_link(key, GatewayLink::Remote(tx.clone()));
                 let guard = LinkGuard {
                     api: api.clone(),
@@ -187,7 +187,9 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Option<Inbox>, api
                 tracing::info!(gateway = %addr, "linked to gateway");
                 let why = loop {
                     match link::next(&mut reader, &tx).await {
-                        Ok(Message::QueryReply { id, result }) => api.complete_query(id, result),
+                        Ok(FromGateway::QueryReply { id, result }) => {
+                            api.complete_query(id, result)
+                        }
                         Ok(msg) => {
                             let Some(inbox) = &inbox else { continue };
                             if inbox.deliver(msg, Accept::inert()).await.is_err() {
