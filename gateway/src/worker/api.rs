@@ -10,7 +10,7 @@ use crate::client_id::{ClientId, GatewayKey};
 use crate::gateway::GatewayState;
 use crate::net::FastHash;
 use crate::proto::query::Session;
-use crate::proto::{Query, Reply, ReplyError, StatusReport, ToGateway};
+use crate::proto::{Query, QueryKind, Reply, ReplyError, StatusReport, ToGateway};
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -129,11 +129,7 @@ impl Future for Sending {
 }
 
 /// The value of a reply to `kind`, or the error naming what came instead.
-fn expect<T>(
-    key: GatewayKey,
-    kind: crate::proto::QueryKind,
-    r: Result<T, Reply>,
-) -> Result<T, ApiError> {
+fn expect<T>(key: GatewayKey, kind: QueryKind, r: Result<T, Reply>) -> Result<T, ApiError> {
     r.map_err(|other| {
         ApiError::BadReply(
             key,
@@ -727,5 +723,49 @@ mod tests {
             "{}",
             std::mem::size_of_val(&send)
         );
+    }
+
+    /// An API linked to one fake gateway that answers every query with `reply`; the fake
+    /// answers each query as it arrives, so no timer is involved.
+    fn answered_with(reply: &'static [u8]) -> (Api, GatewayKey, ClientId) {
+        let client: ClientId = "7f00000100010000002a".parse().unwrap();
+        let key = client.gateway();
+        let api = Api::new();
+        let (tx, mut rx) = mpsc::channel(8);
+        api.set_link(key, GatewayLink::Remote(tx));
+        api.set_listed([key].into());
+        let gateway = api.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                if let ToGateway::Query { id, .. } = msg {
+                    gateway.complete_query(id, Bytes::from_static(reply));
+                }
+            }
+        });
+        (api, key, client)
+    }
+
+    #[tokio::test]
+    async fn a_garbled_reply_is_an_error_naming_the_gateway_not_a_null_answer() {
+        for garbled in [&b"null"[..], b"{not json", b"[1, 2]"] {
+            let (api, key, client) = answered_with(garbled);
+            let err = api.is_online(client).await.unwrap_err();
+            assert!(
+                matches!(&err, ApiError::BadReply(k, e) if *k == key && e.kind == QueryKind::IsOnline),
+                "{err}"
+            );
+            let count = api.get_all_client_id_count().await;
+            assert!(!count.complete, "{count:?}");
+            assert_eq!(count.missing, [key]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_well_formed_reply_is_read_as_the_type_of_the_query() {
+        let (api, _, client) = answered_with(b"true");
+        assert_eq!(api.is_online(client).await, Ok(true));
+        let (api, key, _) = answered_with(b"3");
+        let count = api.get_all_client_id_count().await;
+        assert_eq!((count.value, count.complete), (3, true), "{key}");
     }
 }
