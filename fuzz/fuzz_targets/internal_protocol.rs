@@ -1,33 +1,26 @@
-//! The internal protocol's frame decoder on arbitrary bytes, fed in chunks: never panics,
-//! never buffers past one frame's limit, and what decodes re-encodes to the same body.
+//! The internal protocol's frame decoder on arbitrary bytes, fed in chunks, as every link
+//! role's message type: never panics, never buffers past one frame's limit, and what decodes
+//! re-encodes to the same message. The same bytes read as every query's reply never panic.
 #![no_main]
 
-use bytes::BytesMut;
-use gateway::proto::{encode_frame, LinkCodec, Message};
+use devgate_fuzz::link_codec;
+use gateway::proto::{
+    FromGateway, FromRegister, Handshake, QueryKind, Reply, ToGateway, ToRegister,
+    HANDSHAKE_MAX_FRAME,
+};
 use libfuzzer_sys::fuzz_target;
-use tokio_util::codec::Decoder;
 
 const MAX: usize = 64 * 1024;
 
 fuzz_target!(|data: &[u8]| {
-    let mut codec = LinkCodec::new(MAX);
-    let mut buf = BytesMut::new();
-    for chunk in data.chunks(7) {
-        buf.extend_from_slice(chunk);
-        loop {
-            match codec.decode(&mut buf) {
-                Ok(Some(msg)) => round_trip(&msg),
-                Ok(None) => break,
-                Err(_) => return,
-            }
+    link_codec::<Handshake>(data, HANDSHAKE_MAX_FRAME);
+    link_codec::<ToRegister>(data, MAX);
+    link_codec::<FromRegister>(data, MAX);
+    link_codec::<ToGateway>(data, MAX);
+    link_codec::<FromGateway>(data, MAX);
+    for kind in (1..=u8::MAX).filter_map(QueryKind::from_u8) {
+        if let Ok(reply) = Reply::decode(kind, data) {
+            assert_eq!(reply.kind(), kind);
         }
-        assert!(buf.len() <= MAX + 4 + 7);
     }
 });
-
-fn round_trip(msg: &Message) {
-    let mut out = BytesMut::new();
-    encode_frame(msg, &mut out);
-    let again = LinkCodec::new(usize::MAX).decode(&mut out);
-    assert_eq!(again.ok().flatten().as_ref(), Some(msg));
-}

@@ -77,3 +77,34 @@ where
     }
     while let Ok(Some(_)) = codec.decode_eof(&mut src) {}
 }
+
+/// The internal protocol's frame decoder for the messages `M` of one link role, limited to
+/// `max` bytes a frame: never panics, never buffers past one frame and a chunk, and every
+/// message it yields re-encodes to a frame that decodes to the same message.
+pub fn link_codec<M>(input: &[u8], max: usize)
+where
+    M: gateway::proto::LinkMessage + PartialEq,
+{
+    use gateway::proto::{encode_frame, LinkCodec};
+    let Some((chunk, data)) = chunked(input) else {
+        return;
+    };
+    let mut codec = LinkCodec::<M>::new(max);
+    let mut buf = BytesMut::new();
+    for piece in data.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(msg)) => {
+                    let mut out = BytesMut::new();
+                    encode_frame(&msg, &mut out);
+                    let again = LinkCodec::<M>::new(usize::MAX).decode(&mut out);
+                    assert_eq!(again.ok().flatten().as_ref(), Some(&msg));
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        assert!(buf.len() <= max + 4 + chunk, "buffered {} bytes", buf.len());
+    }
+}

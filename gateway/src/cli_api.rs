@@ -2,6 +2,7 @@
 //! a [`GatewayClient`](crate::GatewayClient).
 
 use crate::client_id::{ClientId, GatewayKey};
+use crate::proto::StatusReport;
 use crate::worker::api::Answer;
 use crate::GatewayClient;
 use serde::Serialize;
@@ -232,38 +233,28 @@ pub async fn query(
 }
 
 /// One gateway's status answer as a readable block (see `Api::gateway_status`).
-fn status_block(key: GatewayKey, v: &serde_json::Value) -> String {
-    if !v.is_object() {
-        return format!("gateway {key}\n  (no status: this gateway does not know the query)");
-    }
-    let num = |v: &serde_json::Value| match v {
-        serde_json::Value::Null => "?".to_string(),
-        v => v.to_string(),
+fn status_block(key: GatewayKey, v: &StatusReport) -> String {
+    let stat = |name: &str| {
+        v.stats
+            .get(name)
+            .map_or_else(|| "?".to_string(), u64::to_string)
     };
-    let stat = |name: &str| num(&v["stats"][name]);
-    let workers: Vec<String> = v["workers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|w| {
-            let name = w["name"].as_str().unwrap_or("?");
-            format!("{name} ({})", num(&w["clients"]))
-        })
+    let workers: Vec<String> = v
+        .workers
+        .iter()
+        .map(|w| format!("{} ({})", w.name, w.clients))
         .collect();
     let workers = if workers.is_empty() {
         "none".to_string()
     } else {
         workers.join(", ")
     };
-    // `held` is null while the gateway's hold queue is busy being flushed or routed into.
-    let held = match &v["held"] {
-        serde_json::Value::Null => "busy".to_string(),
-        h => h.to_string(),
-    };
+    // `held` is None while the gateway's hold queue is busy being flushed or routed into.
+    let held = v.held.map_or_else(|| "busy".to_string(), |h| h.to_string());
     let rows = [
-        ("clients", num(&v["clients"])),
-        ("uids", num(&v["uids"])),
-        ("groups", num(&v["groups"])),
+        ("clients", v.clients.to_string()),
+        ("uids", v.uids.to_string()),
+        ("groups", v.groups.to_string()),
         ("accepted", stat("accepted")),
         (
             "messages in/out",
@@ -275,17 +266,10 @@ fn status_block(key: GatewayKey, v: &serde_json::Value) -> String {
         ("dropped oldest", stat("dropped_oldest")),
         ("heartbeat closes", stat("heartbeat_closes")),
         ("refused events", stat("refused_events")),
-        (
-            "held",
-            format!("{held} (overflows {})", num(&v["held_overflows"])),
-        ),
+        ("held", format!("{held} (overflows {})", v.held_overflows)),
         ("workers", workers),
     ];
-    let mut out = format!(
-        "gateway {key} ({}), up {}s",
-        v["name"].as_str().unwrap_or("?"),
-        num(&v["uptime_secs"])
-    );
+    let mut out = format!("gateway {key} ({}), up {}s", v.name, v.uptime_secs);
     for (label, value) in rows {
         out.push_str(&format!("\n  {label:<18}{value}"));
     }
@@ -307,7 +291,7 @@ pub async fn status(
             Json(serde_json::Value::Object(
                 answers
                     .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
+                    .map(|(k, v)| (k.to_string(), serde_json::to_value(v).unwrap_or_default()))
                     .collect(),
             ))
         });

@@ -110,6 +110,13 @@ impl serde::Serialize for ClientId {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for ClientId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <String as serde::Deserialize>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 //! link up is [`Liveness`]'s to say.
 
 use crate::liveness::{self, Liveness};
-use crate::proto::{self, auth, LinkCodec, LinkError, Message, Role};
+use crate::proto::{self, auth, Handshake, KeepAlive, LinkCodec, LinkError, Role};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,10 +26,12 @@ pub const LINK_QUEUE: usize = 8192;
 /// Most messages encoded into one write.
 const BATCH: usize = 1024;
 
-/// The reading half of an open link.
-pub type LinkReader = FramedRead<OwnedReadHalf, LinkCodec>;
+/// The reading half of an open link, reading the peer's messages `M`.
+pub type LinkReader<M> = FramedRead<OwnedReadHalf, LinkCodec<M>>;
 
-fn into_halves(framed: Framed<TcpStream, LinkCodec>) -> (LinkReader, OwnedWriteHalf) {
+fn into_halves<M: KeepAlive>(
+    framed: Framed<TcpStream, LinkCodec<Handshake>>,
+) -> (LinkReader<M>, OwnedWriteHalf) {
     let parts = framed.into_parts();
     let (rd, wr) = parts.io.into_split();
     // Authenticated: the handshake codec's small limit gives way to the full one.
@@ -39,13 +41,13 @@ fn into_halves(framed: Framed<TcpStream, LinkCodec>) -> (LinkReader, OwnedWriteH
     (reader, wr)
 }
 
-/// Connects to `addr` and authenticates as `role`.
-pub async fn connect(
+/// Connects to `addr` and authenticates as `role`; the peer then sends messages `M`.
+pub async fn connect<M: KeepAlive>(
     addr: &str,
     secret: &[u8],
     role: Role,
     name: &str,
-) -> Result<(LinkReader, OwnedWriteHalf), LinkError> {
+) -> Result<(LinkReader<M>, OwnedWriteHalf), LinkError> {
     let tcp = tokio::time::timeout(auth::HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| LinkError::Timeout)??;
@@ -58,11 +60,11 @@ pub async fn connect(
 /// Authenticates an accepted connection; returns the peer's role and name with the halves.
 /// Until it is authenticated the peer may send only handshake-sized frames, and the whole
 /// handshake must end within [`HANDSHAKE_DEADLINE`]; otherwise the connection is dropped.
-pub async fn accept(
+pub async fn accept<M: KeepAlive>(
     tcp: TcpStream,
     secret: &[u8],
     allowed: &[Role],
-) -> Result<(Role, String, LinkReader, OwnedWriteHalf), LinkError> {
+) -> Result<(Role, String, LinkReader<M>, OwnedWriteHalf), LinkError> {
     let _ = tcp.set_nodelay(true);
     let mut framed = Framed::new(tcp, LinkCodec::handshake());
     let (role, name) = tokio::time::timeout(
@@ -145,12 +147,12 @@ impl PreauthGate {
     }
 }
 
-/// Starts the batching writer; the returned sender is the link's bounded queue.
-/// The task ends when every sender is dropped or the socket fails.
-pub fn spawn_writer(
+/// Starts the batching writer of messages `M`; the returned sender is the link's bounded
+/// queue. The task ends when every sender is dropped or the socket fails.
+pub fn spawn_writer<M: KeepAlive>(
     mut wr: OwnedWriteHalf,
-) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel::<Message>(LINK_QUEUE);
+) -> (mpsc::Sender<M>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<M>(LINK_QUEUE);
     let task = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(64);
         let mut buf = BytesMut::new();
@@ -183,7 +185,7 @@ pub fn spawn_writer(
                         idle.as_mut().reset(at.into());
                         continue;
                     }
-                    _ => proto::encode_frame(&Message::Ping, &mut buf),
+                    _ => proto::encode_frame(&M::ping(), &mut buf),
                 },
             }
             if let Err(e) = wr.write_all_buf(&mut buf).await {
@@ -216,10 +218,10 @@ async fn requeue() {
 }
 
 /// The next message from the peer, answering pings; `Err` when the link is over.
-pub async fn next(
-    reader: &mut LinkReader,
-    tx: &mpsc::Sender<Message>,
-) -> Result<Message, LinkError> {
+pub async fn next<In: KeepAlive, Out: KeepAlive>(
+    reader: &mut LinkReader<In>,
+    tx: &mpsc::Sender<Out>,
+) -> Result<In, LinkError> {
     loop {
         // A frame already in the buffer is taken without arming the liveness timer (a clock
         // read and a timer entry per message): under load most frames arrive many per read.
@@ -236,10 +238,10 @@ pub async fn next(
             Err(_) => return Err(LinkError::Timeout),
             Ok(None) => return Err(LinkError::Closed),
             Ok(Some(Err(e))) => return Err(e),
-            Ok(Some(Ok(Message::Ping))) => {
-                let _ = tx.try_send(Message::Pong);
+            Ok(Some(Ok(m))) if m.is_ping() => {
+                let _ = tx.try_send(Out::pong());
             }
-            Ok(Some(Ok(Message::Pong))) => {}
+            Ok(Some(Ok(m))) if m.is_pong() => {}
             Ok(Some(Ok(m))) => return Ok(m),
         }
     }

@@ -4,7 +4,7 @@
 //! worker's register and gateway links and the gateway's register announcements share.
 
 use crate::link::{self, LinkReader};
-use crate::proto::{LinkError, Message, Role};
+use crate::proto::{KeepAlive, LinkError, Role};
 use rand::Rng;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -71,11 +71,15 @@ pub enum SessionEnd {
 
 /// What runs on an authenticated link until it ends.
 pub trait Session {
+    /// What the peer sends on this link.
+    type In: KeepAlive;
+    /// What this side sends.
+    type Out: KeepAlive;
     /// Serves the link (`reader` in, `tx` the writer's queue) until it ends.
     fn run(
         &mut self,
-        reader: &mut LinkReader,
-        tx: &mpsc::Sender<Message>,
+        reader: &mut LinkReader<Self::In>,
+        tx: &mpsc::Sender<Self::Out>,
     ) -> impl Future<Output = SessionEnd> + Send;
 }
 
@@ -99,19 +103,19 @@ impl std::fmt::Display for Peer {
 
 /// Links to `peer` at `addr` as `role` named `name`, runs `session` on each link, and
 /// reconnects with [`Reconnect`]'s delays until the session says [`SessionEnd::Stop`].
-pub async fn keep_linked(
+pub async fn keep_linked<S: Session>(
     peer: Peer,
     addr: &str,
     secret: &[u8],
     role: Role,
     name: &str,
-    session: &mut impl Session,
+    session: &mut S,
 ) {
     let mut reconnect = Reconnect::default();
     loop {
-        let outcome = match link::connect(addr, secret, role, name).await {
+        let outcome = match link::connect::<S::In>(addr, secret, role, name).await {
             Ok((mut reader, wr)) => {
-                let (tx, writer) = link::spawn_writer(wr);
+                let (tx, writer) = link::spawn_writer::<S::Out>(wr);
                 let end = session.run(&mut reader, &tx).await;
                 writer.abort();
                 let (why, outcome) = match end {

@@ -4,7 +4,7 @@
 //! gateways announce to all and workers merge their lists, so none is a single point of failure.
 
 use crate::link;
-use crate::proto::{Message, Role};
+use crate::proto::{FromRegister, Role, ToRegister};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
@@ -14,13 +14,13 @@ use tokio::sync::mpsc;
 struct Table {
     next: u64,
     gateways: BTreeMap<u64, String>,
-    listeners: BTreeMap<u64, mpsc::Sender<Message>>,
+    listeners: BTreeMap<u64, mpsc::Sender<FromRegister>>,
 }
 
 impl Table {
-    fn list(&self) -> Message {
+    fn list(&self) -> FromRegister {
         let set: BTreeSet<&String> = self.gateways.values().collect();
-        Message::GatewayList {
+        FromRegister::GatewayList {
             addrs: set.into_iter().cloned().collect(),
         }
     }
@@ -56,7 +56,7 @@ pub async fn run(listener: TcpListener, secret: Arc<Vec<u8>>) {
         let secret = secret.clone();
         tokio::spawn(async move {
             let allowed = [Role::Gateway, Role::Worker, Role::Client];
-            let accepted = link::accept(tcp, &secret, &allowed).await;
+            let accepted = link::accept::<ToRegister>(tcp, &secret, &allowed).await;
             drop(permit);
             let (role, name, mut reader, wr) = match accepted {
                 Ok(x) => x,
@@ -65,7 +65,7 @@ pub async fn run(listener: TcpListener, secret: Arc<Vec<u8>>) {
                     return;
                 }
             };
-            let (tx, writer) = link::spawn_writer(wr);
+            let (tx, writer) = link::spawn_writer::<FromRegister>(wr);
             let id = {
                 let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
                 t.next += 1;
@@ -79,7 +79,7 @@ pub async fn run(listener: TcpListener, secret: Arc<Vec<u8>>) {
             tracing::info!(%peer, ?role, %name, "linked to register");
             let why = loop {
                 match link::next(&mut reader, &tx).await {
-                    Ok(Message::GatewayAnnounce { addr }) if role == Role::Gateway => {
+                    Ok(ToRegister::GatewayAnnounce { addr }) if role == Role::Gateway => {
                         let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
                         t.gateways.insert(id, addr);
                         t.broadcast();

@@ -5,7 +5,7 @@
 //! tells it what it routed and decoded and which events were accepted, and writes the replies
 //! it releases, in the order they were decoded.
 //!
-//! **Numbering.** The connection numbers its data events (`Message::Data`) 1, 2, 3, ... as it
+//! **Numbering.** The connection numbers its data events (`FromGateway::Data`) 1, 2, 3, ... as it
 //! routes them; each is either accepted when routing returns or pending until a completion
 //! (`ClientHandle::event_done`) arrives, in any order.
 //!

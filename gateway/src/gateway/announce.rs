@@ -2,7 +2,7 @@
 //! with [`keep_linked`]'s backoff whenever the register goes away.
 
 use crate::link::{self, LinkReader};
-use crate::proto::{LinkError, Message, Role};
+use crate::proto::{FromRegister, LinkError, Role, ToRegister};
 use crate::reconnect::{keep_linked, Peer, Session, SessionEnd};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -32,8 +32,15 @@ struct Announce {
 }
 
 impl Session for Announce {
-    async fn run(&mut self, reader: &mut LinkReader, tx: &mpsc::Sender<Message>) -> SessionEnd {
-        let announce = Message::GatewayAnnounce {
+    type In = FromRegister;
+    type Out = ToRegister;
+
+    async fn run(
+        &mut self,
+        reader: &mut LinkReader<FromRegister>,
+        tx: &mpsc::Sender<ToRegister>,
+    ) -> SessionEnd {
+        let announce = ToRegister::GatewayAnnounce {
             addr: self.internal_addr.clone(),
         };
         if tx.send(announce).await.is_err() {

@@ -6,7 +6,7 @@ use super::client::{ClientHandle, Out};
 use super::directory::{Directory, Meta};
 use super::GatewayState;
 use crate::client_id::ClientId;
-use crate::proto::Message;
+use crate::proto::{FromGateway, ToGateway};
 use bytes::Bytes;
 use codecs::Outbound;
 use std::collections::BTreeSet;
@@ -38,29 +38,29 @@ impl GatewayState {
     }
 
     /// Executes a command; a `Query` returns its `QueryReply`.
-    pub fn execute(&self, msg: Message) -> Option<Message> {
+    pub fn execute(&self, msg: ToGateway) -> Option<FromGateway> {
         match msg {
-            Message::SendToClient { client, data } => {
+            ToGateway::SendToClient { client, data } => {
                 if !self.send_to_client(client, data) {
                     tracing::debug!(%client, "send_to_client: client not connected");
                 }
             }
-            Message::CloseClient { client, last } => {
+            ToGateway::CloseClient { client, last } => {
                 if let Some(c) = self.client(client) {
                     c.close(Some(last));
                 }
             }
-            Message::SendToAll {
+            ToGateway::SendToAll {
                 data,
                 only,
                 exclude,
             } => self.send_to_all(data, &only, &exclude),
-            Message::BindUid { client, uid } => self.bind_uid(client, &uid),
-            Message::UnbindUid { client, uid } => self.unbind_uid(client, &uid),
-            Message::JoinGroup { client, group } => self.join_group(client, &group),
-            Message::LeaveGroup { client, group } => self.leave_group(client, &group),
-            Message::Ungroup { group } => self.ungroup(&group),
-            Message::SendToUid { uids, data } => {
+            ToGateway::BindUid { client, uid } => self.bind_uid(client, &uid),
+            ToGateway::UnbindUid { client, uid } => self.unbind_uid(client, &uid),
+            ToGateway::JoinGroup { client, group } => self.join_group(client, &group),
+            ToGateway::LeaveGroup { client, group } => self.leave_group(client, &group),
+            ToGateway::Ungroup { group } => self.ungroup(&group),
+            ToGateway::SendToUid { uids, data } => {
                 let conns = {
                     let d = self.directory();
                     uids.iter()
@@ -69,7 +69,7 @@ impl GatewayState {
                 };
                 self.send_to_conns(conns, &data);
             }
-            Message::SendToGroup {
+            ToGateway::SendToGroup {
                 groups,
                 data,
                 exclude,
@@ -86,20 +86,20 @@ impl GatewayState {
                 }
                 self.send_to_conns(conns, &data);
             }
-            Message::CloseUid { uid, last } => {
+            ToGateway::CloseUid { uid, last } => {
                 let conns: Vec<u32> = self.directory().clients_of_uid(&uid).collect();
                 for c in conns.into_iter().filter_map(|c| self.client(self.id_of(c))) {
                     c.close(Some(last.clone()));
                 }
             }
-            Message::SetSession { client, session } => self.set_session(client, &session, false),
-            Message::UpdateSession { client, session } => self.set_session(client, &session, true),
-            Message::Query { id, kind, args } => {
-                return Some(Message::QueryReply {
+            ToGateway::SetSession { client, session } => self.set_session(client, &session, false),
+            ToGateway::UpdateSession { client, session } => {
+                self.set_session(client, &session, true)
+            }
+            ToGateway::Query { id, query } => {
+                return Some(FromGateway::QueryReply {
                     id,
-                    result: Bytes::from(
-                        serde_json::to_vec(&self.answer(kind, &args)).unwrap_or_default(),
-                    ),
+                    result: self.answer(&query).encode(),
                 });
             }
             other => tracing::warn!(?other, "gateway ignores a message that is not a command"),

@@ -23,7 +23,7 @@ use super::acks::AckWindow;
 use super::client::{ClientHandle, Out, Unsent};
 use super::router::Routed;
 use super::GatewayState;
-use crate::proto::{DataMeta, Fields, Message};
+use crate::proto::{DataMeta, Fields, FromGateway};
 use bytes::{Buf, Bytes, BytesMut};
 use codecs::{Codec, CodecError, Inbound, Outbound};
 use std::cell::RefCell;
@@ -297,7 +297,7 @@ pub async fn run(
     drop((rd, wr));
     state.remove_client(id);
     let (uid, session) = state.forget(&client);
-    let close = Message::Close {
+    let close = FromGateway::Close {
         client: id,
         uid,
         session,
@@ -337,7 +337,7 @@ impl Conn<'_> {
         info: &ListenerInfo,
     ) -> Result<(), End> {
         let id = self.client.id;
-        Box::pin(self.route(Message::Connect {
+        Box::pin(self.route(FromGateway::Connect {
             client: id,
             remote: remote.to_string(),
             protocol: info.protocol.clone(),
@@ -443,7 +443,7 @@ impl Conn<'_> {
                         self.codec.answer_handshake(None, &mut self.wbuf);
                         self.flush(wr).await?;
                         let request = serde_json::to_vec(&req).unwrap_or_default();
-                        self.route(Message::WebSocketConnect {
+                        self.route(FromGateway::WebSocketConnect {
                             client: self.client.id,
                             request: Bytes::from(request),
                             session: self.client.event_meta().1,
@@ -514,7 +514,7 @@ impl Conn<'_> {
                 let (uid, session) = self.client.event_meta();
                 self.seq += 1;
                 let seq = self.seq;
-                let msg = Message::Data {
+                let msg = FromGateway::Data {
                     client,
                     data,
                     meta: DataMeta::boxed(fields, uid, session),
@@ -542,7 +542,7 @@ impl Conn<'_> {
                 // The device said who it is: bind it here, so the uid is known to every
                 // query and travels with every later event, before any worker acts.
                 self.state.bind_uid(client, &uid);
-                self.route(Message::Identity { client, uid }).await
+                self.route(FromGateway::Identity { client, uid }).await
             }
             Inbound::Handshake(_) => {
                 // A second handshake on one connection: answer nothing, the codec refuses data.
@@ -563,7 +563,7 @@ impl Conn<'_> {
     }
 
     /// Routes an event that is not data (it needs no acceptance).
-    async fn route(&mut self, msg: Message) -> Result<(), End> {
+    async fn route(&mut self, msg: FromGateway) -> Result<(), End> {
         match self.state.router.route(self.client, msg, 0).await {
             Routed::Delivered | Routed::Deferred | Routed::Held => Ok(()),
             Routed::Overflow => Err(End::HoldQueueFull),

@@ -4,7 +4,7 @@
 use super::router::WorkerSink;
 use super::GatewayState;
 use crate::link;
-use crate::proto::Role;
+use crate::proto::{FromGateway, Role, ToGateway};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -26,7 +26,8 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
         };
         let state = state.clone();
         tokio::spawn(async move {
-            let accepted = link::accept(tcp, &state.secret, &[Role::Worker, Role::Client]).await;
+            let accepted =
+                link::accept::<ToGateway>(tcp, &state.secret, &[Role::Worker, Role::Client]).await;
             drop(permit);
             let (role, name, mut reader, wr) = match accepted {
                 Ok(x) => x,
@@ -35,7 +36,7 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
                     return;
                 }
             };
-            let (tx, writer) = link::spawn_writer(wr);
+            let (tx, writer) = link::spawn_writer::<FromGateway>(wr);
             let slot = if role == Role::Worker {
                 let slot = state
                     .router

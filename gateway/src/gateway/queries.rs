@@ -1,12 +1,12 @@
-//! Answers to `Query` messages about this gateway's own clients, as JSON. The asker merges the
-//! answers of all gateways (see `worker::api`).
+//! Answers to queries about this gateway's own clients, typed (`proto::query`). The asker
+//! merges the answers of all gateways (see `worker::api`).
 
 use super::client::ClientHandle;
 use super::GatewayState;
 use crate::client_id::ClientId;
-use crate::proto::QueryKind;
-use serde_json::{json, Map, Value};
-use std::collections::BTreeSet;
+use crate::proto::query::{Session, WorkerStatus};
+use crate::proto::{Query, Reply, StatusReport};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::router::WorkerLoad;
@@ -50,110 +50,85 @@ pub struct StatusSnapshot {
     pub workers: Vec<WorkerLoad>,
 }
 
-fn session_of(c: &ClientHandle) -> Value {
+fn session_of(c: &ClientHandle) -> Session {
     let m = c.meta.lock().unwrap_or_else(|p| p.into_inner());
-    Value::Object(
-        m.as_ref()
-            .map(|m| m.session.map().clone())
-            .unwrap_or_default(),
-    )
+    m.as_ref()
+        .map(|m| m.session.map().clone())
+        .unwrap_or_default()
+}
+
+fn uid_of(c: &ClientHandle) -> Option<String> {
+    let m = c.meta.lock().unwrap_or_else(|p| p.into_inner());
+    m.as_ref().and_then(|m| m.uid.clone())
 }
 
 impl GatewayState {
-    fn local(&self, arg: Option<&String>) -> Option<std::sync::Arc<ClientHandle>> {
-        self.client(arg?.parse::<ClientId>().ok()?)
+    fn sessions(&self, conns: impl Iterator<Item = u32>) -> BTreeMap<ClientId, Session> {
+        conns
+            .filter_map(|c| self.client(self.id_of(c)))
+            .map(|c| (c.id, session_of(&c)))
+            .collect()
     }
 
-    fn sessions(&self, conns: impl Iterator<Item = u32>) -> Value {
-        let mut out = Map::new();
-        for c in conns.filter_map(|c| self.client(self.id_of(c))) {
-            out.insert(c.id.to_string(), session_of(&c));
-        }
-        Value::Object(out)
+    fn group_members(&self, group: &str) -> Vec<u32> {
+        self.directory().members(group).collect()
     }
 
-    /// The answer to one query; unknown kinds answer null.
-    pub fn answer(&self, kind: u8, args: &[String]) -> Value {
-        let Some(kind) = QueryKind::from_u8(kind) else {
-            return Value::Null;
-        };
-        let first = args.first();
-        match kind {
-            QueryKind::IsOnline => json!(self.local(first).is_some()),
-            QueryKind::Session => self
-                .local(first)
-                .map(|c| session_of(&c))
-                .unwrap_or(Value::Null),
-            QueryKind::UidOfClient => self
-                .local(first)
-                .and_then(|c| {
-                    let m = c.meta.lock().unwrap_or_else(|p| p.into_inner());
-                    m.as_ref().and_then(|m| m.uid.clone())
-                })
-                .map(Value::String)
-                .unwrap_or(Value::Null),
-            QueryKind::ClientsOfUids => {
+    /// The answer to one query.
+    pub fn answer(&self, query: &Query) -> Reply {
+        match query {
+            Query::IsOnline(id) => Reply::IsOnline(self.client(*id).is_some()),
+            Query::Session(id) => Reply::Session(self.client(*id).map(|c| session_of(&c))),
+            Query::UidOfClient(id) => Reply::UidOfClient(self.client(*id).and_then(|c| uid_of(&c))),
+            Query::ClientsOfUids(uids) => {
                 let d = self.directory();
-                let mut out = Map::new();
-                for uid in args {
-                    let ids: Vec<Value> = d
-                        .clients_of_uid(uid)
-                        .map(|c| json!(self.id_of(c).to_string()))
-                        .collect();
+                let mut out = BTreeMap::new();
+                for uid in uids {
+                    let ids: Vec<ClientId> = d.clients_of_uid(uid).map(|c| self.id_of(c)).collect();
                     if !ids.is_empty() {
-                        out.insert(uid.clone(), Value::Array(ids));
+                        out.insert(uid.clone(), ids);
                     }
                 }
-                Value::Object(out)
+                Reply::ClientsOfUids(out)
             }
-            QueryKind::AllUids => json!(self.directory().uids().collect::<Vec<_>>()),
-            QueryKind::AllGroups => json!(self.directory().groups().collect::<Vec<_>>()),
-            QueryKind::ClientCountOfGroups => {
+            Query::AllUids => Reply::AllUids(self.directory().uids().cloned().collect()),
+            Query::AllGroups => Reply::AllGroups(self.directory().groups().cloned().collect()),
+            Query::ClientCountOfGroups(groups) => {
                 let d = self.directory();
-                let out: Map<String, Value> = args
-                    .iter()
-                    .map(|g| (g.clone(), json!(d.members(g).count())))
-                    .collect();
-                Value::Object(out)
+                Reply::ClientCountOfGroups(
+                    groups
+                        .iter()
+                        .map(|g| (g.clone(), d.members(g).count() as u64))
+                        .collect(),
+                )
             }
-            QueryKind::ClientsOfGroup => {
-                let d = self.directory();
-                let ids: Vec<String> = first
-                    .map(|g| d.members(g).map(|c| self.id_of(c).to_string()).collect())
-                    .unwrap_or_default();
-                json!(ids)
-            }
-            QueryKind::UidsOfGroup => {
-                let conns: Vec<u32> = first
-                    .map(|g| self.directory().members(g).collect())
-                    .unwrap_or_default();
-                let uids: BTreeSet<String> = conns
+            Query::ClientsOfGroup(group) => Reply::ClientsOfGroup(
+                self.group_members(group)
+                    .into_iter()
+                    .map(|c| self.id_of(c))
+                    .collect(),
+            ),
+            Query::UidsOfGroup(group) => {
+                let uids: BTreeSet<String> = self
+                    .group_members(group)
                     .into_iter()
                     .filter_map(|c| self.client(self.id_of(c)))
-                    .filter_map(|c| {
-                        let m = c.meta.lock().unwrap_or_else(|p| p.into_inner());
-                        m.as_ref().and_then(|m| m.uid.clone())
-                    })
+                    .filter_map(|c| uid_of(&c))
                     .collect();
-                json!(uids)
+                Reply::UidsOfGroup(uids.into_iter().collect())
             }
-            QueryKind::SessionsOfGroup => {
-                let conns: Vec<u32> = first
-                    .map(|g| self.directory().members(g).collect())
-                    .unwrap_or_default();
-                self.sessions(conns.into_iter())
+            Query::SessionsOfGroup(group) => {
+                Reply::SessionsOfGroup(self.sessions(self.group_members(group).into_iter()))
             }
-            QueryKind::AllClients => json!(self
-                .all_clients()
-                .iter()
-                .map(|c| c.id.to_string())
-                .collect::<Vec<_>>()),
-            QueryKind::AllSessions => {
+            Query::AllClients => {
+                Reply::AllClients(self.all_clients().iter().map(|c| c.id).collect())
+            }
+            Query::AllSessions => {
                 let conns: Vec<u32> = self.all_clients().iter().map(|c| c.id.conn).collect();
-                self.sessions(conns.into_iter())
+                Reply::AllSessions(self.sessions(conns.into_iter()))
             }
-            QueryKind::ClientCount => json!(self.client_count()),
-            QueryKind::Status => self.status(),
+            Query::ClientCount => Reply::ClientCount(self.client_count() as u64),
+            Query::Status => Reply::Status(Box::new(self.status())),
         }
     }
 
@@ -187,36 +162,43 @@ impl GatewayState {
     }
 
     /// This gateway's live counts for `devgate status`.
-    fn status(&self) -> Value {
+    fn status(&self) -> StatusReport {
         let s = self.snapshot();
-        let workers: Vec<Value> = s
-            .workers
-            .iter()
-            .map(|w| json!({"id": w.id, "name": w.name, "clients": w.clients}))
-            .collect();
-        json!({
-            "gateway": self.key.to_string(),
-            "name": self.settings.name,
-            "uptime_secs": s.uptime_secs,
-            "clients": s.clients,
-            "uids": s.uids,
-            "groups": s.groups,
-            "stats": {
-                "accepted": s.accepted,
-                "messages_in": s.messages_in,
-                "messages_out": s.messages_out,
-                "protocol_errors": s.protocol_errors,
-                "skipped": s.skipped,
-                "overflow_closes": s.overflow_closes,
-                "dropped_oldest": s.dropped_oldest,
-                "heartbeat_closes": s.heartbeat_closes,
-                "refused_events": s.refused_events,
-            },
-            // null while the hold queue is being flushed or routed into (its lock is async
+        let stats = [
+            ("accepted", s.accepted),
+            ("messages_in", s.messages_in),
+            ("messages_out", s.messages_out),
+            ("protocol_errors", s.protocol_errors),
+            ("skipped", s.skipped),
+            ("overflow_closes", s.overflow_closes),
+            ("dropped_oldest", s.dropped_oldest),
+            ("heartbeat_closes", s.heartbeat_closes),
+            ("refused_events", s.refused_events),
+        ];
+        StatusReport {
+            gateway: self.key.to_string(),
+            name: self.settings.name.clone(),
+            uptime_secs: s.uptime_secs,
+            clients: s.clients as u64,
+            uids: s.uids as u64,
+            groups: s.groups as u64,
+            stats: stats
+                .into_iter()
+                .map(|(name, n)| (name.to_string(), n))
+                .collect(),
+            // None while the hold queue is being flushed or routed into (its lock is async
             // and this answer is not): the next status reads it again.
-            "held": s.held,
-            "held_overflows": s.held_overflows,
-            "workers": workers,
-        })
+            held: s.held.map(|n| n as u64),
+            held_overflows: s.held_overflows,
+            workers: s
+                .workers
+                .iter()
+                .map(|w| WorkerStatus {
+                    id: w.id,
+                    name: w.name.clone(),
+                    clients: w.clients as u64,
+                })
+                .collect(),
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! already, and a held event's acceptance reaches the client through `ClientHandle::event_done`.
 
 use super::client::ClientHandle;
-use crate::proto::Message;
+use crate::proto::FromGateway;
 use crate::worker::handler::AcceptTarget;
 use crate::worker::{Accept, Acceptance, Inbox};
 use std::collections::VecDeque;
@@ -24,7 +24,7 @@ use tokio::sync::mpsc::error::TrySendError;
 #[derive(Debug, Clone)]
 pub enum WorkerSink {
     /// A worker in another process, through its link's bounded writer queue.
-    Remote(mpsc::Sender<Message>),
+    Remote(mpsc::Sender<FromGateway>),
     /// A worker in this process (`devgate start`), straight into its handler queues.
     Local(Inbox),
 }
@@ -51,9 +51,9 @@ impl WorkerSlot {
     async fn deliver(
         &self,
         client: &Arc<ClientHandle>,
-        msg: Message,
+        msg: FromGateway,
         seq: u64,
-    ) -> Result<Acceptance, Message> {
+    ) -> Result<Acceptance, FromGateway> {
         match &self.sink {
             // Room in the queue is the usual case: no send future, no semaphore wait.
             // Routed to a remote worker counts as accepted until links carry acks.
@@ -119,7 +119,7 @@ pub struct Router {
 }
 
 /// A held event: its client, the event, and its data event number (0 for other events).
-type Held = (Arc<ClientHandle>, Message, u64);
+type Held = (Arc<ClientHandle>, FromGateway, u64);
 
 /// The per-client worker assignment, kept in the client's handle.
 pub type Assignment = Mutex<Option<Arc<WorkerSlot>>>;
@@ -220,9 +220,9 @@ impl Router {
     async fn deliver_now(
         &self,
         client: &Arc<ClientHandle>,
-        mut msg: Message,
+        mut msg: FromGateway,
         seq: u64,
-    ) -> Result<Acceptance, Message> {
+    ) -> Result<Acceptance, FromGateway> {
         loop {
             let Some(slot) = self.worker_for(client) else {
                 return Err(msg);
@@ -240,7 +240,7 @@ impl Router {
 
     /// Routes one event of `client`, keeping the client's events in order; `seq` numbers a
     /// data event on its connection (from 1), 0 for any other event.
-    pub async fn route(&self, client: &Arc<ClientHandle>, msg: Message, seq: u64) -> Routed {
+    pub async fn route(&self, client: &Arc<ClientHandle>, msg: FromGateway, seq: u64) -> Routed {
         let msg = if self.has_held.load(Ordering::Acquire) {
             let mut held = self.held.lock().await;
             if !held.is_empty() {
@@ -265,7 +265,7 @@ impl Router {
         &self,
         held: &mut VecDeque<Held>,
         client: &Arc<ClientHandle>,
-        msg: Message,
+        msg: FromGateway,
         seq: u64,
     ) -> Routed {
         if held.len() >= self.held_max {

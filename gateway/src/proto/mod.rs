@@ -1,19 +1,26 @@
 //! The internal protocols: gateway <-> worker, and anyone <-> register.
 //!
-//! Every frame is a u32 big-endian body length, then the body: a kind byte and its fields
-//! (`message`). Links open with a challenge-response handshake over a shared secret (`auth`)
-//! so the secret never crosses the wire. The byte layout is documented in docs/PROTOCOL.md.
+//! Every frame is a u32 big-endian body length, then the body: a kind byte and its fields.
+//! Each link role has its own message type (`message`): [`Handshake`] on every link until it
+//! is authenticated, then [`ToRegister`] / [`FromRegister`] on a register link and
+//! [`ToGateway`] / [`FromGateway`] on a gateway link. Links open with a challenge-response
+//! handshake over a shared secret (`auth`) so the secret never crosses the wire. Queries and
+//! their typed replies are in `query`. The byte layout is documented in docs/PROTOCOL.md.
 
 pub mod auth;
 pub mod message;
 pub mod query;
 pub mod wire;
 
-pub use message::{DataMeta, Fields, Message, Role, PROTOCOL_VERSION};
-pub use query::QueryKind;
+pub use message::{
+    DataMeta, Fields, FromGateway, FromRegister, Handshake, KeepAlive, LinkMessage, Magic, Role,
+    ToGateway, ToRegister, PROTOCOL_VERSION,
+};
+pub use query::{Query, QueryKind, Reply, ReplyError, StatusReport};
 pub use wire::WireError;
 
 use bytes::{Buf, BufMut, BytesMut};
+use std::marker::PhantomData;
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Largest frame body accepted on an internal link by default (16 MiB).
@@ -60,21 +67,26 @@ pub enum LinkError {
     Timeout,
 }
 
-/// Frames internal-protocol messages: `u32 body length | body`.
-#[derive(Debug, Clone)]
-pub struct LinkCodec {
+/// Frames the messages `M` of one link role: `u32 body length | body`.
+#[derive(Debug)]
+pub struct LinkCodec<M> {
     max_frame: usize,
+    role: PhantomData<fn() -> M>,
 }
 
-impl LinkCodec {
+impl<M> Clone for LinkCodec<M> {
+    fn clone(&self) -> Self {
+        LinkCodec::new(self.max_frame)
+    }
+}
+
+impl<M> LinkCodec<M> {
     /// A codec refusing bodies over `max_frame` bytes.
     pub fn new(max_frame: usize) -> Self {
-        LinkCodec { max_frame }
-    }
-
-    /// The codec for the handshake: bodies over [`HANDSHAKE_MAX_FRAME`] are refused.
-    pub fn handshake() -> Self {
-        LinkCodec::new(HANDSHAKE_MAX_FRAME)
+        LinkCodec {
+            max_frame,
+            role: PhantomData,
+        }
     }
 
     /// The largest body this codec accepts.
@@ -83,17 +95,24 @@ impl LinkCodec {
     }
 }
 
-impl Default for LinkCodec {
+impl LinkCodec<Handshake> {
+    /// The codec for the handshake: bodies over [`HANDSHAKE_MAX_FRAME`] are refused.
+    pub fn handshake() -> Self {
+        LinkCodec::new(HANDSHAKE_MAX_FRAME)
+    }
+}
+
+impl<M> Default for LinkCodec<M> {
     fn default() -> Self {
         LinkCodec::new(DEFAULT_MAX_FRAME)
     }
 }
 
-impl Decoder for LinkCodec {
-    type Item = Message;
+impl<M: LinkMessage> Decoder for LinkCodec<M> {
+    type Item = M;
     type Error = LinkError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, LinkError> {
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<M>, LinkError> {
         if src.len() < 4 {
             return Ok(None);
         }
@@ -113,30 +132,30 @@ impl Decoder for LinkCodec {
         }
         src.advance(4);
         let body = src.split_to(len).freeze();
-        Ok(Some(Message::decode_body(body)?))
+        Ok(Some(M::decode_body(body)?))
     }
 }
 
-impl Encoder<&Message> for LinkCodec {
+impl<M: LinkMessage> Encoder<&M> for LinkCodec<M> {
     type Error = LinkError;
 
-    fn encode(&mut self, msg: &Message, dst: &mut BytesMut) -> Result<(), LinkError> {
+    fn encode(&mut self, msg: &M, dst: &mut BytesMut) -> Result<(), LinkError> {
         encode_frame(msg, dst);
         Ok(())
     }
 }
 
-impl Encoder<Message> for LinkCodec {
+impl<M: LinkMessage> Encoder<M> for LinkCodec<M> {
     type Error = LinkError;
 
-    fn encode(&mut self, msg: Message, dst: &mut BytesMut) -> Result<(), LinkError> {
+    fn encode(&mut self, msg: M, dst: &mut BytesMut) -> Result<(), LinkError> {
         encode_frame(&msg, dst);
         Ok(())
     }
 }
 
 /// Appends one framed message to `dst` (used to batch many frames into one write).
-pub fn encode_frame(msg: &Message, dst: &mut BytesMut) {
+pub fn encode_frame<M: LinkMessage>(msg: &M, dst: &mut BytesMut) {
     let start = dst.len();
     dst.put_u32(0);
     msg.encode_body(dst);
@@ -174,7 +193,10 @@ mod tests {
     #[test]
     fn after_auth_a_large_header_reserves_only_a_bounded_amount() {
         let mut src = header(DEFAULT_MAX_FRAME as u32);
-        assert!(matches!(LinkCodec::default().decode(&mut src), Ok(None)));
+        assert!(matches!(
+            LinkCodec::<FromGateway>::default().decode(&mut src),
+            Ok(None)
+        ));
         assert!(
             src.capacity() <= 4 + MAX_RESERVE_AHEAD + 64,
             "reserved {} bytes for a header alone",
@@ -184,23 +206,24 @@ mod tests {
 
     #[test]
     fn handshake_messages_fit_the_handshake_limit() {
-        let hello = Message::Hello {
+        let hello = Handshake::Hello {
+            magic: Magic,
             version: PROTOCOL_VERSION,
             role: Role::Worker,
             nonce: [7; 32],
             name: "n".repeat(auth::MAX_NAME),
         };
-        let refused = Message::Refused {
+        let refused = Handshake::Refused {
             reason: "r".repeat(200),
         };
         for m in [
             hello,
-            Message::Challenge {
+            Handshake::Challenge {
                 nonce: [1; 32],
                 proof: [2; 32],
             },
-            Message::Auth { proof: [3; 32] },
-            Message::AuthOk,
+            Handshake::Auth { proof: [3; 32] },
+            Handshake::AuthOk,
             refused,
         ] {
             let mut buf = BytesMut::new();

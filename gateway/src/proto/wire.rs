@@ -123,3 +123,79 @@ impl Reader {
         }
     }
 }
+
+/// A field type of the internal protocol: how it is written and read, in one place, so the
+/// encoder and decoder of every message that uses it cannot disagree.
+pub trait Field: Sized {
+    /// Appends the field to a frame body.
+    fn put(&self, dst: &mut BytesMut);
+    /// Reads the field; `what` names it in errors.
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, WireError>;
+}
+
+impl Field for u8 {
+    fn put(&self, dst: &mut BytesMut) {
+        dst.put_u8(*self);
+    }
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, WireError> {
+        r.u8(what)
+    }
+}
+
+impl Field for u16 {
+    fn put(&self, dst: &mut BytesMut) {
+        dst.put_u16(*self);
+    }
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, WireError> {
+        r.u16(what)
+    }
+}
+
+impl Field for u64 {
+    fn put(&self, dst: &mut BytesMut) {
+        dst.put_u64(*self);
+    }
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, WireError> {
+        r.u64(what)
+    }
+}
+
+/// `[N]`: exactly N bytes.
+impl<const N: usize> Field for [u8; N] {
+    fn put(&self, dst: &mut BytesMut) {
+        dst.put_slice(self);
+    }
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, WireError> {
+        r.array(what)
+    }
+}
+
+/// `str16`.
+impl Field for String {
+    fn put(&self, dst: &mut BytesMut) {
+        dst.put_str16(self);
+    }
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, WireError> {
+        r.str16(what)
+    }
+}
+
+/// `blob`, shared with the frame when read (no copy).
+impl Field for Bytes {
+    fn put(&self, dst: &mut BytesMut) {
+        dst.put_blob(self);
+    }
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, WireError> {
+        r.blob(what)
+    }
+}
+
+/// `strs`.
+impl Field for Vec<String> {
+    fn put(&self, dst: &mut BytesMut) {
+        dst.put_str_list(self);
+    }
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, WireError> {
+        r.str_list(what)
+    }
+}

@@ -2,13 +2,15 @@
 //!
 //! Commands go to the gateway that owns a client (found from the client_id itself) or to every
 //! gateway (uid, group and broadcast operations). Queries fan out to every listed gateway at
-//! once and wait at most `query_timeout`; the [`Answer`] says whether every gateway answered
-//! and names those that did not, so a partial result is never silent.
+//! once and wait at most `query_timeout`; each reply is read as the type of what was asked
+//! (`proto::query`). The [`Answer`] says whether every gateway answered and names those that
+//! did not (or answered garbled), so a partial result is never silent.
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::gateway::GatewayState;
 use crate::net::FastHash;
-use crate::proto::{Message, QueryKind};
+use crate::proto::query::Session;
+use crate::proto::{Query, QueryKind, Reply, ReplyError, StatusReport, ToGateway};
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -37,13 +39,16 @@ pub enum ApiError {
     /// The gateway did not answer within the query timeout.
     #[error("gateway {0} did not answer in time")]
     Timeout(GatewayKey),
+    /// The gateway's reply was garbled or answered another question.
+    #[error("gateway {0}: {1}")]
+    BadReply(GatewayKey, ReplyError),
 }
 
 /// How commands reach one gateway.
 #[derive(Debug, Clone)]
 pub enum GatewayLink {
     /// Over the internal link's bounded writer queue.
-    Remote(mpsc::Sender<Message>),
+    Remote(mpsc::Sender<ToGateway>),
     /// Directly into a gateway in this process (`devgate start`).
     Local(Arc<GatewayState>),
 }
@@ -55,7 +60,7 @@ pub struct Answer<T> {
     pub value: T,
     /// True when every listed gateway answered.
     pub complete: bool,
-    /// Gateways that did not answer (no link, or timed out).
+    /// Gateways that did not answer (no link, timed out, or a garbled reply).
     pub missing: Vec<GatewayKey>,
 }
 
@@ -91,28 +96,18 @@ impl Default for Api {
     }
 }
 
-fn ids(v: &Value) -> Vec<ClientId> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str()?.parse().ok())
-        .collect()
-}
-
-fn strings(v: &Value) -> impl Iterator<Item = String> + '_ {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str().map(str::to_string))
-}
-
-fn sessions(v: &Value, into: &mut BTreeMap<ClientId, Map<String, Value>>) {
-    for (k, s) in v.as_object().into_iter().flatten() {
-        if let (Ok(id), Value::Object(m)) = (k.parse(), s) {
-            into.insert(id, m.clone());
+/// A reply's value when it is of variant `$v`, for the typed query calls.
+macro_rules! reply_as {
+    ($v:ident) => {
+        |r: Reply| match r {
+            Reply::$v(v) => Ok(v),
+            other => Err(other),
         }
-    }
+    };
 }
+
+/// Takes the value out of a reply of the expected variant, or gives the reply back.
+type Take<T> = fn(Reply) -> Result<T, Reply>;
 
 /// A command handed to its link: done at once (the usual case), or waiting, boxed, for room
 /// in a full link queue. Kept small on purpose: an API call's future (and so every handler's)
@@ -131,6 +126,19 @@ impl Future for Sending {
             Sending::Waiting(wait) => wait.as_mut().poll(cx),
         }
     }
+}
+
+/// The value of a reply to `kind`, or the error naming what came instead.
+fn expect<T>(key: GatewayKey, kind: QueryKind, r: Result<T, Reply>) -> Result<T, ApiError> {
+    r.map_err(|other| {
+        ApiError::BadReply(
+            key,
+            ReplyError {
+                kind,
+                reason: format!("a reply to {:?}", other.kind()),
+            },
+        )
+    })
 }
 
 impl Api {
@@ -218,7 +226,7 @@ impl Api {
 
     /// Hands `msg` to its gateway's link at once; the returned future waits only when that
     /// link's queue is full.
-    fn command(&self, key: GatewayKey, msg: Message) -> Sending {
+    fn command(&self, key: GatewayKey, msg: ToGateway) -> Sending {
         let link = match self.link(key) {
             Ok(link) => link,
             Err(e) => return Sending::Done(Some(Err(e))),
@@ -240,7 +248,7 @@ impl Api {
 
     /// Sends a command to every listed gateway; returns the failures (a listed gateway with
     /// no link is one: `NoGateway`).
-    async fn command_all(&self, msg: impl Fn(GatewayKey) -> Message) -> Vec<ApiError> {
+    async fn command_all(&self, msg: impl Fn(GatewayKey) -> ToGateway) -> Vec<ApiError> {
         let mut errors = Vec::new();
         for key in self.listed_gateways() {
             if let Err(e) = self.command(key, msg(key)).await {
@@ -250,14 +258,16 @@ impl Api {
         errors
     }
 
-    async fn query_one(
+    /// Asks one gateway; the reply read as the type of what was asked.
+    async fn query_one<T>(
         &self,
         key: GatewayKey,
-        kind: QueryKind,
-        args: Vec<String>,
-    ) -> Result<Value, ApiError> {
-        let rx = match self.link(key)? {
-            GatewayLink::Local(state) => return Ok(state.answer(kind as u8, &args)),
+        query: Query,
+        take: Take<T>,
+    ) -> Result<T, ApiError> {
+        let kind = query.kind();
+        let (id, rx) = match self.link(key)? {
+            GatewayLink::Local(state) => return expect(key, kind, take(state.answer(&query))),
             GatewayLink::Remote(tx) => {
                 let id = self.inner.next_query.fetch_add(1, Ordering::Relaxed);
                 let (otx, orx) = oneshot::channel();
@@ -266,12 +276,7 @@ impl Api {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(id, otx);
-                let q = Message::Query {
-                    id,
-                    kind: kind as u8,
-                    args,
-                };
-                if tx.send(q).await.is_err() {
+                if tx.send(ToGateway::Query { id, query }).await.is_err() {
                     self.forget_query(id);
                     return Err(ApiError::LinkClosed(key));
                 }
@@ -279,11 +284,14 @@ impl Api {
             }
         };
         let timeout = Duration::from_millis(self.inner.query_timeout_ms.load(Ordering::Relaxed));
-        match tokio::time::timeout(timeout, rx.1).await {
-            Ok(Ok(bytes)) => Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null)),
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(json)) => {
+                let reply = Reply::decode(kind, &json).map_err(|e| ApiError::BadReply(key, e))?;
+                expect(key, kind, take(reply))
+            }
             Ok(Err(_)) => Err(ApiError::LinkClosed(key)),
             Err(_) => {
-                self.forget_query(rx.0);
+                self.forget_query(id);
                 Err(ApiError::Timeout(key))
             }
         }
@@ -298,21 +306,22 @@ impl Api {
     }
 
     /// Asks every listed gateway at once; each answer with the gateway that gave it, and the
-    /// gateways that gave none.
-    async fn query_each(
-        &self,
-        kind: QueryKind,
-        args: Vec<String>,
-    ) -> Answer<Vec<(GatewayKey, Value)>> {
+    /// gateways that gave none (a garbled reply counts as none, and is logged).
+    async fn query_each<T>(&self, query: Query, take: Take<T>) -> Answer<Vec<(GatewayKey, T)>> {
         let keys = self.listed_gateways();
-        let asks = keys.iter().map(|k| self.query_one(*k, kind, args.clone()));
+        let asks = keys.iter().map(|k| self.query_one(*k, query.clone(), take));
         let results = futures_util::future::join_all(asks).await;
         let mut value = Vec::new();
         let mut missing = Vec::new();
         for (key, r) in keys.into_iter().zip(results) {
             match r {
                 Ok(v) => value.push((key, v)),
-                Err(_) => missing.push(key),
+                Err(e) => {
+                    if let ApiError::BadReply(..) = e {
+                        tracing::warn!("{e}");
+                    }
+                    missing.push(key)
+                }
             }
         }
         Answer {
@@ -323,16 +332,10 @@ impl Api {
     }
 
     /// Asks every listed gateway at once; answers and the gateways that gave none.
-    async fn query_all(&self, kind: QueryKind, args: Vec<String>) -> Answer<Vec<Value>> {
-        self.query_each(kind, args)
+    async fn query_all<T>(&self, query: Query, take: Take<T>) -> Answer<Vec<T>> {
+        self.query_each(query, take)
             .await
             .map_value(|answers| answers.into_iter().map(|(_, v)| v).collect())
-    }
-
-    /// Asks the gateway owning `client`.
-    async fn query_owner(&self, client: ClientId, kind: QueryKind) -> Result<Value, ApiError> {
-        self.query_one(client.gateway(), kind, vec![client.to_string()])
-            .await
     }
 
     // ---- sending ----
@@ -348,7 +351,7 @@ impl Api {
             state.send_to_client(client, data);
             return Ok(());
         }
-        self.command(client.gateway(), Message::SendToClient { client, data })
+        self.command(client.gateway(), ToGateway::SendToClient { client, data })
             .await
     }
 
@@ -359,7 +362,7 @@ impl Api {
         last: Option<Bytes>,
     ) -> Result<(), ApiError> {
         let last = last.unwrap_or_default();
-        self.command(client.gateway(), Message::CloseClient { client, last })
+        self.command(client.gateway(), ToGateway::CloseClient { client, last })
             .await
     }
 
@@ -374,7 +377,7 @@ impl Api {
         let data = data.into();
         if only.is_empty() {
             return self
-                .command_all(|key| Message::SendToAll {
+                .command_all(|key| ToGateway::SendToAll {
                     data: data.clone(),
                     only: Vec::new(),
                     exclude: exclude
@@ -391,7 +394,7 @@ impl Api {
         }
         let mut errors = Vec::new();
         for (key, clients) in by_gateway {
-            let msg = Message::SendToAll {
+            let msg = ToGateway::SendToAll {
                 data: data.clone(),
                 only: clients,
                 exclude: Vec::new(),
@@ -407,7 +410,7 @@ impl Api {
     pub async fn send_to_uid(&self, uids: &[&str], data: impl Into<Bytes>) -> Vec<ApiError> {
         let data = data.into();
         let uids: Vec<String> = uids.iter().map(|s| s.to_string()).collect();
-        self.command_all(|_| Message::SendToUid {
+        self.command_all(|_| ToGateway::SendToUid {
             uids: uids.clone(),
             data: data.clone(),
         })
@@ -423,7 +426,7 @@ impl Api {
     ) -> Vec<ApiError> {
         let data = data.into();
         let groups: Vec<String> = groups.iter().map(|s| s.to_string()).collect();
-        self.command_all(|key| Message::SendToGroup {
+        self.command_all(|key| ToGateway::SendToGroup {
             groups: groups.clone(),
             data: data.clone(),
             exclude: exclude
@@ -438,7 +441,7 @@ impl Api {
     /// Closes every connection of `uid`, after sending `last` when given.
     pub async fn close_uid(&self, uid: &str, last: Option<Bytes>) -> Vec<ApiError> {
         let last = last.unwrap_or_default();
-        self.command_all(|_| Message::CloseUid {
+        self.command_all(|_| ToGateway::CloseUid {
             uid: uid.to_string(),
             last: last.clone(),
         })
@@ -450,34 +453,34 @@ impl Api {
     /// Binds `uid` to `client` (a client has one uid: binding again replaces it).
     pub async fn bind_uid(&self, client: ClientId, uid: &str) -> Result<(), ApiError> {
         let uid = uid.to_string();
-        self.command(client.gateway(), Message::BindUid { client, uid })
+        self.command(client.gateway(), ToGateway::BindUid { client, uid })
             .await
     }
 
     /// Unbinds `uid` from `client`.
     pub async fn unbind_uid(&self, client: ClientId, uid: &str) -> Result<(), ApiError> {
         let uid = uid.to_string();
-        self.command(client.gateway(), Message::UnbindUid { client, uid })
+        self.command(client.gateway(), ToGateway::UnbindUid { client, uid })
             .await
     }
 
     /// Adds `client` to `group`.
     pub async fn join_group(&self, client: ClientId, group: &str) -> Result<(), ApiError> {
         let group = group.to_string();
-        self.command(client.gateway(), Message::JoinGroup { client, group })
+        self.command(client.gateway(), ToGateway::JoinGroup { client, group })
             .await
     }
 
     /// Removes `client` from `group`.
     pub async fn leave_group(&self, client: ClientId, group: &str) -> Result<(), ApiError> {
         let group = group.to_string();
-        self.command(client.gateway(), Message::LeaveGroup { client, group })
+        self.command(client.gateway(), ToGateway::LeaveGroup { client, group })
             .await
     }
 
     /// Empties `group` on every gateway.
     pub async fn ungroup(&self, group: &str) -> Vec<ApiError> {
-        self.command_all(|_| Message::Ungroup {
+        self.command_all(|_| ToGateway::Ungroup {
             group: group.to_string(),
         })
         .await
@@ -492,7 +495,7 @@ impl Api {
         session: &Map<String, Value>,
     ) -> Result<(), ApiError> {
         let session = Bytes::from(serde_json::to_vec(session).unwrap_or_default());
-        self.command(client.gateway(), Message::SetSession { client, session })
+        self.command(client.gateway(), ToGateway::SetSession { client, session })
             .await
     }
 
@@ -503,35 +506,36 @@ impl Api {
         keys: &Map<String, Value>,
     ) -> Result<(), ApiError> {
         let session = Bytes::from(serde_json::to_vec(keys).unwrap_or_default());
-        self.command(client.gateway(), Message::UpdateSession { client, session })
-            .await
+        self.command(
+            client.gateway(),
+            ToGateway::UpdateSession { client, session },
+        )
+        .await
     }
 
     /// A client's session (None when the client is not connected).
-    pub async fn get_session(
-        &self,
-        client: ClientId,
-    ) -> Result<Option<Map<String, Value>>, ApiError> {
-        Ok(match self.query_owner(client, QueryKind::Session).await? {
-            Value::Object(m) => Some(m),
-            _ => None,
-        })
+    pub async fn get_session(&self, client: ClientId) -> Result<Option<Session>, ApiError> {
+        self.query_one(client.gateway(), Query::Session(client), reply_as!(Session))
+            .await
     }
 
     // ---- queries ----
 
     /// True when the client is connected.
     pub async fn is_online(&self, client: ClientId) -> Result<bool, ApiError> {
-        Ok(self.query_owner(client, QueryKind::IsOnline).await? == Value::Bool(true))
+        self.query_one(
+            client.gateway(),
+            Query::IsOnline(client),
+            reply_as!(IsOnline),
+        )
+        .await
     }
 
     /// The uid bound to a client.
     pub async fn get_uid_by_client_id(&self, client: ClientId) -> Result<Option<String>, ApiError> {
-        Ok(self
-            .query_owner(client, QueryKind::UidOfClient)
-            .await?
-            .as_str()
-            .map(str::to_string))
+        let query = Query::UidOfClient(client);
+        self.query_one(client.gateway(), query, reply_as!(UidOfClient))
+            .await
     }
 
     /// Client ids of many uids at once (uids with no connection are absent).
@@ -540,14 +544,12 @@ impl Api {
         uids: &[&str],
     ) -> Answer<BTreeMap<String, Vec<ClientId>>> {
         let args = uids.iter().map(|s| s.to_string()).collect();
-        self.query_all(QueryKind::ClientsOfUids, args)
+        self.query_all(Query::ClientsOfUids(args), reply_as!(ClientsOfUids))
             .await
             .map_value(|answers| {
                 let mut out: BTreeMap<String, Vec<ClientId>> = BTreeMap::new();
-                for a in &answers {
-                    for (uid, list) in a.as_object().into_iter().flatten() {
-                        out.entry(uid.clone()).or_default().extend(ids(list));
-                    }
+                for (uid, list) in answers.into_iter().flatten() {
+                    out.entry(uid).or_default().extend(list);
                 }
                 for v in out.values_mut() {
                     v.sort();
@@ -577,16 +579,28 @@ impl Api {
             .map_value(|m| m.into_keys().collect())
     }
 
-    async fn string_union(&self, kind: QueryKind, args: Vec<String>) -> Answer<Vec<String>> {
-        self.query_all(kind, args).await.map_value(|answers| {
-            let set: BTreeSet<String> = answers.iter().flat_map(strings).collect();
+    /// The sorted union of every gateway's list.
+    async fn union<T: Ord>(&self, query: Query, take: Take<Vec<T>>) -> Answer<Vec<T>> {
+        self.query_all(query, take).await.map_value(|answers| {
+            let set: BTreeSet<T> = answers.into_iter().flatten().collect();
             set.into_iter().collect()
         })
     }
 
+    /// The merge of every gateway's sessions.
+    async fn merged_sessions(
+        &self,
+        query: Query,
+        take: Take<BTreeMap<ClientId, Session>>,
+    ) -> Answer<BTreeMap<ClientId, Session>> {
+        self.query_all(query, take)
+            .await
+            .map_value(|answers| answers.into_iter().flatten().collect())
+    }
+
     /// Every bound uid.
     pub async fn get_all_uid_list(&self) -> Answer<Vec<String>> {
-        self.string_union(QueryKind::AllUids, Vec::new()).await
+        self.union(Query::AllUids, reply_as!(AllUids)).await
     }
 
     /// Number of distinct bound uids.
@@ -596,7 +610,7 @@ impl Api {
 
     /// Every non-empty group.
     pub async fn get_all_group_id_list(&self) -> Answer<Vec<String>> {
-        self.string_union(QueryKind::AllGroups, Vec::new()).await
+        self.union(Query::AllGroups, reply_as!(AllGroups)).await
     }
 
     /// Client counts of many groups at once.
@@ -605,18 +619,19 @@ impl Api {
         groups: &[&str],
     ) -> Answer<BTreeMap<String, usize>> {
         let args = groups.iter().map(|s| s.to_string()).collect();
-        self.query_all(QueryKind::ClientCountOfGroups, args)
-            .await
-            .map_value(|answers| {
-                let mut out: BTreeMap<String, usize> =
-                    groups.iter().map(|g| (g.to_string(), 0)).collect();
-                for a in &answers {
-                    for (g, n) in a.as_object().into_iter().flatten() {
-                        *out.entry(g.clone()).or_default() += n.as_u64().unwrap_or(0) as usize;
-                    }
-                }
-                out
-            })
+        self.query_all(
+            Query::ClientCountOfGroups(args),
+            reply_as!(ClientCountOfGroups),
+        )
+        .await
+        .map_value(|answers| {
+            let mut out: BTreeMap<String, usize> =
+                groups.iter().map(|g| (g.to_string(), 0)).collect();
+            for (g, n) in answers.into_iter().flatten() {
+                *out.entry(g).or_default() += n as usize;
+            }
+            out
+        })
     }
 
     /// Number of clients in `group`.
@@ -628,18 +643,14 @@ impl Api {
 
     /// Client ids in `group`.
     pub async fn get_client_id_list_by_group(&self, group: &str) -> Answer<Vec<ClientId>> {
-        self.query_all(QueryKind::ClientsOfGroup, vec![group.to_string()])
-            .await
-            .map_value(|answers| {
-                let set: BTreeSet<ClientId> = answers.iter().flat_map(ids).collect();
-                set.into_iter().collect()
-            })
+        let query = Query::ClientsOfGroup(group.to_string());
+        self.union(query, reply_as!(ClientsOfGroup)).await
     }
 
     /// Distinct uids of the clients in `group`.
     pub async fn get_uid_list_by_group(&self, group: &str) -> Answer<Vec<String>> {
-        self.string_union(QueryKind::UidsOfGroup, vec![group.to_string()])
-            .await
+        let query = Query::UidsOfGroup(group.to_string());
+        self.union(query, reply_as!(UidsOfGroup)).await
     }
 
     /// Number of distinct uids in `group`.
@@ -653,58 +664,46 @@ impl Api {
     pub async fn get_client_sessions_by_group(
         &self,
         group: &str,
-    ) -> Answer<BTreeMap<ClientId, Map<String, Value>>> {
-        self.query_all(QueryKind::SessionsOfGroup, vec![group.to_string()])
+    ) -> Answer<BTreeMap<ClientId, Session>> {
+        let query = Query::SessionsOfGroup(group.to_string());
+        self.merged_sessions(query, reply_as!(SessionsOfGroup))
             .await
-            .map_value(|answers| {
-                let mut out = BTreeMap::new();
-                answers.iter().for_each(|a| sessions(a, &mut out));
-                out
-            })
     }
 
     /// Sessions of every client.
-    pub async fn get_all_client_sessions(&self) -> Answer<BTreeMap<ClientId, Map<String, Value>>> {
-        self.query_all(QueryKind::AllSessions, Vec::new())
+    pub async fn get_all_client_sessions(&self) -> Answer<BTreeMap<ClientId, Session>> {
+        self.merged_sessions(Query::AllSessions, reply_as!(AllSessions))
             .await
-            .map_value(|answers| {
-                let mut out = BTreeMap::new();
-                answers.iter().for_each(|a| sessions(a, &mut out));
-                out
-            })
     }
 
     /// Waits until every listed gateway has executed the commands sent before this call
     /// (each link is ordered, so an answered query proves it). Use before a program exits.
     pub async fn sync(&self) -> Answer<()> {
-        self.query_all(QueryKind::ClientCount, Vec::new())
+        self.query_all(Query::ClientCount, reply_as!(ClientCount))
             .await
             .map_value(|_| ())
     }
 
     /// Every connected client id.
     pub async fn get_all_client_id_list(&self) -> Answer<Vec<ClientId>> {
-        self.query_all(QueryKind::AllClients, Vec::new())
-            .await
-            .map_value(|answers| {
-                let set: BTreeSet<ClientId> = answers.iter().flat_map(ids).collect();
-                set.into_iter().collect()
-            })
+        self.union(Query::AllClients, reply_as!(AllClients)).await
     }
 
     /// Each gateway's live counts, in gateway order: clients, uids, groups, every traffic and
-    /// overflow counter (`stats`), events held for no worker (`held`, null while the hold
+    /// overflow counter (`stats`), events held for no worker (`held`, `None` while the hold
     /// queue is busy; `held_overflows`) and the linked workers with their client counts.
-    /// A gateway too old to know this query answers null.
-    pub async fn gateway_status(&self) -> Answer<Vec<(GatewayKey, Value)>> {
-        self.query_each(QueryKind::Status, Vec::new()).await
+    /// A gateway whose reply is not a status report counts as missing.
+    pub async fn gateway_status(&self) -> Answer<Vec<(GatewayKey, StatusReport)>> {
+        self.query_each(Query::Status, reply_as!(Status))
+            .await
+            .map_value(|answers| answers.into_iter().map(|(k, s)| (k, *s)).collect())
     }
 
     /// Number of connected clients.
     pub async fn get_all_client_id_count(&self) -> Answer<usize> {
-        self.query_all(QueryKind::ClientCount, Vec::new())
+        self.query_all(Query::ClientCount, reply_as!(ClientCount))
             .await
-            .map_value(|answers| answers.iter().filter_map(Value::as_u64).sum::<u64>() as usize)
+            .map_value(|answers| answers.iter().sum::<u64>() as usize)
     }
 }
 
@@ -724,5 +723,49 @@ mod tests {
             "{}",
             std::mem::size_of_val(&send)
         );
+    }
+
+    /// An API linked to one fake gateway that answers every query with `reply`; the fake
+    /// answers each query as it arrives, so no timer is involved.
+    fn answered_with(reply: &'static [u8]) -> (Api, GatewayKey, ClientId) {
+        let client: ClientId = "7f00000100010000002a".parse().unwrap();
+        let key = client.gateway();
+        let api = Api::new();
+        let (tx, mut rx) = mpsc::channel(8);
+        api.set_link(key, GatewayLink::Remote(tx));
+        api.set_listed([key].into());
+        let gateway = api.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = rx.recv().await {
+                if let ToGateway::Query { id, .. } = msg {
+                    gateway.complete_query(id, Bytes::from_static(reply));
+                }
+            }
+        });
+        (api, key, client)
+    }
+
+    #[tokio::test]
+    async fn a_garbled_reply_is_an_error_naming_the_gateway_not_a_null_answer() {
+        for garbled in [&b"null"[..], b"{not json", b"[1, 2]"] {
+            let (api, key, client) = answered_with(garbled);
+            let err = api.is_online(client).await.unwrap_err();
+            assert!(
+                matches!(&err, ApiError::BadReply(k, e) if *k == key && e.kind == QueryKind::IsOnline),
+                "{err}"
+            );
+            let count = api.get_all_client_id_count().await;
+            assert!(!count.complete, "{count:?}");
+            assert_eq!(count.missing, [key]);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_well_formed_reply_is_read_as_the_type_of_the_query() {
+        let (api, _, client) = answered_with(b"true");
+        assert_eq!(api.is_online(client).await, Ok(true));
+        let (api, key, _) = answered_with(b"3");
+        let count = api.get_all_client_id_count().await;
+        assert_eq!((count.value, count.complete), (3, true), "{key}");
     }
 }

@@ -12,7 +12,7 @@
 use super::api::Api;
 use super::handler::{Accept, Context, EventHandler, Incoming};
 use crate::client_id::ClientId;
-use crate::proto::Message;
+use crate::proto::FromGateway;
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
 use std::future::Future;
@@ -26,7 +26,7 @@ use tokio::sync::mpsc::error::TrySendError;
 const SHARD_QUEUE: usize = 4096;
 
 type InlineHandler =
-    dyn Fn(Message, Accept) -> Pin<Box<dyn Future<Output = Acceptance> + Send>> + Send + Sync;
+    dyn Fn(FromGateway, Accept) -> Pin<Box<dyn Future<Output = Acceptance> + Send>> + Send + Sync;
 
 /// Whether a delivered event is accepted yet (see [`Accept`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub enum Acceptance {
 #[derive(Clone)]
 pub enum Inbox {
     /// Handler shards fed by bounded queues.
-    Sharded(Arc<[mpsc::Sender<Message>]>),
+    Sharded(Arc<[mpsc::Sender<FromGateway>]>),
     /// The handler run by the deliverer itself.
     Inline(Arc<InlineHandler>),
 }
@@ -56,13 +56,13 @@ impl std::fmt::Debug for Inbox {
     }
 }
 
-fn client_of(msg: &Message) -> Option<ClientId> {
+fn client_of(msg: &FromGateway) -> Option<ClientId> {
     match msg {
-        Message::Connect { client, .. }
-        | Message::WebSocketConnect { client, .. }
-        | Message::Data { client, .. }
-        | Message::Identity { client, .. }
-        | Message::Close { client, .. } => Some(*client),
+        FromGateway::Connect { client, .. }
+        | FromGateway::WebSocketConnect { client, .. }
+        | FromGateway::Data { client, .. }
+        | FromGateway::Identity { client, .. }
+        | FromGateway::Close { client, .. } => Some(*client),
         _ => None,
     }
 }
@@ -92,7 +92,11 @@ impl Inbox {
     /// Hands over an event with its acceptance token (inert when it needs none): queued on
     /// its client's shard, or handled at once inline. `Err` gives it back when the worker is
     /// gone.
-    pub async fn deliver(&self, msg: Message, accept: Accept) -> Result<Acceptance, Message> {
+    pub async fn deliver(
+        &self,
+        msg: FromGateway,
+        accept: Accept,
+    ) -> Result<Acceptance, FromGateway> {
         match self {
             Inbox::Inline(run) => Ok(run(msg, accept).await),
             Inbox::Sharded(shards) => {
@@ -119,7 +123,7 @@ impl Inbox {
     }
 }
 
-async fn shard<H: EventHandler>(handler: Arc<H>, api: Api, mut rx: mpsc::Receiver<Message>) {
+async fn shard<H: EventHandler>(handler: Arc<H>, api: Api, mut rx: mpsc::Receiver<FromGateway>) {
     while let Some(msg) = rx.recv().await {
         handle_one(handler.as_ref(), &api, msg, Accept::inert()).await;
     }
@@ -130,7 +134,7 @@ async fn shard<H: EventHandler>(handler: Arc<H>, api: Api, mut rx: mpsc::Receive
 async fn handle_one<H: EventHandler>(
     handler: &H,
     api: &Api,
-    msg: Message,
+    msg: FromGateway,
     accept: Accept,
 ) -> Acceptance {
     {
@@ -138,15 +142,17 @@ async fn handle_one<H: EventHandler>(
             return Acceptance::Accepted;
         };
         let (uid, session) = match &msg {
-            Message::Data { meta: Some(m), .. } => (non_empty(&m.uid), parse_session(&m.session)),
-            Message::Close { uid, session, .. } => (non_empty(uid), parse_session(session)),
-            Message::WebSocketConnect { session, .. } => (None, parse_session(session)),
-            Message::Identity { uid, .. } => (non_empty(uid), Map::new()),
+            FromGateway::Data { meta: Some(m), .. } => {
+                (non_empty(&m.uid), parse_session(&m.session))
+            }
+            FromGateway::Close { uid, session, .. } => (non_empty(uid), parse_session(session)),
+            FromGateway::WebSocketConnect { session, .. } => (None, parse_session(session)),
+            FromGateway::Identity { uid, .. } => (non_empty(uid), Map::new()),
             _ => (None, Map::new()),
         };
         let mut cx = Context::new(client_id, api, uid, session);
         cx.set_accept(accept);
-        if let Message::Connect { protocol, .. } = &msg {
+        if let FromGateway::Connect { protocol, .. } = &msg {
             cx.protocol = Some(protocol.clone());
         }
         let run = dispatch(handler, &cx, msg);
@@ -179,21 +185,21 @@ fn parse_session(b: &[u8]) -> Map<String, Value> {
     serde_json::from_slice(b).unwrap_or_default()
 }
 
-async fn dispatch<H: EventHandler>(handler: &H, cx: &Context<'_>, msg: Message) {
+async fn dispatch<H: EventHandler>(handler: &H, cx: &Context<'_>, msg: FromGateway) {
     match msg {
-        Message::Connect { .. } => handler.on_connect(cx).await,
-        Message::WebSocketConnect { request, .. } => {
+        FromGateway::Connect { .. } => handler.on_connect(cx).await,
+        FromGateway::WebSocketConnect { request, .. } => {
             match serde_json::from_slice::<codecs::HandshakeRequest>(&request) {
                 Ok(req) => handler.on_websocket_connect(cx, &req).await,
                 Err(e) => tracing::warn!(client = %cx.client_id, "bad websocket request: {e}"),
             }
         }
-        Message::Data { data, meta, .. } => {
+        FromGateway::Data { data, meta, .. } => {
             let fields = meta.and_then(|m| m.fields.into_value());
             handler.on_message(cx, Incoming { data, fields }).await
         }
-        Message::Identity { uid, .. } => handler.on_identity(cx, &uid).await,
-        Message::Close { .. } => handler.on_close(cx).await,
+        FromGateway::Identity { uid, .. } => handler.on_identity(cx, &uid).await,
+        FromGateway::Close { .. } => handler.on_close(cx).await,
         _ => {}
     }
 }

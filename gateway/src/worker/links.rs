@@ -14,7 +14,7 @@ use crate::gateway::router::WorkerSink;
 use crate::gateway::GatewayState;
 use crate::link::{self, LinkReader};
 use crate::net::AbortOnDrop;
-use crate::proto::{LinkError, Message, Role};
+use crate::proto::{FromGateway, FromRegister, LinkError, Role, ToGateway, ToRegister};
 use crate::reconnect::{keep_linked, Peer, Session, SessionEnd};
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -186,11 +186,18 @@ struct FollowRegister {
 }
 
 impl Session for FollowRegister {
-    async fn run(&mut self, reader: &mut LinkReader, tx: &mpsc::Sender<Message>) -> SessionEnd {
+    type In = FromRegister;
+    type Out = ToRegister;
+
+    async fn run(
+        &mut self,
+        reader: &mut LinkReader<FromRegister>,
+        tx: &mpsc::Sender<ToRegister>,
+    ) -> SessionEnd {
         tracing::info!(register = %self.addr, "linked to register");
         loop {
             match link::next(reader, tx).await {
-                Ok(Message::GatewayList { addrs }) => {
+                Ok(FromRegister::GatewayList { addrs }) => {
                     if self.lists.send((self.index, addrs)).await.is_err() {
                         return SessionEnd::Stop;
                     }
@@ -223,7 +230,14 @@ struct GatewaySession {
 }
 
 impl Session for GatewaySession {
-    async fn run(&mut self, reader: &mut LinkReader, tx: &mpsc::Sender<Message>) -> SessionEnd {
+    type In = FromGateway;
+    type Out = ToGateway;
+
+    async fn run(
+        &mut self,
+        reader: &mut LinkReader<FromGateway>,
+        tx: &mpsc::Sender<ToGateway>,
+    ) -> SessionEnd {
         self.api.set_link(self.key, GatewayLink::Remote(tx.clone()));
         let _guard = LinkGuard {
             api: self.api.clone(),
@@ -232,7 +246,7 @@ impl Session for GatewaySession {
         tracing::info!(gateway = %self.addr, "linked to gateway");
         loop {
             match link::next(reader, tx).await {
-                Ok(Message::QueryReply { id, result }) => self.api.complete_query(id, result),
+                Ok(FromGateway::QueryReply { id, result }) => self.api.complete_query(id, result),
                 Ok(msg) => {
                     let Some(inbox) = &self.inbox else { continue };
                     if inbox.deliver(msg, Accept::inert()).await.is_err() {
