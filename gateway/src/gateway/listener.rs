@@ -12,8 +12,6 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long a TLS handshake may take.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a WebSocket upgrade request may take to arrive.
-const WS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a listener could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,13 +82,11 @@ impl Listener {
                 url: cfg.url.clone(),
                 source,
             })?;
-        let handshake_timeout = (url.protocol == "websocket").then_some(WS_HANDSHAKE_TIMEOUT);
         Ok(Listener {
             tcp,
             tls,
             info: Arc::new(ListenerInfo {
                 protocol: url.protocol,
-                handshake_timeout,
             }),
             options: CodecOptions {
                 max_message_size,
