@@ -283,7 +283,6 @@ impl Conn<'_> {
                 Err(_) => return Err(End::HandshakeTimeout),
             }
         }
-        let client = self.session.client();
         loop {
             self.session.account_changed();
             if self.session.is_closing() {
@@ -296,7 +295,8 @@ impl Conn<'_> {
             let wants_write = self.session.wants_write() || self.tls_dirty;
             let can_read = self.session.can_read();
             let woke = poll_fn(|cx| {
-                if client.poll_woken(cx).is_ready() {
+                // Not held in a local across the wait: that would grow every idle task.
+                if self.session.client().poll_woken(cx).is_ready() {
                     return Poll::Ready(Woke::Queued);
                 }
                 if wants_write {

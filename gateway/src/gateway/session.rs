@@ -17,8 +17,8 @@
 //! to close (overflow, heartbeat, a worker's command) stops serving at once and gets
 //! [`CLOSE_FLUSH_TIMEOUT`] to write what is left; then it is dropped.
 //!
-//! Heartbeat: inbound data (a message, a reply-worthy frame, a WebSocket pong) resets the
-//! client's silence count ([`ClientHandle::touch`]).
+//! Heartbeat: inbound data (a message, a frame the codec answers, a WebSocket pong) resets the
+//! client's silence count ([`ClientHandle::touch`]); the gateway-wide tick counts it up.
 
 use super::acks::AckWindow;
 use super::client::{ClientHandle, Out, Unsent};
