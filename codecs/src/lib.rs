@@ -52,6 +52,13 @@ pub trait Codec:
     /// The registry name of this codec (`text`, `frame`, `websocket`, ...).
     fn name(&self) -> &'static str;
 
+    /// Whether the stream opens with a handshake ([`Inbound::Handshake`], a WebSocket upgrade
+    /// request) that the caller answers with [`Codec::answer_handshake`] before data flows;
+    /// the caller bounds how long it waits for one.
+    fn expects_handshake(&self) -> bool {
+        false
+    }
+
     /// Answers a pending WebSocket-style handshake: `None` accepts, `Some(status)` refuses
     /// with that HTTP status. Codecs without a handshake ignore it.
     fn answer_handshake(&mut self, refuse: Option<u16>, dst: &mut bytes::BytesMut) {

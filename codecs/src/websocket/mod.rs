@@ -405,6 +405,10 @@ impl Codec for WebSocketCodec {
         "websocket"
     }
 
+    fn expects_handshake(&self) -> bool {
+        true
+    }
+
     /// `None` writes the 101 answer and opens the WebSocket (only after a `Handshake` event);
     /// `Some(status)` writes that HTTP error, also after a handshake error, and ends the stream.
     /// Bytes the client sent early stay buffered and are decoded on the next decode call.

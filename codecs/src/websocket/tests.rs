@@ -781,6 +781,13 @@ fn the_codec_is_named_websocket() {
 }
 
 #[test]
+fn the_codec_expects_a_handshake_and_the_other_stock_codecs_do_not() {
+    assert!(WebSocketCodec::default().expects_handshake());
+    assert!(!crate::TextCodec::default().expects_handshake());
+    assert!(!crate::FrameCodec::default().expects_handshake());
+}
+
+#[test]
 fn unmask_matches_a_bytewise_xor_for_every_length() {
     let mask = [0x12, 0x34, 0x56, 0x78];
     for len in 0..40 {

@@ -1,31 +1,18 @@
-//! One task per client connection: read, decode, route events; drain the output queue,
-//! encode, write.
+//! One task per client connection: the I/O loop that feeds its [`Session`] (the connection's
+//! policy: what events become, held acks, the output bound, closing). It reads and hands the
+//! bytes to the session, routes the events the session yields and reports the result back,
+//! writes what the session holds, and arms the deadlines the session sets.
 //!
 //! An idle connection holds no read or write buffer: the read buffer is taken when the socket
 //! becomes readable and dropped once every byte in it is decoded, and the write buffer is
 //! dropped once written. That keeps idle memory per connection small (see BENCHMARKS.md). A few
 //! drained read buffers are kept per thread and handed to the next readable connection.
-//!
-//! Held acks (see `acks`): data events are numbered as they are routed, and a codec reply goes
-//! out only once the worker has accepted the events it confirms. While nothing waits, a reply
-//! goes straight into the write buffer (marked loose until the next data event is routed and
-//! accepted at once, so it is not flushed early) and the connection keeps no window; the first
-//! pending event creates an [`AckWindow`], completions arrive with the output wake-up, and
-//! reading pauses while the window is full. A refused event closes the connection.
-//!
-//! Output bound: the write buffer counts against the client's `send_buffer_max` with its queue
-//! (reported to the [`ClientHandle`] after each change), and the queue is taken only into an
-//! empty write buffer, so a client that does not read holds at most its bound. A connection
-//! asked to close (overflow, heartbeat, a worker's command) stops serving at once and gets
-//! [`CLOSE_FLUSH_TIMEOUT`] to write what is left; then it is dropped.
 
-use super::acks::AckWindow;
-use super::client::{ClientHandle, Out, Unsent};
-use super::router::Routed;
+use super::session::{End, Session, Step, CLOSE_FLUSH_TIMEOUT};
 use super::GatewayState;
-use crate::proto::{DataMeta, Fields, FromGateway};
-use bytes::{Buf, Bytes, BytesMut};
-use codecs::{Codec, CodecError, Inbound, Outbound};
+use crate::proto::FromGateway;
+use bytes::{Buf, BytesMut};
+use codecs::Codec;
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
@@ -34,23 +21,15 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::io::{AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::time::timeout_at;
 use tokio_rustls::server::TlsStream;
 
 /// Bytes requested from the socket per read.
 const READ_CHUNK: usize = 8 * 1024;
-/// How long a closing client may take to receive what is still queued (and a TLS close):
-/// long enough for a live client on a slow link, short enough that a client that stopped
-/// reading does not keep its buffers. Also bounds the wait for a half-closed client's acks.
-pub const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
-/// While one read's messages are still being handled, replies already queued go out once this
-/// much time has passed, so a slow in-process handler does not hold back every reply of a
-/// burst until the burst is done.
-const REPLY_LATENCY: Duration = Duration::from_millis(2);
-
 /// A client socket, plain or TLS.
 pub enum ClientStream {
     /// Plain TCP: waits for readiness before taking a buffer.
@@ -209,20 +188,6 @@ enum Woke {
 pub struct ListenerInfo {
     /// Codec name (`text`, `websocket`, ...).
     pub protocol: String,
-    /// The codec waits for a handshake first (WebSocket); bounded by `handshake_timeout`.
-    pub handshake_timeout: Option<Duration>,
-}
-
-/// Why a connection ended, for the log.
-enum End {
-    PeerClosed,
-    Closed,
-    Io(io::Error),
-    Codec(CodecError),
-    HoldQueueFull,
-    HandshakeTimeout,
-    /// The worker refused this data event.
-    Refused(u64),
 }
 
 /// Runs one client until it closes; never panics on client input.
@@ -237,17 +202,8 @@ pub async fn run(
     let client = state.add_client();
     let id = client.id;
     let mut conn = Conn {
-        state: &state,
-        client: &client,
-        codec: codec.as_mut(),
-        wbuf: BytesMut::new(),
-        reported: 0,
-        room: true,
+        session: Session::new(&state, &client, codec.as_mut()),
         tls_dirty: false,
-        closing: false,
-        seq: 0,
-        acks: None,
-        loose: None,
     };
     let mut rbuf: Option<BytesMut> = None;
     let end = conn
@@ -274,8 +230,7 @@ pub async fn run(
             );
         }
     }
-    if !matches!(end, End::PeerClosed | End::Io(_)) {
-        conn.settle();
+    if let Some(deadline) = conn.session.close(&end, Instant::now()) {
         // Best effort: what is queued (a last message, a close frame) goes out first, within
         // a deadline: a client closed for not reading would otherwise hold its connection
         // and buffers for as long as it stays connected.
@@ -284,10 +239,7 @@ pub async fn run(
             wr.shutdown().await;
             r
         };
-        if Box::pin(tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, last))
-            .await
-            .is_err()
-        {
+        if Box::pin(timeout_at(deadline.into(), last)).await.is_err() {
             tracing::info!(
                 client = %id,
                 "unsent output dropped: not written within {CLOSE_FLUSH_TIMEOUT:?} of the close"
@@ -306,25 +258,11 @@ pub async fn run(
     state.router.release(&client);
 }
 
+/// The I/O half of a connection around its session.
 struct Conn<'a> {
-    state: &'a GatewayState,
-    client: &'a Arc<ClientHandle>,
-    codec: &'a mut dyn Codec,
-    wbuf: BytesMut,
-    /// `wbuf.len()` as last reported to the client handle (see `account`).
-    reported: usize,
-    /// False while `wbuf` alone is over the bound (drop-oldest policy): reading pauses, so
-    /// the codec answers nothing more until writes free room.
-    room: bool,
+    session: Session<'a>,
     /// TLS: bytes were written since the last flush.
     tls_dirty: bool,
-    closing: bool,
-    /// The number of the last data event routed (they count from 1).
-    seq: u64,
-    /// Held acks, while some data event is pending (boxed: idle connections stay small).
-    acks: Option<Box<AckWindow>>,
-    /// Without a window: where the replies not yet attached start in `wbuf`.
-    loose: Option<u32>,
 }
 
 impl Conn<'_> {
@@ -336,41 +274,33 @@ impl Conn<'_> {
         remote: SocketAddr,
         info: &ListenerInfo,
     ) -> Result<(), End> {
-        let id = self.client.id;
-        Box::pin(self.route(FromGateway::Connect {
-            client: id,
-            remote: remote.to_string(),
-            protocol: info.protocol.clone(),
-        }))
-        .await?;
-        if let Some(limit) = info.handshake_timeout {
-            let handshake = tokio::time::timeout(limit, self.until_handshake(rd, wr, rbuf));
+        let connect = self.session.connect(remote, &info.protocol);
+        Box::pin(self.route(connect, 0)).await?;
+        if let Some(deadline) = self.session.handshake_deadline(Instant::now()) {
+            let handshake = timeout_at(deadline.into(), self.until_handshake(rd, wr, rbuf));
             match Box::pin(handshake).await {
                 Ok(r) => r?,
                 Err(_) => return Err(End::HandshakeTimeout),
             }
         }
         loop {
-            if self.wbuf.len() != self.reported {
-                self.account();
-            }
-            if self.closing {
+            self.session.account_changed();
+            if self.session.is_closing() {
                 // What is left goes out in `run`, within a deadline; waiting here for a
                 // client that does not read would have none.
                 return Err(End::Closed);
             }
             // One poll over the three sources, in this order (queued output first), instead
             // of `select!`: no sub-future state lives in an idle connection's task.
-            let wants_write = !self.wbuf.is_empty() || self.tls_dirty;
-            // While too much waits for the worker, the socket is left unread: TCP slows the
-            // device down and nothing is dropped; completions wake the task.
-            let can_read = self.room && self.acks.as_ref().is_none_or(|w| w.can_read());
+            let wants_write = self.session.wants_write() || self.tls_dirty;
+            let can_read = self.session.can_read();
             let woke = poll_fn(|cx| {
-                if self.client.poll_woken(cx).is_ready() {
+                // Not held in a local across the wait: that would grow every idle task.
+                if self.session.client().poll_woken(cx).is_ready() {
                     return Poll::Ready(Woke::Queued);
                 }
                 if wants_write {
-                    if let Poll::Ready(r) = wr.poll_write_some(cx, &mut self.wbuf) {
+                    if let Poll::Ready(r) = wr.poll_write_some(cx, self.session.unwritten()) {
                         return Poll::Ready(Woke::Wrote(r));
                     }
                 }
@@ -381,25 +311,17 @@ impl Conn<'_> {
             })
             .await;
             match woke {
-                Woke::Queued => {
-                    self.take_done()?;
-                    self.take_output();
-                }
-                Woke::Wrote(r) => {
-                    self.wrote(r.map_err(End::Io)?, wr);
-                }
+                Woke::Queued => self.session.woken()?,
+                Woke::Wrote(r) => self.wrote(r.map_err(End::Io)?, wr),
                 Woke::Read(r) => {
                     let n = r.map_err(End::Io)?;
                     if n == 0 {
                         if let Some(buf) = rbuf.as_mut() {
                             Box::pin(self.decode_all(buf, true, wr)).await?;
                         }
-                        if self.acks.is_some() {
-                            // A half-closed peer may still read: what its pending events
-                            // release (replies, acks) goes out as they are accepted, for a
-                            // bounded time, before the close.
+                        if let Some(deadline) = self.session.half_closed(Instant::now()) {
                             let drain = self.drain_pending(wr);
-                            match Box::pin(tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, drain)).await {
+                            match Box::pin(timeout_at(deadline.into(), drain)).await {
                                 Ok(Err(e)) => return Err(e),
                                 Ok(Ok(())) | Err(_) => return Err(End::Closed),
                             }
@@ -433,33 +355,16 @@ impl Conn<'_> {
             }
             let Some(buf) = rbuf.as_mut() else { continue };
             loop {
-                match self.codec.decode(buf) {
-                    Ok(None) => {
-                        self.settle();
-                        break;
-                    }
-                    Ok(Some(Inbound::Handshake(req))) => {
-                        self.settle();
-                        self.codec.answer_handshake(None, &mut self.wbuf);
+                match self.session.decode(buf, false)? {
+                    Step::Read => break,
+                    Step::Route(msg, seq) => self.route(msg, seq).await?,
+                    Step::Opened(msg) => {
                         self.flush(wr).await?;
-                        let request = serde_json::to_vec(&req).unwrap_or_default();
-                        self.route(FromGateway::WebSocketConnect {
-                            client: self.client.id,
-                            request: Bytes::from(request),
-                            session: self.client.event_meta().1,
-                        })
-                        .await?;
+                        self.route(msg, 0).await?;
                         // Frames sent right behind the upgrade request are already buffered.
                         self.decode_all(buf, false, wr).await?;
                         self.flush(wr).await?;
                         return Ok(());
-                    }
-                    Ok(Some(other)) => self.on_event(other).await?,
-                    Err(e) => {
-                        // The codec queues its HTTP error response (if any) as a Reply first.
-                        self.settle();
-                        self.flush(wr).await?;
-                        return Err(End::Codec(e));
                     }
                 }
             }
@@ -472,230 +377,41 @@ impl Conn<'_> {
         eof: bool,
         wr: &mut WriteSide,
     ) -> Result<(), End> {
+        let (state, client) = (self.session.state(), self.session.client());
         let mut since_flush = Instant::now();
         loop {
-            let r = if eof {
-                self.codec.decode_eof(buf)
-            } else {
-                self.codec.decode(buf)
+            let (msg, seq) = match self.session.decode(buf, eof)? {
+                Step::Read => return Ok(()),
+                Step::Route(msg, seq) => (msg, seq),
+                // Only while handshaking, which `until_handshake` finished.
+                Step::Opened(msg) => (msg, 0),
             };
-            match r {
-                Ok(Some(ev)) => {
-                    self.on_event(ev).await?;
-                    // Not while a loose reply sits in `wbuf`: its data event is not routed yet.
-                    if self.loose.is_none()
-                        && self.client.has_output()
-                        && since_flush.elapsed() >= REPLY_LATENCY
-                    {
-                        self.write_ready(wr)?;
-                        since_flush = Instant::now();
-                    }
-                }
-                Ok(None) => {
-                    self.settle();
-                    return Ok(());
-                }
-                Err(e) if e.can_continue() => {
-                    self.state.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(client = %self.client.id, "skipped a message: {e}");
-                }
-                Err(e) => return Err(End::Codec(e)),
+            // Not through `route`: one future less to move the event through on the hot path.
+            let r = state.router.route(client, msg, seq).await;
+            self.session.routed(seq, r)?;
+            if self.session.reply_due(since_flush, Instant::now) {
+                self.write_ready(wr)?;
+                since_flush = Instant::now();
             }
         }
     }
 
-    async fn on_event(&mut self, ev: Inbound) -> Result<(), End> {
-        let client = self.client.id;
-        match ev {
-            Inbound::Message { data, fields } => {
-                self.client.touch();
-                self.state.stats.messages_in.fetch_add(1, Ordering::Relaxed);
-                let fields = fields.map_or(Fields::None, Fields::Value);
-                let (uid, session) = self.client.event_meta();
-                self.seq += 1;
-                let seq = self.seq;
-                let msg = FromGateway::Data {
-                    client,
-                    data,
-                    meta: DataMeta::boxed(fields, uid, session),
-                };
-                let pending = match self.state.router.route(self.client, msg, seq).await {
-                    Routed::Delivered => false,
-                    Routed::Deferred | Routed::Held => true,
-                    Routed::Overflow => {
-                        // Never accepted: the replies that confirm it must not go out with
-                        // what the closing connection still writes.
-                        self.routed(seq, true);
-                        return Err(End::HoldQueueFull);
-                    }
-                };
-                self.routed(seq, pending);
-                Ok(())
-            }
-            Inbound::Reply(bytes) => {
-                self.client.touch();
-                self.reply(bytes);
-                Ok(())
-            }
-            Inbound::Identity(uid) => {
-                self.settle();
-                // The device said who it is: bind it here, so the uid is known to every
-                // query and travels with every later event, before any worker acts.
-                self.state.bind_uid(client, &uid);
-                self.route(FromGateway::Identity { client, uid }).await
-            }
-            Inbound::Handshake(_) => {
-                // A second handshake on one connection: answer nothing, the codec refuses data.
-                self.settle();
-                Ok(())
-            }
-            Inbound::Alive => {
-                self.client.touch();
-                self.settle();
-                Ok(())
-            }
-            Inbound::Close(_) => {
-                self.settle();
-                self.closing = true;
-                Ok(())
-            }
-        }
-    }
-
-    /// Routes an event that is not data (it needs no acceptance).
-    async fn route(&mut self, msg: FromGateway) -> Result<(), End> {
-        match self.state.router.route(self.client, msg, 0).await {
-            Routed::Delivered | Routed::Deferred | Routed::Held => Ok(()),
-            Routed::Overflow => Err(End::HoldQueueFull),
-        }
-    }
-
-    /// A codec reply: into the window, or straight into `wbuf` marked loose.
-    fn reply(&mut self, bytes: Bytes) {
-        if self.acks.is_none() && self.loose.is_none() {
-            match u32::try_from(self.wbuf.len()) {
-                Ok(at) => self.loose = Some(at),
-                // Only for a write buffer past 4 GiB: a window places it as well.
-                Err(_) => self.acks = Some(Box::default()),
-            }
-        }
-        match self.acks.as_mut() {
-            Some(w) => w.reply(bytes),
-            None => self.wbuf.extend_from_slice(&bytes),
-        }
-    }
-
-    /// Data event `seq` was routed; `pending` when the worker has not accepted it yet.
-    fn routed(&mut self, seq: u64, pending: bool) {
-        if self.acks.is_none() {
-            let loose = self.loose.take();
-            if !pending {
-                // The fast path: nothing waits, so loose replies in `wbuf` may go as they are.
-                return;
-            }
-            let w = self.acks.insert(Box::default());
-            if let Some(at) = loose {
-                w.reply(self.wbuf.split_off(at as usize).freeze());
-            }
-        }
-        if let Some(w) = self.acks.as_mut() {
-            for b in w.routed(seq, pending) {
-                self.wbuf.extend_from_slice(&b);
-            }
-            if w.is_idle() {
-                self.acks = None;
-            }
-        }
-    }
-
-    /// A decode pass ended, or a non-data event came: loose replies attach to the last data
-    /// event routed, and go out if it and all before it are accepted.
-    fn settle(&mut self) {
-        self.loose = None;
-        if let Some(w) = self.acks.as_mut() {
-            for b in w.end_of_input() {
-                self.wbuf.extend_from_slice(&b);
-            }
-            if w.is_idle() {
-                self.acks = None;
-            }
-        }
+    /// Hands event `seq` (0: not data) to its worker and tells the session how it went.
+    async fn route(&mut self, msg: FromGateway, seq: u64) -> Result<(), End> {
+        let state = self.session.state();
+        let r = state.router.route(self.session.client(), msg, seq).await;
+        self.session.routed(seq, r)
     }
 
     /// Writes what pending data events release, as they are accepted, until none is pending.
     async fn drain_pending(&mut self, wr: &mut WriteSide) -> Result<(), End> {
         loop {
-            self.take_done()?;
+            self.session.take_done()?;
             self.flush(wr).await?;
-            if self.acks.is_none() {
+            if self.session.is_settled() {
                 return Ok(());
             }
-            self.client.woken().await;
-        }
-    }
-
-    /// Takes the worker's completions of pending data events; writes the replies they release.
-    fn take_done(&mut self) -> Result<(), End> {
-        let Some(w) = self.acks.as_mut() else {
-            // No window, so no pending event: no completion to wait for.
-            return Ok(());
-        };
-        for (seq, ok) in self.client.take_done() {
-            for b in w.done(seq, ok) {
-                self.wbuf.extend_from_slice(&b);
-            }
-        }
-        if let Some(seq) = w.refused() {
-            return Err(End::Refused(seq));
-        }
-        if w.is_idle() {
-            self.acks = None;
-        }
-        Ok(())
-    }
-
-    /// Encodes what is queued into the write buffer, only once it is empty: until the socket
-    /// took the last batch, messages wait in the queue, where the drop-oldest policy can still
-    /// drop them. Notices a close asked meanwhile.
-    fn take_output(&mut self) {
-        let close = if self.wbuf.is_empty() {
-            let codec = &mut *self.codec;
-            let wbuf = &mut self.wbuf;
-            let ping_data = &self.state.settings.ping_data;
-            let id = self.client.id;
-            let close = self.client.drain_with(|out| match out {
-                Out::Send(o) => {
-                    if let Err(e) = codec.encode(o, wbuf) {
-                        tracing::warn!(client = %id, "cannot encode an outbound message: {e}");
-                    }
-                }
-                Out::Ping => {
-                    if ping_data.is_empty() {
-                        codec.ping(wbuf);
-                    } else if let Err(e) = codec.encode(Outbound::Data(ping_data.clone()), wbuf) {
-                        tracing::warn!(client = %id, "cannot encode the ping: {e}");
-                    }
-                }
-            });
-            // The handle counted the taken messages by their length; now the exact bytes.
-            self.account();
-            close
-        } else {
-            self.client.close_asked()
-        };
-        if close {
-            self.closing = true;
-        }
-    }
-
-    /// Reports the write buffer to the client handle, so the client's bound counts it; the
-    /// overflow policy applies here to codec replies (and encoding overhead) as to pushes.
-    fn account(&mut self) {
-        self.reported = self.wbuf.len();
-        match self.state.hold(self.client, self.reported) {
-            Unsent::Fits | Unsent::Dropped(_) => self.room = true,
-            Unsent::Full | Unsent::DroppedFull(_) => self.room = false,
-            Unsent::Overflow => self.closing = true,
+            self.session.client().woken().await;
         }
     }
 
@@ -703,21 +419,22 @@ impl Conn<'_> {
     /// that does not read must not hold the task here, with no deadline, while its output
     /// overflows (`run` writes what is left within [`CLOSE_FLUSH_TIMEOUT`]).
     async fn flush(&mut self, wr: &mut WriteSide) -> Result<(), End> {
+        let client = self.session.client();
         let mut tls_dirty = wr.is_tls();
         let mut woken = false;
         let r = loop {
-            self.take_output();
-            if self.closing {
+            self.session.take_output();
+            if self.session.is_closing() {
                 break Err(End::Closed);
             }
-            if self.wbuf.is_empty() && !tls_dirty {
+            if !self.session.wants_write() && !tls_dirty {
                 break Ok(());
             }
             let wrote = poll_fn(|cx| {
-                if self.client.poll_woken(cx).is_ready() {
+                if client.poll_woken(cx).is_ready() {
                     return Poll::Ready(None);
                 }
-                wr.poll_write_some(cx, &mut self.wbuf).map(Some)
+                wr.poll_write_some(cx, self.session.unwritten()).map(Some)
             })
             .await;
             match wrote {
@@ -726,13 +443,13 @@ impl Conn<'_> {
                 Some(Ok(Wrote::Flushed)) => tls_dirty = false,
                 Some(Ok(Wrote::Bytes)) => {
                     tls_dirty = wr.is_tls();
-                    self.account();
+                    self.session.account();
                 }
             }
         };
         if woken {
             // The wake-up may carry completions (`take_done`): the serve loop handles them.
-            self.client.notify();
+            client.notify();
         }
         r
     }
@@ -741,11 +458,11 @@ impl Conn<'_> {
     /// out early, yet a client that does not read is still read from, so its output grows to
     /// the bound and the policy applies (waiting here would stall it unseen, forever).
     fn write_ready(&mut self, wr: &mut WriteSide) -> Result<(), End> {
-        self.take_output();
+        self.session.take_output();
         let waker = futures_util::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
-        while !self.wbuf.is_empty() || self.tls_dirty {
-            match wr.poll_write_some(&mut cx, &mut self.wbuf) {
+        while self.session.wants_write() || self.tls_dirty {
+            match wr.poll_write_some(&mut cx, self.session.unwritten()) {
                 Poll::Ready(r) => self.wrote(r.map_err(End::Io)?, wr),
                 // The serve loop polls the socket again with its own waker.
                 Poll::Pending => break,
@@ -760,25 +477,20 @@ impl Conn<'_> {
             Wrote::Bytes => self.tls_dirty = wr.is_tls(),
             Wrote::Flushed => self.tls_dirty = false,
         }
-        if self.wbuf.is_empty() {
-            // Give the buffer back: an idle client holds none.
-            self.wbuf = BytesMut::new();
-            // What waited in the queue while the buffer was being written.
-            self.take_output();
-        }
+        self.session.written();
     }
 
     /// Writes everything left before the connection is dropped (the caller bounds the time).
     async fn flush_rest(&mut self, wr: &mut WriteSide) -> io::Result<()> {
         loop {
-            self.take_output();
-            if self.wbuf.is_empty() {
+            self.session.take_output();
+            if !self.session.wants_write() {
                 break;
             }
-            wr.write_some(&mut self.wbuf).await?;
+            wr.write_some(self.session.unwritten()).await?;
         }
         if wr.is_tls() {
-            wr.write_some(&mut self.wbuf).await?;
+            wr.write_some(self.session.unwritten()).await?;
         }
         Ok(())
     }

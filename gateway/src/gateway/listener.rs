@@ -12,8 +12,6 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long a TLS handshake may take.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a WebSocket upgrade request may take to arrive.
-const WS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a listener could not start (its config was checked: only binding can fail).
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +43,11 @@ impl Listener {
                 url: url.to_string(),
                 source,
             })?;
-        let handshake_timeout = (url.protocol == "websocket").then_some(WS_HANDSHAKE_TIMEOUT);
         Ok(Listener {
             tcp,
             tls: cfg.tls.clone(),
             info: Arc::new(ListenerInfo {
                 protocol: url.protocol.clone(),
-                handshake_timeout,
             }),
             codec: cfg.codec.clone(),
         })

@@ -20,6 +20,7 @@ pub mod listener;
 pub mod metrics;
 pub mod queries;
 pub mod router;
+pub mod session;
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::config::{GatewayConfig, OverflowPolicy};
