@@ -6,12 +6,16 @@
 //! The **register** (`register`) tells workers where gateways are. Processes talk over the
 //! internal protocol (`proto`, `link`), authenticated with a shared secret. `app` wires the
 //! three roles from a [`Config`](config::Config), alone or all in one process (`devgate start`).
+//! There, a gateway hands events straight to the worker's inbox (`delivery`, the contract both
+//! sides share, so that `gateway` and `worker` never import each other both ways:
+//! tests/module_graph.rs checks the crate has no module cycles).
 
 pub mod app;
 pub mod cli_api;
 pub mod client;
 pub mod client_id;
 pub mod config;
+pub mod delivery;
 pub mod gateway;
 pub mod link;
 pub mod liveness;

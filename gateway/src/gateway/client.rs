@@ -77,7 +77,7 @@ pub struct ClientHandle {
     /// Messages dropped or refused for this client.
     pub dropped: AtomicU64,
     /// The worker this client's events go to (see `router`).
-    pub worker: super::router::Assignment,
+    pub worker: super::worker_slot::Assignment,
     /// uid, groups and session; allocated on first use so idle anonymous clients stay small.
     pub meta: Mutex<Option<Box<super::directory::Meta>>>,
 }
@@ -330,6 +330,13 @@ impl Queue {
                 Room::Dropped(dropped)
             }
         }
+    }
+}
+
+/// A deferred acceptance reaches the connection through its handle.
+impl crate::delivery::EventDone for ClientHandle {
+    fn event_done(&self, seq: u64, accepted: bool) {
+        ClientHandle::event_done(self, seq, accepted)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The gateway's internal listener: workers (and API clients) link here, authenticated.
 //! A worker link becomes a router slot; commands read from any link are executed.
 
-use super::router::WorkerSink;
+use super::worker_slot::WorkerSink;
 use super::GatewayState;
 use crate::link;
 use crate::proto::{FromGateway, Role, ToGateway};

@@ -1,12 +1,13 @@
 //! The gateway: owns device connections, hands their events to workers, executes workers'
 //! commands.
 //!
-//! `listener` accepts clients (plain or TLS) and `conn` runs one task per client; `client` is the
-//! part of a client other tasks touch (its output queue, the worker's completions). `acks` keeps
-//! a device-family ack until the worker accepted the data it confirms. `router` picks a worker
-//! per client and holds events while none is up. `internal` accepts worker links, `announce` keeps this gateway
-//! listed in every register, and `heartbeat` closes silent clients. `metrics` serves the
-//! optional Prometheus page.
+//! `listener` accepts clients (plain or TLS) and `conn` runs one task per client, the I/O around
+//! `session`, the connection's policy as a state machine; `client` is the part of a client other
+//! tasks touch (its output queue, the worker's completions). `acks` keeps a device-family ack
+//! until the worker accepted the data it confirms. `router` picks a worker (`worker_slot`) per
+//! client and holds events while none is up. `internal` accepts worker links, `announce` keeps
+//! this gateway listed in every register, and `heartbeat` closes silent clients. `metrics`
+//! serves the optional Prometheus page.
 
 pub mod acks;
 pub mod announce;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod queries;
 pub mod router;
 pub mod session;
+pub mod worker_slot;
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::config::{GatewayConfig, OverflowPolicy};

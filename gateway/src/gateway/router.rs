@@ -11,74 +11,12 @@
 //! already, and a held event's acceptance reaches the client through `ClientHandle::event_done`.
 
 use super::client::ClientHandle;
+use super::worker_slot::WorkerSlot;
+use crate::delivery::{Accept, Acceptance};
 use crate::proto::FromGateway;
-use crate::worker::handler::AcceptTarget;
-use crate::worker::{Accept, Acceptance, Inbox};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
-
-/// Where a worker's events go.
-#[derive(Debug, Clone)]
-pub enum WorkerSink {
-    /// A worker in another process, through its link's bounded writer queue.
-    Remote(mpsc::Sender<FromGateway>),
-    /// A worker in this process (`devgate start`), straight into its handler queues.
-    Local(Inbox),
-}
-
-/// A connected worker as the gateway sees it.
-#[derive(Debug)]
-pub struct WorkerSlot {
-    /// Unique within this gateway's lifetime.
-    pub id: u64,
-    /// The worker's name, for logs.
-    pub name: String,
-    sink: WorkerSink,
-    clients: AtomicUsize,
-    alive: AtomicBool,
-}
-
-impl WorkerSlot {
-    /// True until the worker's link closes.
-    pub fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
-    }
-
-    /// Hands `msg` (data event `seq` of `client`, or 0) to the worker; `Err` gives it back.
-    async fn deliver(
-        &self,
-        client: &Arc<ClientHandle>,
-        msg: FromGateway,
-        seq: u64,
-    ) -> Result<Acceptance, FromGateway> {
-        match &self.sink {
-            // Room in the queue is the usual case: no send future, no semaphore wait.
-            // Routed to a remote worker counts as accepted until links carry acks.
-            WorkerSink::Remote(tx) => match tx.try_send(msg) {
-                Ok(()) => Ok(Acceptance::Accepted),
-                Err(TrySendError::Full(msg)) => match tx.send(msg).await {
-                    Ok(()) => Ok(Acceptance::Accepted),
-                    Err(e) => Err(e.0),
-                },
-                Err(TrySendError::Closed(msg)) => Err(msg),
-            },
-            WorkerSink::Local(inbox) => {
-                let accept = if seq == 0 {
-                    Accept::inert()
-                } else {
-                    Accept::new(AcceptTarget::Local {
-                        client: client.clone(),
-                        seq,
-                    })
-                };
-                inbox.deliver(msg, accept).await
-            }
-        }
-    }
-}
+use std::sync::{Arc, RwLock};
 
 /// One connected worker's load, as `Router::worker_loads` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,9 +59,6 @@ pub struct Router {
 /// A held event: its client, the event, and its data event number (0 for other events).
 type Held = (Arc<ClientHandle>, FromGateway, u64);
 
-/// The per-client worker assignment, kept in the client's handle.
-pub type Assignment = Mutex<Option<Arc<WorkerSlot>>>;
-
 impl Router {
     /// A router holding at most `held_max` events while no worker is up.
     pub fn new(held_max: usize) -> Self {
@@ -138,7 +73,11 @@ impl Router {
     }
 
     /// Adds a worker and delivers the held events to the workers now up.
-    pub async fn add_worker(&self, name: String, sink: WorkerSink) -> Arc<WorkerSlot> {
+    pub async fn add_worker(
+        &self,
+        name: String,
+        sink: super::worker_slot::WorkerSink,
+    ) -> Arc<WorkerSlot> {
         let slot = Arc::new(WorkerSlot {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             name,
@@ -227,7 +166,12 @@ impl Router {
             let Some(slot) = self.worker_for(client) else {
                 return Err(msg);
             };
-            match slot.deliver(client, msg, seq).await {
+            // Only an in-process worker takes the token; building it costs an Arc clone.
+            let accept = || match seq {
+                0 => Accept::inert(),
+                _ => Accept::new(client.clone(), seq),
+            };
+            match slot.deliver(msg, accept).await {
                 Ok(a) => return Ok(a),
                 Err(back) => {
                     // The worker went away while we sent: forget it and try another.

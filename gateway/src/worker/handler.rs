@@ -2,6 +2,7 @@
 
 use super::api::{Api, ApiError};
 use crate::client_id::ClientId;
+use crate::delivery::{Accept, AcceptTarget};
 use bytes::Bytes;
 use codecs::HandshakeRequest;
 use serde_json::{Map, Value};
@@ -24,87 +25,6 @@ pub struct Context<'a> {
     // lock and no reference count here (the caller learns the outcome from `deferred`).
     accept: Option<AcceptTarget>,
     deferred: AtomicBool,
-}
-
-/// The gateway's acceptance of one data event, taken by a handler that finishes the event
-/// after its future returns (the `rules` handler: once the event's durable effects are flushed).
-///
-/// A device-family ack that confirms the event (and every later one of that client) leaves the
-/// gateway only once the event is accepted. [`Accept::accept`] accepts it; [`Accept::refuse`],
-/// or dropping the token without either, refuses it: the gateway closes the client, so the
-/// device keeps what was not confirmed and sends it again on its next connection.
-/// A token for an event that needs no acceptance (connect and close events, and for now events
-/// that came over an internal link) is inert: both calls do nothing.
-#[derive(Debug, Default)]
-pub struct Accept {
-    target: Option<AcceptTarget>,
-}
-
-/// Where an accept or refusal goes.
-#[derive(Debug, Clone)]
-pub(crate) enum AcceptTarget {
-    /// A client of a gateway in this process; `seq` numbers its data events.
-    Local {
-        /// The client's connection.
-        client: std::sync::Arc<crate::gateway::client::ClientHandle>,
-        /// The event's number on that connection.
-        seq: u64,
-    },
-}
-
-impl Accept {
-    /// A token that does nothing.
-    pub fn inert() -> Accept {
-        Accept::default()
-    }
-
-    pub(crate) fn new(target: AcceptTarget) -> Accept {
-        Accept {
-            target: Some(target),
-        }
-    }
-
-    /// Drops the token without reporting: the caller reports the acceptance its own way
-    /// (the connection learns it from what routing returned).
-    pub(crate) fn forget(mut self) {
-        self.target = None;
-    }
-
-    /// Whether accepting or refusing this token has any effect.
-    pub fn is_inert(&self) -> bool {
-        self.target.is_none()
-    }
-
-    /// The event is handled: what depends on it may be confirmed to the device.
-    pub fn accept(mut self) {
-        if let Some(t) = self.target.take() {
-            t.finish(true);
-        }
-    }
-
-    /// The event could not be handled: the gateway closes the client (logged with `reason`).
-    pub fn refuse(mut self, reason: &str) {
-        if let Some(t) = self.target.take() {
-            tracing::warn!("event refused by the worker: {reason}");
-            t.finish(false);
-        }
-    }
-}
-
-impl Drop for Accept {
-    fn drop(&mut self) {
-        if let Some(t) = self.target.take() {
-            t.finish(false);
-        }
-    }
-}
-
-impl AcceptTarget {
-    fn finish(self, ok: bool) {
-        match self {
-            AcceptTarget::Local { client, seq } => client.event_done(seq, ok),
-        }
-    }
 }
 
 impl<'a> Context<'a> {
@@ -130,7 +50,7 @@ impl<'a> Context<'a> {
     /// does, the caller accepts the event after the handler (see [`Context::deferred`]).
     pub(crate) fn set_accept(&mut self, mut accept: Accept) {
         // In place: a `Context` is large, and this runs once per inline data event.
-        self.accept = accept.target.take();
+        self.accept = accept.take_target();
     }
 
     /// Takes this event's acceptance: the event is no longer accepted when the handler
@@ -138,9 +58,7 @@ impl<'a> Context<'a> {
     /// call for an event that needs no acceptance, returns an inert token.
     pub fn defer_accept(&self) -> Accept {
         match &self.accept {
-            Some(t) if !self.deferred.swap(true, Ordering::AcqRel) => Accept {
-                target: Some(t.clone()),
-            },
+            Some(t) if !self.deferred.swap(true, Ordering::AcqRel) => Accept::to(t.clone()),
             _ => Accept::inert(),
         }
     }

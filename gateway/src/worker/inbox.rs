@@ -10,62 +10,17 @@
 //! returns, which `deliver` reports as [`Acceptance::Accepted`] without touching the client.
 
 use super::api::Api;
-use super::handler::{Accept, Context, EventHandler, Incoming};
-use crate::client_id::ClientId;
+use super::handler::{Context, EventHandler, Incoming};
+use crate::delivery::{client_of, Accept, Acceptance, Inbox};
 use crate::proto::FromGateway;
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
 
 /// Events queued per shard before senders wait.
 const SHARD_QUEUE: usize = 4096;
-
-type InlineHandler =
-    dyn Fn(FromGateway, Accept) -> Pin<Box<dyn Future<Output = Acceptance> + Send>> + Send + Sync;
-
-/// Whether a delivered event is accepted yet (see [`Accept`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acceptance {
-    /// Accepted, or needs no acceptance: the handler returned without deferring, or the event
-    /// was queued for a shard (queued counts as accepted there, as for a remote worker).
-    Accepted,
-    /// The handler took the token: its accept or refusal reaches the client later.
-    Deferred,
-}
-
-/// Where gateways deliver events for one worker.
-#[derive(Clone)]
-pub enum Inbox {
-    /// Handler shards fed by bounded queues.
-    Sharded(Arc<[mpsc::Sender<FromGateway>]>),
-    /// The handler run by the deliverer itself.
-    Inline(Arc<InlineHandler>),
-}
-
-impl std::fmt::Debug for Inbox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Inbox::Sharded(s) => write!(f, "Inbox::Sharded({})", s.len()),
-            Inbox::Inline(_) => write!(f, "Inbox::Inline"),
-        }
-    }
-}
-
-fn client_of(msg: &FromGateway) -> Option<ClientId> {
-    match msg {
-        FromGateway::Connect { client, .. }
-        | FromGateway::WebSocketConnect { client, .. }
-        | FromGateway::Data { client, .. }
-        | FromGateway::Identity { client, .. }
-        | FromGateway::Close { client, .. } => Some(*client),
-        _ => None,
-    }
-}
 
 impl Inbox {
     /// Starts `shards` handler tasks running `handler` and returns their inbox.
@@ -87,39 +42,6 @@ impl Inbox {
             let api = api.clone();
             Box::pin(async move { handle_one(handler.as_ref(), &api, msg, accept).await })
         }))
-    }
-
-    /// Hands over an event with its acceptance token (inert when it needs none): queued on
-    /// its client's shard, or handled at once inline. `Err` gives it back when the worker is
-    /// gone.
-    pub async fn deliver(
-        &self,
-        msg: FromGateway,
-        accept: Accept,
-    ) -> Result<Acceptance, FromGateway> {
-        match self {
-            Inbox::Inline(run) => Ok(run(msg, accept).await),
-            Inbox::Sharded(shards) => {
-                // A shard's queue carries no token: queued counts as accepted (see Acceptance).
-                accept.forget();
-                let idx = match client_of(&msg) {
-                    Some(c) => {
-                        let h = (c.conn as u64) ^ ((u32::from(c.ip) as u64) << 16) ^ c.port as u64;
-                        (h % shards.len() as u64) as usize
-                    }
-                    None => 0,
-                };
-                // Room in the shard's queue is the usual case: no send future to poll.
-                match shards[idx].try_send(msg) {
-                    Ok(()) => Ok(Acceptance::Accepted),
-                    Err(TrySendError::Full(msg)) => match shards[idx].send(msg).await {
-                        Ok(()) => Ok(Acceptance::Accepted),
-                        Err(e) => Err(e.0),
-                    },
-                    Err(TrySendError::Closed(msg)) => Err(msg),
-                }
-            }
-        }
     }
 }
 

@@ -7,10 +7,9 @@
 //! is listed.
 
 use super::api::{Api, GatewayLink};
-use super::handler::Accept;
-use super::inbox::Inbox;
 use crate::client_id::GatewayKey;
-use crate::gateway::router::WorkerSink;
+use crate::delivery::{Accept, Inbox};
+use crate::gateway::worker_slot::WorkerSink;
 use crate::gateway::GatewayState;
 use crate::link::{self, LinkReader};
 use crate::net::AbortOnDrop;

@@ -9,6 +9,6 @@ pub mod handler;
 pub mod inbox;
 pub mod links;
 
+pub use crate::delivery::{Accept, Acceptance, Inbox};
 pub use api::{Api, ApiError};
-pub use handler::{Accept, Context, Echo, EventHandler, Incoming};
-pub use inbox::{Acceptance, Inbox};
+pub use handler::{Context, Echo, EventHandler, Incoming};
