@@ -162,6 +162,9 @@ pub struct WorkerConfig {
     pub handler: Handler,
     /// Handler tasks; each client's events always go to the same one, in order.
     pub shards: usize,
+    /// Where to serve this process's counters as a Prometheus page (`GET /metrics`), as
+    /// `[gateway] metrics_listen` does; for a worker process, which has no gateway status.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A worker's built-in handler, from `handler = "..."`.
