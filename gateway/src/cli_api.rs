@@ -232,27 +232,39 @@ pub async fn query(
     })
 }
 
-/// One gateway's status answer as a readable block (see `Api::gateway_status`): a row per
-/// sample of its `stats` (the gateway's registry: its own counters, and the rules pipeline's
-/// and bridge's when a worker runs in its process), labelled by the sample's name with spaces;
-/// `X_in` and `X_out` share one row `X in/out`. The report's typed fields (clients, uids, groups,
-/// `held` with its overflows, the workers with their clients) fill or replace their rows.
+/// One gateway's status answer as a readable block (see `Api::gateway_status`): first the
+/// report's typed counts (clients, uids, groups), then a row per other sample of its `stats`
+/// (the gateway's registry: its own counters, and the rules pipeline's and the bridge's when a
+/// worker runs in its process), labelled by the sample's name with spaces, `X_in` and `X_out`
+/// sharing one row `X in/out`; last the hold queue and the workers with their clients.
 fn status_block(key: GatewayKey, v: &StatusReport) -> String {
-    let mut rows: Vec<(String, String)> = Vec::with_capacity(v.stats.len());
-    for (name, n) in &v.stats {
+    // Samples the report also carries as typed fields, shown from those.
+    const TYPED: [&str; 6] = [
+        "clients",
+        "uids",
+        "groups",
+        "held",
+        "workers",
+        "uptime_seconds",
+    ];
+    let mut rows = vec![
+        ("clients".to_string(), v.clients.to_string()),
+        ("uids".to_string(), v.uids.to_string()),
+        ("groups".to_string(), v.groups.to_string()),
+    ];
+    for (name, n) in v.stats.iter().filter(|(k, _)| !TYPED.contains(&k.as_str())) {
         if let Some(x) = name.strip_suffix("_out") {
             if v.stats.contains_key(&format!("{x}_in")) {
                 continue;
             }
         }
-        let row = match name.strip_suffix("_in") {
-            Some(x) => match v.stats.get(&format!("{x}_out")) {
-                Some(out) => (format!("{x}_in/out"), format!("{n} / {out}")),
-                None => (name.clone(), n.to_string()),
-            },
+        let paired = name
+            .strip_suffix("_in")
+            .and_then(|x| Some((x, v.stats.get(&format!("{x}_out"))?)));
+        rows.push(match paired {
+            Some((x, out)) => (format!("{x}_in/out"), format!("{n} / {out}")),
             None => (name.clone(), n.to_string()),
-        };
-        rows.push(row);
+        });
     }
     let workers: Vec<String> = v
         .workers
@@ -266,19 +278,11 @@ fn status_block(key: GatewayKey, v: &StatusReport) -> String {
     };
     // `held` is None while the gateway's hold queue is busy being flushed or routed into.
     let held = v.held.map_or_else(|| "busy".to_string(), |h| h.to_string());
-    let typed = [
-        ("clients", v.clients.to_string()),
-        ("uids", v.uids.to_string()),
-        ("groups", v.groups.to_string()),
-        ("held", format!("{held} (overflows {})", v.held_overflows)),
-        ("workers", workers),
-    ];
-    for (label, value) in typed {
-        match rows.iter_mut().find(|(l, _)| l == label) {
-            Some(row) => row.1 = value,
-            None => rows.push((label.to_string(), value)),
-        }
-    }
+    rows.push((
+        "held".to_string(),
+        format!("{held} (overflows {})", v.held_overflows),
+    ));
+    rows.push(("workers".to_string(), workers));
     let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0) + 2;
     let mut out = format!("gateway {key} ({}), up {}s", v.name, v.uptime_secs);
     for (label, value) in rows {

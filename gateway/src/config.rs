@@ -422,6 +422,19 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_worker_metrics_address_is_reported_with_its_key_beside_the_other_errors() {
+        let errs = parse("[worker]\nshards = 0\nmetrics_listen = \"nope\"\n").unwrap_err();
+        assert_eq!(
+            keys(&errs),
+            ["worker.shards", "worker.metrics_listen"],
+            "{errs}"
+        );
+        let cfg = parse("[worker]\nmetrics_listen = \"127.0.0.1:0\"\n").unwrap();
+        let metrics = cfg.worker.and_then(|w| w.metrics_listen);
+        assert_eq!(metrics, Some("127.0.0.1:0".parse().unwrap()));
+    }
+
+    #[test]
     fn bad_codec_options_are_errors_at_the_listener_key_every_one_at_once() {
         let text = r#"
             [gateway]
