@@ -2,6 +2,7 @@
 //! process: every value is already typed, so only binding a port can fail here.
 
 use crate::config::Config;
+use crate::counters::Registry;
 use crate::gateway::{self, GatewayState, Settings};
 use crate::worker::{links, Api, EventHandler, Inbox};
 use std::net::SocketAddr;
@@ -107,7 +108,11 @@ pub async fn start_gateway(cfg: &Config) -> Result<RunningGateway, StartError> {
     let metrics = g.metrics_listen.map(bind).transpose()?;
     let metrics_bound = metrics.as_ref().map(|(_, a)| *a);
     if let Some((listener, _)) = metrics {
-        tokio::spawn(gateway::metrics::run(state.clone(), listener));
+        tokio::spawn(gateway::metrics::run(
+            state.counters.clone(),
+            gateway::metrics::label("gateway", &state.key.to_string()),
+            listener,
+        ));
     }
     tokio::spawn(gateway::internal::run(state.clone(), internal));
     for l in listeners {
@@ -136,6 +141,11 @@ pub async fn start_gateway(cfg: &Config) -> Result<RunningGateway, StartError> {
 pub struct RunningWorker<H> {
     /// The API its handler uses.
     pub api: Api,
+    /// The process's counter registry (its local gateway's, or its own in a worker process),
+    /// with the handler's counters registered.
+    pub counters: Arc<Registry>,
+    /// The Prometheus endpoint's bound address, when `[worker] metrics_listen` is set.
+    pub metrics: Option<SocketAddr>,
     handler: Arc<H>,
 }
 
@@ -146,7 +156,9 @@ impl<H: EventHandler> RunningWorker<H> {
     }
 }
 
-/// Starts a worker running `handler`; `local` is a gateway in this process to reach directly.
+/// Starts a worker running `handler`; `local` is a gateway in this process to reach directly
+/// (its counter registry is then the worker's too). Serves the metrics page when
+/// `[worker] metrics_listen` is set.
 pub async fn start_worker<H: EventHandler>(
     cfg: &Config,
     handler: H,
@@ -156,6 +168,21 @@ pub async fn start_worker<H: EventHandler>(
         path: cfg.path.display().to_string(),
         section: "worker",
     })?;
+    // One registry per process: the local gateway's when there is one.
+    let counters = local
+        .as_ref()
+        .map(|g| g.counters.clone())
+        .unwrap_or_default();
+    handler.register_counters(&counters);
+    let metrics = w.metrics_listen.map(bind).transpose()?;
+    let metrics_bound = metrics.as_ref().map(|(_, a)| *a);
+    if let Some((listener, _)) = metrics {
+        tokio::spawn(gateway::metrics::run(
+            counters.clone(),
+            gateway::metrics::label("worker", &w.name),
+            listener,
+        ));
+    }
     let api = Api::new();
     let handler = Arc::new(handler);
     handler.on_worker_start(&api).await;
@@ -178,5 +205,10 @@ pub async fn start_worker<H: EventHandler>(
         role: crate::proto::Role::Worker,
     };
     tokio::spawn(links::run(opts, Some(inbox), api.clone()));
-    Ok(RunningWorker { api, handler })
+    Ok(RunningWorker {
+        api,
+        counters,
+        metrics: metrics_bound,
+        handler,
+    })
 }

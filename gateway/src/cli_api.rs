@@ -232,13 +232,40 @@ pub async fn query(
     })
 }
 
-/// One gateway's status answer as a readable block (see `Api::gateway_status`).
+/// One gateway's status answer as a readable block (see `Api::gateway_status`): first the
+/// report's typed counts (clients, uids, groups), then a row per other sample of its `stats`
+/// (the gateway's registry: its own counters, and the rules pipeline's and the bridge's when a
+/// worker runs in its process), labelled by the sample's name with spaces, `X_in` and `X_out`
+/// sharing one row `X in/out`; last the hold queue and the workers with their clients.
 fn status_block(key: GatewayKey, v: &StatusReport) -> String {
-    let stat = |name: &str| {
-        v.stats
-            .get(name)
-            .map_or_else(|| "?".to_string(), u64::to_string)
-    };
+    // Samples the report also carries as typed fields, shown from those.
+    const TYPED: [&str; 6] = [
+        "clients",
+        "uids",
+        "groups",
+        "held",
+        "workers",
+        "uptime_seconds",
+    ];
+    let mut rows = vec![
+        ("clients".to_string(), v.clients.to_string()),
+        ("uids".to_string(), v.uids.to_string()),
+        ("groups".to_string(), v.groups.to_string()),
+    ];
+    for (name, n) in v.stats.iter().filter(|(k, _)| !TYPED.contains(&k.as_str())) {
+        if let Some(x) = name.strip_suffix("_out") {
+            if v.stats.contains_key(&format!("{x}_in")) {
+                continue;
+            }
+        }
+        let paired = name
+            .strip_suffix("_in")
+            .and_then(|x| Some((x, v.stats.get(&format!("{x}_out"))?)));
+        rows.push(match paired {
+            Some((x, out)) => (format!("{x}_in/out"), format!("{n} / {out}")),
+            None => (name.clone(), n.to_string()),
+        });
+    }
     let workers: Vec<String> = v
         .workers
         .iter()
@@ -251,27 +278,16 @@ fn status_block(key: GatewayKey, v: &StatusReport) -> String {
     };
     // `held` is None while the gateway's hold queue is busy being flushed or routed into.
     let held = v.held.map_or_else(|| "busy".to_string(), |h| h.to_string());
-    let rows = [
-        ("clients", v.clients.to_string()),
-        ("uids", v.uids.to_string()),
-        ("groups", v.groups.to_string()),
-        ("accepted", stat("accepted")),
-        (
-            "messages in/out",
-            format!("{} / {}", stat("messages_in"), stat("messages_out")),
-        ),
-        ("protocol errors", stat("protocol_errors")),
-        ("skipped", stat("skipped")),
-        ("overflow closes", stat("overflow_closes")),
-        ("dropped oldest", stat("dropped_oldest")),
-        ("heartbeat closes", stat("heartbeat_closes")),
-        ("refused events", stat("refused_events")),
-        ("held", format!("{held} (overflows {})", v.held_overflows)),
-        ("workers", workers),
-    ];
+    rows.push((
+        "held".to_string(),
+        format!("{held} (overflows {})", v.held_overflows),
+    ));
+    rows.push(("workers".to_string(), workers));
+    let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0) + 2;
     let mut out = format!("gateway {key} ({}), up {}s", v.name, v.uptime_secs);
     for (label, value) in rows {
-        out.push_str(&format!("\n  {label:<18}{value}"));
+        let label = label.replace('_', " ");
+        out.push_str(&format!("\n  {label:<width$}{value}"));
     }
     out
 }
@@ -302,4 +318,66 @@ pub async fn status(
         blocks.join("\n\n")
     });
     Ok(render(a, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::query::WorkerStatus;
+
+    #[test]
+    fn a_status_block_has_a_row_per_sample_with_in_out_pairs_and_typed_rows() {
+        let stats = [
+            ("accepted", 3),
+            ("messages_in", 10),
+            ("messages_out", 9),
+            ("mqtt_downlink_dropped_offline", 1),
+            ("clients", 2),
+            ("held", 0),
+            ("held_overflows", 0),
+        ];
+        let v = StatusReport {
+            gateway: "127.0.0.1:2900".into(),
+            name: "g".into(),
+            uptime_secs: 5,
+            clients: 2,
+            uids: 1,
+            groups: 0,
+            stats: stats.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+            held: Some(0),
+            held_overflows: 0,
+            workers: vec![WorkerStatus {
+                id: 1,
+                name: "w1".into(),
+                clients: 2,
+            }],
+        };
+        let key = GatewayKey {
+            ip: std::net::Ipv4Addr::LOCALHOST,
+            port: 2900,
+        };
+        let block = status_block(key, &v);
+        let rows: Vec<Vec<&str>> = block
+            .lines()
+            .skip(1)
+            .map(|l| l.trim().splitn(2, "  ").map(str::trim).collect())
+            .collect();
+        for want in [
+            vec!["accepted", "3"],
+            vec!["messages in/out", "10 / 9"],
+            vec!["mqtt downlink dropped offline", "1"],
+            vec!["clients", "2"],
+            vec!["uids", "1"],
+            vec!["held", "0 (overflows 0)"],
+            vec!["held overflows", "0"],
+            vec!["workers", "w1 (2)"],
+        ] {
+            assert!(rows.contains(&want), "{want:?}:\n{block}");
+        }
+        assert!(
+            block.starts_with("gateway 127.0.0.1:2900 (g), up 5s\n"),
+            "{block}"
+        );
+        assert_eq!(block.matches("clients").count(), 1, "{block}");
+    }
 }

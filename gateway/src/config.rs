@@ -162,6 +162,9 @@ pub struct WorkerConfig {
     pub handler: Handler,
     /// Handler tasks; each client's events always go to the same one, in order.
     pub shards: usize,
+    /// Where to serve this process's counters as a Prometheus page (`GET /metrics`), as
+    /// `[gateway] metrics_listen` does; for a worker process, which has no gateway status.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A worker's built-in handler, from `handler = "..."`.
@@ -415,6 +418,19 @@ mod tests {
         let ok = "[gateway]\nlisteners=[{url=\"text://127.0.0.1:1\"}]\nmetrics_listen = \"127.0.0.1:0\"\n";
         let cfg = parse(ok).unwrap();
         let metrics = cfg.gateway.and_then(|g| g.metrics_listen);
+        assert_eq!(metrics, Some("127.0.0.1:0".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_bad_worker_metrics_address_is_reported_with_its_key_beside_the_other_errors() {
+        let errs = parse("[worker]\nshards = 0\nmetrics_listen = \"nope\"\n").unwrap_err();
+        assert_eq!(
+            keys(&errs),
+            ["worker.shards", "worker.metrics_listen"],
+            "{errs}"
+        );
+        let cfg = parse("[worker]\nmetrics_listen = \"127.0.0.1:0\"\n").unwrap();
+        let metrics = cfg.worker.and_then(|w| w.metrics_listen);
         assert_eq!(metrics, Some("127.0.0.1:0".parse().unwrap()));
     }
 

@@ -15,6 +15,7 @@ pub mod cli_api;
 pub mod client;
 pub mod client_id;
 pub mod config;
+pub mod counters;
 pub mod delivery;
 pub mod gateway;
 pub mod link;

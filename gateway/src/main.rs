@@ -176,6 +176,9 @@ async fn run_handler<H: gateway::worker::EventHandler>(
     local: Option<Arc<gateway::gateway::GatewayState>>,
 ) -> Result<()> {
     let w = app::start_worker(cfg, handler, local).await?;
+    if let Some(addr) = w.metrics {
+        announce("metrics", format!("http://{addr}/metrics"));
+    }
     announce(
         "worker",
         cfg.worker

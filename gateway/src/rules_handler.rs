@@ -19,6 +19,7 @@
 //! went to another worker (a worker restart) is seen with protocol "" until it reconnects.
 
 use crate::config::RulesConfig;
+use crate::counters::{Registry, Sample, Samples};
 use crate::net::FastHash;
 use crate::worker::{Accept, Api, Context, EventHandler, Incoming};
 use bytes::Bytes;
@@ -27,7 +28,7 @@ use rules::{
     PipelineOptions, SinkError, Waiter,
 };
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
@@ -161,6 +162,16 @@ impl RulesHandler {
     /// The pipeline's counters (events, flushes, events per flush, ...).
     pub fn stats(&self) -> rules::PipelineStats {
         self.inner.pipeline.stats()
+    }
+}
+
+/// The pipeline's samples, then the bridge's when one runs.
+impl Samples for Inner {
+    fn samples(&self, out: &mut Vec<Sample>) {
+        self.pipeline.samples(out);
+        if let Some(b) = &self.bridge {
+            b.samples(out);
+        }
     }
 }
 
@@ -325,6 +336,12 @@ async fn apply(inner: &Inner, api: &Api, client: crate::ClientId, action: Action
 }
 
 impl EventHandler for RulesHandler {
+    /// The pipeline's (`rules_*`) and the bridge's (`mqtt_*`) counters; they drop out of the
+    /// registry when the handler is dropped.
+    fn register_counters(&self, registry: &Registry) {
+        registry.register(Arc::downgrade(&self.inner) as Weak<dyn Samples + Send + Sync>);
+    }
+
     async fn on_worker_start(&self, api: &Api) {
         let _ = self.inner.api.set(api.clone());
     }

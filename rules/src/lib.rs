@@ -11,10 +11,12 @@
 //!
 //! Parts: `event`/`action` (data in and out), `path`/`expr`/`template` (the rule language),
 //! `load`/`ruleset` (file to rules, evaluation), `testing` (rule tests), `store` (state store),
-//! `pipeline` (rules + store + outbox), `mqtt` (outbox, bridge, downlink). See docs/RULES.md.
+//! `pipeline` (rules + store + outbox), `mqtt` (outbox, bridge, downlink), `counters` (what
+//! each part counts, as samples the gateway's counter registry reads). See docs/RULES.md.
 
 mod action;
 pub mod batcher;
+pub mod counters;
 mod error;
 mod event;
 mod expr;
@@ -30,6 +32,7 @@ pub mod store;
 
 pub use action::Action;
 pub use batcher::{BatchConfig, Outcome};
+pub use counters::{Kind, Sample, SampleValue, Samples};
 pub use error::{RuleError, StoreError};
 pub use event::{DeviceState, Event, EventKind};
 pub use load::{check_rules_file, parse_rules};

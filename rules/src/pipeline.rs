@@ -64,29 +64,31 @@ impl Default for PipelineOptions {
     }
 }
 
-/// Pipeline counters (totals since start).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct PipelineStats {
-    /// Events handled.
-    pub events: u64,
-    /// Actions returned to the caller (reply, send, bind, join, skipped).
-    pub actions: u64,
-    /// Actions skipped (missing template fields, outbox refusals).
-    pub skipped: u64,
-    /// Device state updates written.
-    pub state_updates: u64,
-    /// Publishes accepted into the outbox.
-    pub published: u64,
-    /// Publishes the outbox refused (full, too big, bad topic).
-    pub publish_refused: u64,
-    /// Publishes ignored because no MQTT bridge is configured.
-    pub publish_without_bridge: u64,
-    /// Batches flushed.
-    pub flushes: u64,
-    /// Events whose effects those batches held (events per flush = this / `flushes`).
-    pub flushed_events: u64,
-    /// Batches whose write or flush failed.
-    pub flush_failures: u64,
+crate::counters! {
+    /// Pipeline counters (totals since start), named `rules_<field>` in status and metrics.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct PipelineStats prefix "rules_" {
+        /// Events handled by the rules pipeline.
+        Counter events: u64,
+        /// Actions returned to the caller (reply, send, bind, join, skipped).
+        Counter actions: u64,
+        /// Actions skipped (missing template fields, outbox refusals).
+        Counter skipped: u64,
+        /// Device state updates written.
+        Counter state_updates: u64,
+        /// Publishes accepted into the outbox.
+        Counter published: u64,
+        /// Publishes the outbox refused (full, too big, bad topic).
+        Counter publish_refused: u64,
+        /// Publishes ignored because no MQTT bridge is configured.
+        Counter publish_without_bridge: u64,
+        /// Batches flushed.
+        Counter flushes: u64,
+        /// Events whose effects those batches held (events per flush = this / flushes).
+        Counter flushed_events: u64,
+        /// Batches whose write or flush failed.
+        Counter flush_failures: u64,
+    }
 }
 
 #[derive(Default)]
@@ -450,6 +452,13 @@ impl Pipeline {
             flushed_events: g(&c.flushed_events),
             flush_failures: g(&c.flush_failures),
         }
+    }
+}
+
+/// The counters as `rules_*` samples, for the gateway's registry.
+impl crate::Samples for Pipeline {
+    fn samples(&self, out: &mut Vec<crate::Sample>) {
+        crate::Samples::samples(&self.stats(), out)
     }
 }
 

@@ -5,13 +5,15 @@
 //!   stderr, and killing them on drop.
 //! - [`cluster`] wires a register, gateways and workers together through the register's port.
 //! - [`worker_main`] is the `main` of the test worker programs in `src/bin`.
-//! - [`clients`] are small text, frame and WebSocket clients; [`tls`] makes a test certificate.
+//! - [`clients`] are small text, frame and WebSocket clients; [`tls`] makes a test certificate;
+//!   [`scrape`] reads a metrics page.
 //!
 //! Every port is ephemeral and every wait has a timeout, so tests can run in parallel.
 
 pub mod clients;
 pub mod cluster;
 pub mod process;
+pub mod scrape;
 pub mod tls;
 pub mod worker_main;
 

@@ -1,41 +1,9 @@
 //! The gateway's Prometheus endpoint (`[gateway] metrics_listen`), scraped over a real socket
 //! while a text client echoes through a worker.
 
-use std::net::SocketAddr;
 use tests::cluster::TEXT;
+use tests::scrape::{http, metrics_addr, sample};
 use tests::{Cluster, LineClient, WAIT};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// One HTTP/1.1 request with `Connection: close`, read to EOF: (status, headers, body).
-async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String, String) {
-    let exchange = async {
-        let mut tcp = tests::clients::tcp(addr).await;
-        let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        tcp.write_all(req.as_bytes()).await.expect("write request");
-        let mut raw = Vec::new();
-        tcp.read_to_end(&mut raw).await.expect("read response");
-        raw
-    };
-    let raw = tokio::time::timeout(WAIT, exchange)
-        .await
-        .expect("no complete response in time");
-    let text = String::from_utf8(raw).expect("utf-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("no header end");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
-    (status, head.to_ascii_lowercase(), body.to_string())
-}
-
-/// The value of the sample `name{gateway="<gateway>"}` on a metrics page.
-fn sample(page: &str, name: &str, gateway: &str) -> Option<u64> {
-    let prefix = format!("{name}{{gateway=\"{gateway}\"}} ");
-    page.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.parse().ok())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_a_text_clients_messages_and_unknown_paths_are_404() {
@@ -43,12 +11,7 @@ async fn metrics_count_a_text_clients_messages_and_unknown_paths_are_404() {
     let g = cluster
         .gateway("g1", &[TEXT], "metrics_listen = \"127.0.0.1:0\"")
         .await;
-    let url = g.proc.wait_announced("metrics").await;
-    let metrics: SocketAddr = url
-        .strip_prefix("http://")
-        .and_then(|u| u.strip_suffix("/metrics"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("bad metrics line {url:?}"));
+    let metrics = metrics_addr(&g.proc.wait_announced("metrics").await);
     let _w = cluster.worker("w1").await;
     g.wait_worker_linked("w1", 1).await;
 

@@ -93,8 +93,10 @@ async fn check_config_reports_errors_of_the_rules_file() {
     assert!(stderr.contains("bad-rules.toml"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_separate_worker_process_runs_the_rules_handler_of_its_config() {
+/// A register, a gateway with a text listener and a separate `rules-worker` process running the
+/// example rules with `extra` `[worker]` keys, linked to it; the data dir lives as long as
+/// the returned guard.
+async fn split(extra: &str) -> (tests::Cluster, tests::Gateway, Proc, tempfile::TempDir) {
     use tests::cluster::{common_toml, SECRET};
     let cluster = tests::Cluster::start().await;
     let gw = cluster
@@ -102,7 +104,7 @@ async fn a_separate_worker_process_runs_the_rules_handler_of_its_config() {
         .await;
     let data = tempfile::tempdir().expect("temp dir");
     let config = format!(
-        "{}[worker]\nname = \"rules-worker\"\nhandler = \"rules\"\nrules = \"{}\"\ndata_dir = \"{}\"\n",
+        "{}[worker]\nname = \"rules-worker\"\nhandler = \"rules\"\nrules = \"{}\"\ndata_dir = \"{}\"\n{extra}",
         common_toml(SECRET, cluster.register_addr),
         rules_file(),
         data.path().display()
@@ -110,10 +112,41 @@ async fn a_separate_worker_process_runs_the_rules_handler_of_its_config() {
     let worker = Proc::spawn("rules-worker", "worker", &config);
     assert_eq!(worker.wait_announced("worker").await, "rules-worker");
     gw.wait_worker_linked("rules-worker", 1).await;
+    (cluster, gw, worker, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_worker_process_runs_the_rules_handler_of_its_config() {
+    let (_cluster, gw, _worker, _data) = split("").await;
     let mut c = LineClient::connect(gw.listener(0)).await;
     // The example rules answer `ping` with `pong`; the echo handler would say `ping`.
     c.send("ping").await;
     assert_eq!(c.recv().await, "pong");
     c.send(r#"{"uid":"split-1","temp":20}"#).await;
     assert_eq!(c.recv().await, "ok split-1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_worker_process_serves_its_rules_counters_on_its_own_metrics_page() {
+    use tests::scrape::{http, metrics_addr, sample_labelled};
+    let (_cluster, gw, worker, _data) = split("metrics_listen = \"127.0.0.1:0\"\n").await;
+    let metrics = metrics_addr(&worker.wait_announced("metrics").await);
+    let labels = "worker=\"rules-worker\"";
+    let (status, _, page) = http(metrics, "GET", "/metrics").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        sample_labelled(&page, "devgate_rules_events_total", labels),
+        Some(0),
+        "{page}"
+    );
+    // No gateway runs in this process: its counters are on the gateway's page, not here.
+    assert!(!page.contains("devgate_accepted_total"), "{page}");
+
+    let mut c = LineClient::connect(gw.listener(0)).await;
+    c.send("ping").await;
+    assert_eq!(c.recv().await, "pong");
+    // The connect event and `ping` were handled before `pong` was sent.
+    let (_, _, page) = http(metrics, "GET", "/metrics").await;
+    let events = sample_labelled(&page, "devgate_rules_events_total", labels);
+    assert!(events >= Some(2), "{page}");
 }

@@ -22,6 +22,8 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use tests::api_cluster::devgate_cli;
+use tests::scrape::{http, metrics_addr, sample};
 use tests::{LineClient, Proc, Read};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -43,6 +45,22 @@ async fn first(sub: &Subscriber) -> (String, Value) {
         "no MQTT message in {secs} s"
     );
     sub.got.lock().unwrap()[0].clone()
+}
+
+/// A new device on the text listener `text` sends a hot reading under a fresh uid and gets its
+/// `ok`; returns the uid, the device, and the alert the rules published for it.
+async fn hot_reading(
+    text: std::net::SocketAddr,
+) -> (String, LineClient<TcpStream>, (String, Value)) {
+    let uid = unique("sensor");
+    let alerts = Subscriber::start(&format!("devices/{uid}/#")).await;
+    let mut device = LineClient::connect(text).await;
+    device
+        .send(&format!(r#"{{"uid":"{uid}","temp":75}}"#))
+        .await;
+    assert_eq!(device.recv().await, format!("ok {uid}"));
+    let alert = first(&alerts).await;
+    (uid, device, alert)
 }
 
 /// Publishes `command` on `topic` until `received` sees something: the bridge subscribes on its
@@ -72,16 +90,8 @@ fn crc_and_login_builder_match_the_captured_login() {
 async fn a_json_device_publishes_to_mqtt_and_gets_commands_and_offline_ones_are_dropped() {
     let data = tempfile::tempdir().unwrap();
     let (devgate, text, _) = start("quickstart-mqtt.toml", data.path()).await;
-    let uid = unique("sensor");
-    let alerts = Subscriber::start(&format!("devices/{uid}/#")).await;
-
     // Uplink: a hot reading binds the uid and the alert rule publishes it.
-    let mut device = LineClient::connect(text).await;
-    device
-        .send(&format!(r#"{{"uid":"{uid}","temp":75}}"#))
-        .await;
-    assert_eq!(device.recv().await, format!("ok {uid}"));
-    let (topic, msg) = first(&alerts).await;
+    let (uid, mut device, (topic, msg)) = hot_reading(text).await;
     assert_eq!(topic, format!("devices/{uid}/alert"));
     assert_eq!(msg["uid"], Value::from(uid.as_str()), "{msg}");
     assert_eq!(msg["temp"].as_f64(), Some(75.0), "{msg}");
@@ -233,6 +243,90 @@ async fn without_worker_mqtt_publishes_are_skipped_and_logged_once() {
         "{}",
         devgate.stderr()
     );
+}
+
+/// Scrapes the metrics page until every `(metric, at least)` holds for `gateway`; returns it.
+async fn page_with(metrics: std::net::SocketAddr, gateway: &str, want: &[(&str, u64)]) -> String {
+    let what = format!("the metrics page shows {want:?}");
+    tests::api_cluster::eventually(&what, || async {
+        let (_, _, page) = http(metrics, "GET", "/metrics").await;
+        want.iter()
+            .all(|(name, min)| sample(&page, name, gateway).is_some_and(|v| v >= *min))
+            .then_some(page)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_the_metrics_page_show_the_rules_pipelines_and_the_bridges_counters_moving() {
+    let data = tempfile::tempdir().unwrap();
+    let config = example_config("quickstart-mqtt.toml", data.path()).replacen(
+        "[gateway]\n",
+        "[gateway]\nmetrics_listen = \"127.0.0.1:0\"\n",
+        1,
+    );
+    let devgate = Proc::spawn("counters", "start", &config);
+    let text = devgate.wait_listener("text").await;
+    let register = devgate.wait_addr("register").await;
+    let gateway = devgate.wait_addr("internal").await.to_string();
+    let metrics = metrics_addr(&devgate.wait_announced("metrics").await);
+    devgate.wait_announced("worker").await;
+
+    // Before any event: the pipeline's and the bridge's samples are there, at zero.
+    let (_, _, before) = http(metrics, "GET", "/metrics").await;
+    for name in ["devgate_rules_events_total", "devgate_mqtt_acked_total"] {
+        assert_eq!(
+            sample(&before, name, &gateway),
+            Some(0),
+            "{name}:\n{before}"
+        );
+    }
+    assert!(
+        before.contains("# TYPE devgate_mqtt_outbox_len gauge\n"),
+        "{before}"
+    );
+
+    // A hot reading: the rules handle it (rules_events) and publish an alert that the broker
+    // acknowledges (mqtt_published, mqtt_acked) and the subscriber receives.
+    hot_reading(text).await;
+    let want = [
+        ("devgate_rules_events_total", 2), // the connect event and the reading
+        ("devgate_rules_published_total", 1),
+        ("devgate_mqtt_published_total", 1),
+        ("devgate_mqtt_acked_total", 1),
+    ];
+    let page = page_with(metrics, &gateway, &want).await;
+    assert!(
+        page.contains("# HELP devgate_rules_events_total Events handled by the rules pipeline.\n"),
+        "{page}"
+    );
+
+    // `devgate status` reads the same registry: JSON keys and plain rows.
+    let wait = Duration::from_secs(5);
+    let run = devgate_cli("status", register, "", wait, &["--json"]).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let v: Value = serde_json::from_str(&run.stdout).expect("status --json is JSON");
+    let stats = &v["value"][&gateway]["stats"];
+    for (key, min) in [
+        ("rules_events", 2),
+        ("rules_published", 1),
+        ("mqtt_published", 1),
+        ("mqtt_acked", 1),
+        ("mqtt_outbox_len", 0),
+        ("accepted", 1),
+    ] {
+        assert!(stats[key].as_u64() >= Some(min), "{key}: {v:#}");
+    }
+    let run = devgate_cli("status", register, "", wait, &[]).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    for row in [
+        "  rules events  ",
+        "  mqtt acked  ",
+        "  mqtt downlink dropped offline  ",
+    ] {
+        assert!(run.stdout.contains(row), "{row:?}:\n{}", run.stdout);
+    }
+    drop(devgate);
 }
 
 #[test]

@@ -227,10 +227,14 @@ impl Check<'_> {
         if w.shards == 0 || w.shards > 1024 {
             self.error("worker.shards", "must be between 1 and 1024");
         }
+        let metrics_listen = w
+            .metrics_listen
+            .map(|m| self.socket_addr("worker.metrics_listen", &m));
         WorkerConfig {
             name: w.name,
             handler,
             shards: w.shards,
+            metrics_listen,
         }
     }
 

@@ -129,6 +129,7 @@ pub(super) struct WorkerSection {
     pub(super) mqtt: Option<rules::MqttConfig>,
     #[serde(default)]
     pub(super) commit: CommitConfig,
+    pub(super) metrics_listen: Option<String>,
 }
 
 fn default_worker_name() -> String {

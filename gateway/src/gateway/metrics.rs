@@ -1,19 +1,20 @@
-//! The optional Prometheus endpoint (`[gateway] metrics_listen`): `GET /metrics` answers the
-//! gateway's counters and gauges in the text exposition format (version 0.0.4).
+//! The optional Prometheus endpoint (`[gateway] metrics_listen`): `GET /metrics` answers every
+//! sample of the process's counter [`Registry`] (the gateway's, and the rules pipeline's and
+//! the MQTT bridge's when a rules worker runs in the process) in the text exposition format
+//! (version 0.0.4): `devgate_<name>_total` for counters, `devgate_<name>` for gauges, with the
+//! registry's help text.
 //!
-//! The page is written by hand rather than through a metrics registry crate: every number
-//! already lives in an atomic (`Stats`, the router's `held_overflows`) or is counted on demand
-//! (clients, uids, groups, workers), and `devgate status` reads the very same values through
-//! [`GatewayState::snapshot`]. A registry would keep a second copy of each counter that the hot
-//! paths would have to update too; rendering the snapshot costs nothing until someone scrapes.
+//! The page is written by hand rather than through a metrics crate: every number already
+//! lives in an atomic where it is counted or is counted on demand, and `devgate status` reads
+//! the very same samples. A metrics crate would keep a second copy of each counter that the
+//! hot paths would have to update too; rendering costs nothing until someone scrapes.
 //!
 //! The server is deliberately small and bounded: HTTP/1 only, one request per connection,
 //! a header read timeout and an overall deadline per connection (a silent or slow client
 //! cannot hold a task), and at most [`MAX_CONNECTIONS`] connections at once (over it, new
 //! connections are closed at once).
 
-use super::queries::StatusSnapshot;
-use super::GatewayState;
+use crate::counters::{Kind, Registry, Sample};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -36,8 +37,10 @@ const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
 /// The content type of the text exposition format.
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4";
 
-/// Accepts metric connections forever.
-pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
+/// Accepts metric connections forever, answering `registry`'s samples; `labels` are put on
+/// every sample (`gateway="ip:port"`, or `worker="name"` in a worker process).
+pub async fn run(registry: Arc<Registry>, labels: String, listener: TcpListener) {
+    let labels: Arc<str> = labels.into();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut http = hyper::server::conn::http1::Builder::new();
     // One request per connection: with keep-alive an idle scraper would hold a slot between
@@ -59,12 +62,13 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
             drop(tcp);
             continue;
         };
-        let state = state.clone();
+        let (registry, labels) = (registry.clone(), labels.clone());
         let conn = http.serve_connection(
             TokioIo::new(tcp),
             hyper::service::service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(respond(&state, &req)) }
+                let page = || render(&labels, &registry.samples());
+                let r = respond(page, &req);
+                async move { Ok::<_, Infallible>(r) }
             }),
         );
         tokio::spawn(async move {
@@ -78,7 +82,7 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
     }
 }
 
-fn respond(state: &GatewayState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn respond(page: impl FnOnce() -> String, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let (status, body) = if req.uri().path() != "/metrics" {
         (StatusCode::NOT_FOUND, Bytes::from_static(b"not found\n"))
     } else if req.method() != Method::GET {
@@ -87,8 +91,7 @@ fn respond(state: &GatewayState, req: &Request<Incoming>) -> Response<Full<Bytes
             Bytes::from_static(b"method not allowed\n"),
         )
     } else {
-        let page = render(&state.key.to_string(), &state.snapshot());
-        let mut ok = Response::new(Full::new(Bytes::from(page)));
+        let mut ok = Response::new(Full::new(Bytes::from(page())));
         ok.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_TEXT));
         return ok;
@@ -104,106 +107,39 @@ fn respond(state: &GatewayState, req: &Request<Incoming>) -> Response<Full<Bytes
     r
 }
 
-/// The exposition page of one gateway; `gateway` is its `ip:port` key, the label of every
-/// sample (it holds no `"` or `\`, so it needs no escaping).
-pub fn render(gateway: &str, s: &StatusSnapshot) -> String {
-    let counters: [(&str, &str, u64); 10] = [
-        ("accepted", "Client connections accepted.", s.accepted),
-        (
-            "messages_in",
-            "Messages decoded from clients.",
-            s.messages_in,
-        ),
-        (
-            "messages_out",
-            "Messages queued to clients.",
-            s.messages_out,
-        ),
-        (
-            "protocol_errors",
-            "Clients closed for bad input.",
-            s.protocol_errors,
-        ),
-        (
-            "skipped",
-            "Bad messages skipped with the stream kept.",
-            s.skipped,
-        ),
-        (
-            "overflow_closes",
-            "Clients closed because their send buffer overflowed.",
-            s.overflow_closes,
-        ),
-        (
-            "dropped_oldest",
-            "Messages dropped under the drop_oldest overflow policy.",
-            s.dropped_oldest,
-        ),
-        (
-            "heartbeat_closes",
-            "Clients closed by the heartbeat.",
-            s.heartbeat_closes,
-        ),
-        (
-            "refused_events",
-            "Clients closed because the worker refused one of their data events.",
-            s.refused_events,
-        ),
-        (
-            "held_overflows",
-            "Events refused because the hold queue was full.",
-            s.held_overflows,
-        ),
-    ];
-    let gauges: [(&str, &str, Option<u64>); 6] = [
-        (
-            "clients",
-            "Live client connections.",
-            Some(s.clients as u64),
-        ),
-        (
-            "uids",
-            "Distinct uids bound to live clients.",
-            Some(s.uids as u64),
-        ),
-        (
-            "groups",
-            "Groups with at least one member.",
-            Some(s.groups as u64),
-        ),
-        (
-            "workers",
-            "Workers linked to this gateway.",
-            Some(s.workers.len() as u64),
-        ),
-        // Unknown while the hold queue is busy: no sample rather than a made-up one.
-        (
-            "held",
-            "Events held while no worker is linked.",
-            s.held.map(|h| h as u64),
-        ),
-        (
-            "uptime_seconds",
-            "Seconds since the gateway started.",
-            Some(s.uptime_secs),
-        ),
-    ];
-    let mut out = String::with_capacity(2048);
-    // Writing to a String cannot fail, so the fmt results are ignored.
-    for (name, help, value) in counters {
-        let _ = write!(
-            out,
-            "# HELP devgate_{name}_total {help}\n# TYPE devgate_{name}_total counter\n\
-             devgate_{name}_total{{gateway=\"{gateway}\"}} {value}\n"
-        );
+/// One label, `key="value"`, its value escaped as the exposition format asks.
+pub fn label(key: &str, value: &str) -> String {
+    let mut out = format!("{key}=\"");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
     }
-    for (name, help, value) in gauges {
+    out.push('"');
+    out
+}
+
+/// The exposition page of `samples`; `labels` (`gateway="ip:port"`, made by [`label`]) go on
+/// every sample line. A sample whose
+/// value is unknown gets its HELP and TYPE but no line, rather than a made-up number.
+pub fn render(labels: &str, samples: &[Sample]) -> String {
+    let mut out = String::with_capacity(64 * samples.len());
+    // Writing to a String cannot fail, so the fmt results are ignored.
+    for s in samples {
+        let (name, kind, suffix) = match s.kind {
+            Kind::Counter => (s.name, "counter", "_total"),
+            Kind::Gauge => (s.name, "gauge", ""),
+        };
+        let help = s.help;
         let _ = write!(
             out,
-            "# HELP devgate_{name} {help}\n# TYPE devgate_{name} gauge\n"
+            "# HELP devgate_{name}{suffix} {help}\n# TYPE devgate_{name}{suffix} {kind}\n"
         );
-        if let Some(v) = value {
-            let _ = writeln!(out, "devgate_{name}{{gateway=\"{gateway}\"}} {v}");
+        if let Some(v) = s.value {
+            let _ = writeln!(out, "devgate_{name}{suffix}{{{labels}}} {v}");
         }
     }
     out
@@ -213,30 +149,41 @@ pub fn render(gateway: &str, s: &StatusSnapshot) -> String {
 mod tests {
     use super::*;
 
-    fn snapshot() -> StatusSnapshot {
-        StatusSnapshot {
-            uptime_secs: 7,
-            clients: 2,
-            uids: 1,
-            groups: 0,
-            accepted: 3,
-            messages_in: 10,
-            messages_out: 9,
-            protocol_errors: 1,
-            skipped: 0,
-            overflow_closes: 0,
-            dropped_oldest: 0,
-            heartbeat_closes: 0,
-            refused_events: 2,
-            held: None,
-            held_overflows: 0,
-            workers: Vec::new(),
+    const LABELS: &str = "gateway=\"127.0.0.1:2900\"";
+
+    fn sample(name: &'static str, kind: Kind, value: Option<u64>) -> Sample {
+        Sample {
+            name,
+            kind,
+            help: "What it counts.",
+            value,
         }
+    }
+
+    fn samples() -> Vec<Sample> {
+        [
+            ("accepted", Kind::Counter, 3),
+            ("messages_in", Kind::Counter, 10),
+            ("messages_out", Kind::Counter, 9),
+            ("protocol_errors", Kind::Counter, 1),
+            ("held_overflows", Kind::Counter, 0),
+            ("refused_events", Kind::Counter, 2),
+            ("rules_events", Kind::Counter, 5),
+            ("mqtt_outbox_len", Kind::Gauge, 4),
+            ("clients", Kind::Gauge, 2),
+            ("uids", Kind::Gauge, 1),
+            ("workers", Kind::Gauge, 0),
+            ("uptime_seconds", Kind::Gauge, 7),
+        ]
+        .into_iter()
+        .map(|(n, k, v)| sample(n, k, Some(v)))
+        .chain([sample("held", Kind::Gauge, None)])
+        .collect()
     }
 
     #[test]
     fn every_metric_has_help_type_and_a_labelled_sample() {
-        let page = render("127.0.0.1:2900", &snapshot());
+        let page = render(LABELS, &samples());
         for (name, kind, value) in [
             ("devgate_accepted_total", "counter", "3"),
             ("devgate_messages_in_total", "counter", "10"),
@@ -248,8 +195,13 @@ mod tests {
             ("devgate_uids", "gauge", "1"),
             ("devgate_workers", "gauge", "0"),
             ("devgate_uptime_seconds", "gauge", "7"),
+            ("devgate_rules_events_total", "counter", "5"),
+            ("devgate_mqtt_outbox_len", "gauge", "4"),
         ] {
-            assert!(page.contains(&format!("# HELP {name} ")), "{name}:\n{page}");
+            assert!(
+                page.contains(&format!("# HELP {name} What it counts.\n")),
+                "{name}:\n{page}"
+            );
             assert!(
                 page.contains(&format!("# TYPE {name} {kind}\n")),
                 "{name}:\n{page}"
@@ -261,13 +213,52 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_hold_queue_length_has_no_sample() {
-        let mut s = snapshot();
-        let page = render("127.0.0.1:2900", &s);
+    fn a_label_value_is_escaped() {
+        assert_eq!(label("worker", "a\"b\\c\nd"), r#"worker="a\"b\\c\nd""#);
+    }
+
+    #[test]
+    fn an_unknown_value_has_help_and_type_but_no_sample() {
+        let mut s = samples();
+        let page = render(LABELS, &s);
         assert!(page.contains("# TYPE devgate_held gauge\n"));
         assert!(!page.contains("devgate_held{"), "{page}");
-        s.held = Some(4);
-        let page = render("127.0.0.1:2900", &s);
+        if let Some(held) = s.iter_mut().find(|s| s.name == "held") {
+            held.value = Some(4);
+        }
+        let page = render(LABELS, &s);
         assert!(page.contains("devgate_held{gateway=\"127.0.0.1:2900\"} 4\n"));
+    }
+
+    #[test]
+    fn every_sample_of_a_live_gateway_is_rendered_once_with_its_help() {
+        let state = crate::gateway::GatewayState::new(
+            std::net::Ipv4Addr::LOCALHOST,
+            2900,
+            crate::gateway::Settings {
+                name: "g".into(),
+                ping_interval: 0,
+                ping_not_response_limit: 0,
+                ping_data: Bytes::new(),
+                send_buffer_max: 1024,
+                send_buffer_overflow: crate::config::OverflowPolicy::Close,
+                max_message_size: 1024,
+            },
+            10,
+            Vec::new(),
+        );
+        let samples = state.counters.samples();
+        let page = render(LABELS, &samples);
+        for s in &samples {
+            let suffix = if s.kind == Kind::Counter {
+                "_total"
+            } else {
+                ""
+            };
+            let help = format!("# HELP devgate_{}{suffix} {}\n", s.name, s.help);
+            assert_eq!(page.matches(&help).count(), 1, "{help}{page}");
+            assert!(!s.help.is_empty() && !s.help.starts_with(' '), "{}", s.name);
+        }
+        assert!(page.contains("devgate_accepted_total{gateway=\"127.0.0.1:2900\"} 0\n"));
     }
 }

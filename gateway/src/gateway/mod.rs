@@ -26,6 +26,7 @@ pub mod worker_slot;
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::config::{GatewayConfig, OverflowPolicy};
+use crate::counters::{Registry, Samples};
 use crate::net::FastHash;
 use bytes::Bytes;
 use client::{ClientHandle, Out, PushResult, Unsent};
@@ -34,7 +35,7 @@ use router::Router;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 /// Runtime settings of a gateway, from `[gateway]`.
 #[derive(Debug, Clone)]
@@ -69,27 +70,30 @@ impl From<&GatewayConfig> for Settings {
     }
 }
 
-/// Counters, readable at any time (logged on stop, used by tests and status).
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Connections accepted.
-    pub accepted: AtomicU64,
-    /// Messages decoded from clients.
-    pub messages_in: AtomicU64,
-    /// Messages queued to clients.
-    pub messages_out: AtomicU64,
-    /// Clients closed for bad input.
-    pub protocol_errors: AtomicU64,
-    /// Bad messages skipped with the stream kept (bad checksums).
-    pub skipped: AtomicU64,
-    /// Clients closed because their send buffer overflowed.
-    pub overflow_closes: AtomicU64,
-    /// Messages dropped under the drop-oldest policy.
-    pub dropped_oldest: AtomicU64,
-    /// Clients closed by the heartbeat.
-    pub heartbeat_closes: AtomicU64,
-    /// Clients closed because the worker refused one of their data events.
-    pub refused_events: AtomicU64,
+rules::counters! {
+    /// The gateway's traffic counters, readable at any time (logged on stop, read by status,
+    /// metrics and tests through the process's [`Registry`]).
+    #[derive(Debug, Default)]
+    pub struct Stats prefix "" {
+        /// Client connections accepted.
+        Counter accepted: AtomicU64,
+        /// Messages decoded from clients.
+        Counter messages_in: AtomicU64,
+        /// Messages queued to clients.
+        Counter messages_out: AtomicU64,
+        /// Clients closed for bad input.
+        Counter protocol_errors: AtomicU64,
+        /// Bad messages skipped with the stream kept (bad checksums).
+        Counter skipped: AtomicU64,
+        /// Clients closed because their send buffer overflowed.
+        Counter overflow_closes: AtomicU64,
+        /// Messages dropped under the drop_oldest overflow policy.
+        Counter dropped_oldest: AtomicU64,
+        /// Clients closed by the heartbeat.
+        Counter heartbeat_closes: AtomicU64,
+        /// Clients closed because the worker refused one of their data events.
+        Counter refused_events: AtomicU64,
+    }
 }
 
 const TABLE_SHARDS: usize = 16;
@@ -103,8 +107,11 @@ pub struct GatewayState {
     pub settings: Settings,
     /// Worker choice and hold queue.
     pub router: Router,
-    /// Counters.
+    /// Traffic counters.
     pub stats: Stats,
+    /// The process's counter registry, with this gateway registered in it; a worker in the
+    /// same process registers its counters here too.
+    pub counters: Arc<Registry>,
     clients: [RwLock<HashMap<u32, Arc<ClientHandle>, FastHash>>; TABLE_SHARDS],
     next_conn: AtomicU32,
     directory: std::sync::Mutex<directory::Directory>,
@@ -130,17 +137,22 @@ impl GatewayState {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u32)
             .unwrap_or(1);
-        Arc::new(GatewayState {
+        let state = Arc::new(GatewayState {
             key: GatewayKey { ip: lan_ip, port },
             settings,
             router: Router::new(held_max),
             stats: Stats::default(),
+            counters: Arc::new(Registry::default()),
             clients: Default::default(),
             next_conn: AtomicU32::new(start),
             directory: Default::default(),
             secret,
             started: std::time::Instant::now(),
-        })
+        });
+        state
+            .counters
+            .register(Arc::downgrade(&state) as Weak<dyn Samples + Send + Sync>);
+        state
     }
 
     fn shard(&self, conn: u32) -> &RwLock<HashMap<u32, Arc<ClientHandle>, FastHash>> {

@@ -4,51 +4,11 @@
 use super::client::ClientHandle;
 use super::GatewayState;
 use crate::client_id::ClientId;
+use crate::counters::{Kind, Sample, Samples};
 use crate::proto::query::{Session, WorkerStatus};
 use crate::proto::{Query, Reply, StatusReport};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use super::router::WorkerLoad;
-
-/// The numbers of one gateway that `devgate status` and the metrics page report, read once
-/// (see [`GatewayState::snapshot`]) so both show the same data.
-#[derive(Debug, Clone)]
-pub struct StatusSnapshot {
-    /// Seconds since the gateway started.
-    pub uptime_secs: u64,
-    /// Live clients.
-    pub clients: usize,
-    /// Distinct bound uids.
-    pub uids: usize,
-    /// Groups with at least one member.
-    pub groups: usize,
-    /// Connections accepted.
-    pub accepted: u64,
-    /// Messages decoded from clients.
-    pub messages_in: u64,
-    /// Messages queued to clients.
-    pub messages_out: u64,
-    /// Clients closed for bad input.
-    pub protocol_errors: u64,
-    /// Bad messages skipped with the stream kept.
-    pub skipped: u64,
-    /// Clients closed because their send buffer overflowed.
-    pub overflow_closes: u64,
-    /// Messages dropped under the drop-oldest policy.
-    pub dropped_oldest: u64,
-    /// Clients closed by the heartbeat.
-    pub heartbeat_closes: u64,
-    /// Clients closed because the worker refused one of their data events.
-    pub refused_events: u64,
-    /// Events held for want of a worker; `None` while the hold queue is busy (its lock is
-    /// async and this read is not).
-    pub held: Option<usize>,
-    /// Events refused because the hold queue was full.
-    pub held_overflows: u64,
-    /// Connected workers and their client counts.
-    pub workers: Vec<WorkerLoad>,
-}
+use std::sync::atomic::Ordering;
 
 fn session_of(c: &ClientHandle) -> Session {
     let m = c.meta.lock().unwrap_or_else(|p| p.into_inner());
@@ -132,73 +92,76 @@ impl GatewayState {
         }
     }
 
-    /// Reads the numbers `devgate status` and the metrics page report. Counters are read one
-    /// by one without a common lock, so they are each current but not a single atomic snapshot.
-    pub fn snapshot(&self) -> StatusSnapshot {
-        let (uids, groups) = {
-            let d = self.directory();
-            (d.uids().count(), d.groups().count())
-        };
-        let s = &self.stats;
-        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        StatusSnapshot {
-            uptime_secs: self.started.elapsed().as_secs(),
-            clients: self.client_count(),
-            uids,
-            groups,
-            accepted: n(&s.accepted),
-            messages_in: n(&s.messages_in),
-            messages_out: n(&s.messages_out),
-            protocol_errors: n(&s.protocol_errors),
-            skipped: n(&s.skipped),
-            overflow_closes: n(&s.overflow_closes),
-            dropped_oldest: n(&s.dropped_oldest),
-            heartbeat_closes: n(&s.heartbeat_closes),
-            refused_events: n(&s.refused_events),
-            held: self.router.held_now(),
-            held_overflows: n(&self.router.held_overflows),
-            workers: self.router.worker_loads(),
-        }
-    }
-
     /// This gateway's live counts for `devgate status`.
     fn status(&self) -> StatusReport {
-        let s = self.snapshot();
-        let stats = [
-            ("accepted", s.accepted),
-            ("messages_in", s.messages_in),
-            ("messages_out", s.messages_out),
-            ("protocol_errors", s.protocol_errors),
-            ("skipped", s.skipped),
-            ("overflow_closes", s.overflow_closes),
-            ("dropped_oldest", s.dropped_oldest),
-            ("heartbeat_closes", s.heartbeat_closes),
-            ("refused_events", s.refused_events),
-        ];
+        let (uids, groups) = self.directory_counts();
+        // Every sample of the process's registry, the rules pipeline's and the bridge's
+        // included when a worker runs here; an unknown one (the busy hold queue) is left out.
+        let stats = self
+            .counters
+            .samples()
+            .into_iter()
+            .filter_map(|s| Some((s.name.to_string(), s.value?)))
+            .collect();
         StatusReport {
             gateway: self.key.to_string(),
             name: self.settings.name.clone(),
-            uptime_secs: s.uptime_secs,
-            clients: s.clients as u64,
-            uids: s.uids as u64,
-            groups: s.groups as u64,
-            stats: stats
-                .into_iter()
-                .map(|(name, n)| (name.to_string(), n))
-                .collect(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            clients: self.client_count() as u64,
+            uids,
+            groups,
+            stats,
             // None while the hold queue is being flushed or routed into (its lock is async
             // and this answer is not): the next status reads it again.
-            held: s.held.map(|n| n as u64),
-            held_overflows: s.held_overflows,
-            workers: s
-                .workers
-                .iter()
+            held: self.router.held_now().map(|n| n as u64),
+            held_overflows: self.router.held_overflows.load(Ordering::Relaxed),
+            workers: self
+                .router
+                .worker_loads()
+                .into_iter()
                 .map(|w| WorkerStatus {
                     id: w.id,
-                    name: w.name.clone(),
+                    name: w.name,
                     clients: w.clients as u64,
                 })
                 .collect(),
         }
+    }
+
+    /// Distinct bound uids and non-empty groups.
+    fn directory_counts(&self) -> (u64, u64) {
+        let d = self.directory();
+        (d.uids().count() as u64, d.groups().count() as u64)
+    }
+}
+
+/// The gateway's samples: its traffic counters, its live counts, and the router's.
+impl Samples for GatewayState {
+    fn samples(&self, out: &mut Vec<Sample>) {
+        self.stats.samples(out);
+        let (uids, groups) = self.directory_counts();
+        let gauges = [
+            (
+                "clients",
+                "Live client connections.",
+                self.client_count() as u64,
+            ),
+            ("uids", "Distinct uids bound to live clients.", uids),
+            ("groups", "Groups with at least one member.", groups),
+            (
+                "uptime_seconds",
+                "Seconds since the gateway started.",
+                self.started.elapsed().as_secs(),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            out.push(Sample {
+                name,
+                kind: Kind::Gauge,
+                help,
+                value: Some(value),
+            });
+        }
+        self.router.samples(out);
     }
 }

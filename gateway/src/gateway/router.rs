@@ -12,6 +12,7 @@
 
 use super::client::ClientHandle;
 use super::worker_slot::WorkerSlot;
+use crate::counters::{Kind, Sample, Samples};
 use crate::delivery::{Accept, Acceptance};
 use crate::proto::FromGateway;
 use std::collections::VecDeque;
@@ -54,6 +55,32 @@ pub struct Router {
     held_max: usize,
     /// Events refused because the hold queue was full.
     pub held_overflows: AtomicU64,
+}
+
+/// The hold queue's and the workers' samples, for the counter registry.
+impl Samples for Router {
+    fn samples(&self, out: &mut Vec<Sample>) {
+        out.push(Sample {
+            name: "held_overflows",
+            kind: Kind::Counter,
+            help: "Events refused because the hold queue was full.",
+            value: Some(self.held_overflows.load(Ordering::Relaxed)),
+        });
+        // Unknown while the hold queue is busy (its lock is async, this read is not): no
+        // sample rather than a made-up one.
+        out.push(Sample {
+            name: "held",
+            kind: Kind::Gauge,
+            help: "Events held while no worker is linked.",
+            value: self.held_now().map(|n| n as u64),
+        });
+        out.push(Sample {
+            name: "workers",
+            kind: Kind::Gauge,
+            help: "Workers linked to this gateway.",
+            value: Some(self.workers.read().unwrap_or_else(|p| p.into_inner()).len() as u64),
+        });
+    }
 }
 
 /// A held event: its client, the event, and its data event number (0 for other events).

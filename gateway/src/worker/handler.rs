@@ -119,6 +119,13 @@ pub trait EventHandler: Send + Sync + 'static {
         async {}
     }
 
+    /// Registers the handler's own counters in the process's counter registry (status and
+    /// metrics read it); called once before `on_worker_start`. The built-in `rules` handler
+    /// registers its pipeline's and its MQTT bridge's.
+    fn register_counters(&self, registry: &crate::counters::Registry) {
+        let _ = registry;
+    }
+
     /// A client connected.
     fn on_connect(&self, cx: &Context<'_>) -> impl Future<Output = ()> + Send {
         let _ = cx;
