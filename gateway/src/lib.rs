@@ -11,11 +11,11 @@
 //! tests/module_graph.rs checks the crate has no module cycles).
 
 pub mod app;
-pub mod cli_api;
-pub mod client;
+pub mod cli;
 pub mod client_id;
 pub mod config;
 pub mod delivery;
+pub mod fast_hash;
 pub mod gateway;
 pub mod link;
 pub mod liveness;
@@ -24,11 +24,12 @@ pub mod proto;
 pub mod reconnect;
 pub mod register;
 pub mod rules_handler;
+pub mod standalone;
 pub mod tls;
 pub mod worker;
 
-pub use client::GatewayClient;
 pub use client_id::ClientId;
+pub use standalone::StandaloneApi;
 
 /// Every codec this build of devgate serves: the stock ones and the device families.
 pub fn codec_registry() -> codecs::CodecRegistry {

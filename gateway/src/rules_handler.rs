@@ -19,7 +19,7 @@
 //! went to another worker (a worker restart) is seen with protocol "" until it reconnects.
 
 use crate::config::RulesConfig;
-use crate::net::FastHash;
+use crate::fast_hash::FastHash;
 use crate::worker::{Accept, Api, Context, EventHandler, Incoming};
 use bytes::Bytes;
 use rules::{

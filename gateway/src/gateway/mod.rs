@@ -26,7 +26,7 @@ pub mod worker_slot;
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::config::{GatewayConfig, OverflowPolicy};
-use crate::net::FastHash;
+use crate::fast_hash::FastHash;
 use bytes::Bytes;
 use client::{ClientHandle, Out, PushResult, Unsent};
 use codecs::Outbound;

@@ -1,4 +1,4 @@
-//! The GatewayWorker-style API, for handlers and for any program (see `client::GatewayClient`).
+//! The GatewayWorker-style API, for handlers and for any program (see `client::StandaloneApi`).
 //!
 //! Commands go to the gateway that owns a client (found from the client_id itself) or to every
 //! gateway (uid, group and broadcast operations). Queries fan out to every listed gateway at
@@ -7,8 +7,8 @@
 //! did not (or answered garbled), so a partial result is never silent.
 
 use crate::client_id::{ClientId, GatewayKey};
+use crate::fast_hash::FastHash;
 use crate::gateway::GatewayState;
-use crate::net::FastHash;
 use crate::proto::query::Session;
 use crate::proto::{Query, QueryKind, Reply, ReplyError, StatusReport, ToGateway};
 use bytes::Bytes;

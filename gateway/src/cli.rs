@@ -1,10 +1,10 @@
 //! `devgate send`, `devgate query` and `devgate status`: the API from the command line, through
-//! a [`GatewayClient`](crate::GatewayClient).
+//! a [`StandaloneApi`](crate::StandaloneApi).
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::proto::StatusReport;
 use crate::worker::api::Answer;
-use crate::GatewayClient;
+use crate::StandaloneApi;
 use serde::Serialize;
 use std::fmt::Display;
 use std::time::Duration;
@@ -92,8 +92,8 @@ async fn client(
     registers: Vec<String>,
     secret: &str,
     wait: Duration,
-) -> Result<GatewayClient, CliError> {
-    let c = GatewayClient::connect(registers, secret, "devgate-cli");
+) -> Result<StandaloneApi, CliError> {
+    let c = StandaloneApi::connect(registers, secret, "devgate-cli");
     if !c.ready(1, wait).await && c.gateways().is_empty() {
         let listed = c.api().listed_gateways();
         if listed.is_empty() {

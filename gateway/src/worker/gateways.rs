@@ -12,7 +12,6 @@ use crate::delivery::{Accept, Inbox};
 use crate::gateway::worker_slot::WorkerSink;
 use crate::gateway::GatewayState;
 use crate::link::{self, LinkReader};
-use crate::net::AbortOnDrop;
 use crate::proto::{FromGateway, FromRegister, LinkError, Role, ToGateway, ToRegister};
 use crate::reconnect::{keep_linked, Peer, Session, SessionEnd};
 use std::collections::{BTreeSet, HashMap};
@@ -21,6 +20,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timing::clock;
 use tokio::sync::mpsc;
+
+/// A spawned task that is aborted when this handle is dropped, so a register's or gateway's
+/// task ends with the follower that started it.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// How long a gateway may be missing from every list before its link is dropped.
 pub const DROP_GRACE: Duration = Duration::from_secs(10);
@@ -36,7 +46,7 @@ pub struct LinkOptions {
     pub secret: Arc<Vec<u8>>,
     /// A gateway in this process, reached without a socket (`devgate start`).
     pub local: Option<Arc<GatewayState>>,
-    /// `Worker` (receives events) or `Client` (API only).
+    /// `Worker` (receives events) or `Api` (API only, [`StandaloneApi`](crate::StandaloneApi)).
     pub role: Role,
 }
 
@@ -53,7 +63,7 @@ fn key_of(addr: &str) -> Option<GatewayKey> {
     }
 }
 
-/// Runs the links until the task is dropped; events go to `inbox` (None for API clients).
+/// Runs the links until the task is dropped; events go to `inbox` (None for a [`StandaloneApi`](crate::StandaloneApi)).
 pub async fn run(opts: LinkOptions, inbox: Option<Inbox>, api: Api) {
     let (list_tx, mut list_rx) = mpsc::channel::<(usize, Vec<String>)>(64);
     let mut register_tasks = Vec::new();
