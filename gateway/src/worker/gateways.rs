@@ -13,7 +13,7 @@ use crate::gateway::worker_slot::WorkerSink;
 use crate::gateway::GatewayState;
 use crate::link::{self, LinkReader};
 use crate::proto::{FromGateway, FromRegister, LinkError, Role, ToGateway, ToRegister};
-use crate::reconnect::{keep_linked, Peer, Session, SessionEnd};
+use crate::reconnect::{keep_linked, LinkEnd, LinkTask, Peer};
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -69,7 +69,7 @@ pub async fn run(opts: LinkOptions, inbox: Option<Inbox>, api: Api) {
     let mut register_tasks = Vec::new();
     for (index, addr) in opts.registers.iter().enumerate() {
         let (addr, opts) = (addr.clone(), opts.clone());
-        let mut session = FollowRegister {
+        let mut task = FollowRegister {
             index,
             addr: addr.clone(),
             lists: list_tx.clone(),
@@ -78,7 +78,7 @@ pub async fn run(opts: LinkOptions, inbox: Option<Inbox>, api: Api) {
             let LinkOptions {
                 secret, role, name, ..
             } = &opts;
-            keep_linked(Peer::Register, &addr, secret, *role, name, &mut session).await
+            keep_linked(Peer::Register, &addr, secret, *role, name, &mut task).await
         })));
     }
     let mut listed = Listed::new(opts.registers.len(), DROP_GRACE);
@@ -194,7 +194,7 @@ struct FollowRegister {
     lists: mpsc::Sender<(usize, Vec<String>)>,
 }
 
-impl Session for FollowRegister {
+impl LinkTask for FollowRegister {
     type In = FromRegister;
     type Out = ToRegister;
 
@@ -202,17 +202,17 @@ impl Session for FollowRegister {
         &mut self,
         reader: &mut LinkReader<FromRegister>,
         tx: &mpsc::Sender<ToRegister>,
-    ) -> SessionEnd {
+    ) -> LinkEnd {
         tracing::info!(register = %self.addr, "linked to register");
         loop {
             match link::next(reader, tx).await {
                 Ok(FromRegister::GatewayList { addrs }) => {
                     if self.lists.send((self.index, addrs)).await.is_err() {
-                        return SessionEnd::Stop;
+                        return LinkEnd::Stop;
                     }
                 }
                 Ok(other) => tracing::debug!("register sent {other:?}"),
-                Err(e) => return SessionEnd::Lost(e),
+                Err(e) => return LinkEnd::Lost(e),
             }
         }
     }
@@ -231,14 +231,14 @@ impl Drop for LinkGuard {
 }
 
 /// A link to one gateway: events go to the inbox, query replies to the API.
-struct GatewaySession {
+struct GatewayTask {
     addr: String,
     key: GatewayKey,
     inbox: Option<Inbox>,
     api: Api,
 }
 
-impl Session for GatewaySession {
+impl LinkTask for GatewayTask {
     type In = FromGateway;
     type Out = ToGateway;
 
@@ -246,7 +246,7 @@ impl Session for GatewaySession {
         &mut self,
         reader: &mut LinkReader<FromGateway>,
         tx: &mpsc::Sender<ToGateway>,
-    ) -> SessionEnd {
+    ) -> LinkEnd {
         self.api.set_link(self.key, GatewayLink::Remote(tx.clone()));
         let _guard = LinkGuard {
             api: self.api.clone(),
@@ -259,10 +259,10 @@ impl Session for GatewaySession {
                 Ok(msg) => {
                     let Some(inbox) = &self.inbox else { continue };
                     if inbox.deliver(msg, Accept::inert()).await.is_err() {
-                        return SessionEnd::Lost(LinkError::Closed);
+                        return LinkEnd::Lost(LinkError::Closed);
                     }
                 }
-                Err(e) => return SessionEnd::Lost(e),
+                Err(e) => return LinkEnd::Lost(e),
             }
         }
     }
@@ -286,7 +286,7 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Option<Inbox>, api
         std::future::pending::<()>().await;
         return;
     }
-    let mut session = GatewaySession {
+    let mut task = GatewayTask {
         addr: addr.clone(),
         key,
         inbox,
@@ -295,7 +295,7 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Option<Inbox>, api
     let LinkOptions {
         secret, role, name, ..
     } = &opts;
-    keep_linked(Peer::Gateway, &addr, secret, *role, name, &mut session).await
+    keep_linked(Peer::Gateway, &addr, secret, *role, name, &mut task).await
 }
 
 #[cfg(test)]
