@@ -1,5 +1,5 @@
 //! `devgate send`, `devgate query` and `devgate status`: the API from the command line, through
-//! a [`StandaloneApi`](crate::StandaloneApi).
+//! a [`StandaloneApi`].
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::proto::StatusReport;
