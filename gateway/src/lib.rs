@@ -9,6 +9,12 @@
 //! There, a gateway hands events straight to the worker's inbox (`delivery`, the contract both
 //! sides share, so that `gateway` and `worker` never import each other both ways:
 //! tests/module_graph.rs checks the crate has no module cycles).
+//!
+//! As in GatewayWorker, a **client** is a device's or browser's connection to a gateway, named
+//! by its [`ClientId`]. A program that is not a worker uses the API as a [`StandaloneApi`]
+//! (`standalone`; GatewayWorker's `GatewayClient`), and `cli` is the command line's `send`,
+//! `query` and `status` built on it. `net` binds listeners; `fast_hash` is the hasher of the
+//! hot maps keyed by devgate's own ids.
 
 pub mod app;
 pub mod cli;

@@ -2,7 +2,8 @@
 //! [`EventHandler`], and offers the [`Api`] to act on clients.
 //!
 //! `handler` is the trait and the built-in `echo`; `inbox` runs it on ordered shards; `api` is
-//! the command side; `gateways` follows the registers' gateway lists and keeps one link per gateway.
+//! the command side (also a [`StandaloneApi`](crate::StandaloneApi)'s); `gateways` follows the
+//! registers' gateway lists and keeps one link (`crate::link`) per gateway.
 
 pub mod api;
 pub mod gateways;
