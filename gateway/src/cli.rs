@@ -88,7 +88,8 @@ pub enum CliError {
     Api(#[from] crate::worker::ApiError),
 }
 
-async fn client(
+/// A [`StandaloneApi`] linked to at least one gateway within `wait` (else why not).
+async fn connect(
     registers: Vec<String>,
     secret: &str,
     wait: Duration,
@@ -116,7 +117,7 @@ pub async fn send(
     target: Target,
     message: String,
 ) -> Result<usize, CliError> {
-    let c = client(registers, secret, wait).await?;
+    let c = connect(registers, secret, wait).await?;
     let failed = match target {
         Target::Client(id) => {
             c.send_to_client(id, message).await?;
@@ -194,7 +195,7 @@ pub async fn query(
     q: Question,
     json: bool,
 ) -> Result<(String, bool), CliError> {
-    let c = client(registers, secret, wait).await?;
+    let c = connect(registers, secret, wait).await?;
     Ok(match q {
         Question::Clients => render(c.get_all_client_id_list().await.map_value(Lines), json),
         Question::ClientCount => render(c.get_all_client_id_count().await, json),
@@ -284,7 +285,7 @@ pub async fn status(
     wait: Duration,
     json: bool,
 ) -> Result<(String, bool), CliError> {
-    let c = client(registers, secret, wait).await?;
+    let c = connect(registers, secret, wait).await?;
     let a = c.gateway_status().await;
     if json {
         let a = a.map_value(|answers| {
