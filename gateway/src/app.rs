@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::counters::Registry;
 use crate::gateway::{self, GatewayState, Settings};
-use crate::worker::{links, Api, EventHandler, Inbox};
+use crate::worker::{gateways, Api, EventHandler, Inbox};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -192,7 +192,7 @@ pub async fn start_worker<H: EventHandler>(
     } else {
         Inbox::start(handler.clone(), api.clone(), w.shards)
     };
-    let opts = links::LinkOptions {
+    let opts = gateways::LinkOptions {
         name: w.name.clone(),
         registers: cfg
             .register
@@ -204,7 +204,7 @@ pub async fn start_worker<H: EventHandler>(
         local,
         role: crate::proto::Role::Worker,
     };
-    tokio::spawn(links::run(opts, Some(inbox), api.clone()));
+    tokio::spawn(gateways::run(opts, Some(inbox), api.clone()));
     Ok(RunningWorker {
         api,
         counters,

@@ -9,14 +9,20 @@
 //! There, a gateway hands events straight to the worker's inbox (`delivery`, the contract both
 //! sides share, so that `gateway` and `worker` never import each other both ways:
 //! tests/module_graph.rs checks the crate has no module cycles).
+//!
+//! As in GatewayWorker, a **client** is a device's or browser's connection to a gateway, named
+//! by its [`ClientId`]. A program that is not a worker uses the API as a [`StandaloneApi`]
+//! (`standalone`; GatewayWorker's `GatewayClient`), and `cli` is the command line's `send`,
+//! `query` and `status` built on it. `net` binds listeners; `fast_hash` is the hasher of the
+//! hot maps keyed by devgate's own ids.
 
 pub mod app;
-pub mod cli_api;
-pub mod client;
+pub mod cli;
 pub mod client_id;
 pub mod config;
 pub mod counters;
 pub mod delivery;
+pub mod fast_hash;
 pub mod gateway;
 pub mod link;
 pub mod liveness;
@@ -25,11 +31,12 @@ pub mod proto;
 pub mod reconnect;
 pub mod register;
 pub mod rules_handler;
+pub mod standalone;
 pub mod tls;
 pub mod worker;
 
-pub use client::GatewayClient;
 pub use client_id::ClientId;
+pub use standalone::StandaloneApi;
 
 /// Every codec this build of devgate serves: the stock ones and the device families.
 pub fn codec_registry() -> codecs::CodecRegistry {

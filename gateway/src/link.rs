@@ -84,7 +84,7 @@ pub async fn accept<M: KeepAlive>(
 pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Connections per listening port (internal, register) that may be in the handshake at once.
-/// A legitimate fleet links a handful of workers, gateways and API clients, each handshake
+/// A legitimate fleet links a handful of workers, gateways and standalone APIs, each handshake
 /// lasting a round trip or two, so 64 is never reached in normal use; it bounds what peers
 /// without the secret can make the process hold (64 x a few KiB of buffers and a task).
 pub const MAX_UNAUTHENTICATED: usize = 64;

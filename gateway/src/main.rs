@@ -4,7 +4,7 @@
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use gateway::app;
-use gateway::cli_api::{Question, Target};
+use gateway::cli::{Question, Target};
 use gateway::config::{Config, Handler};
 use gateway::worker::Echo;
 use std::path::{Path, PathBuf};
@@ -258,8 +258,7 @@ async fn run(command: Command) -> Result<()> {
             };
             let wait = std::time::Duration::from_millis(remote.timeout_ms);
             let failed =
-                gateway::cli_api::send(remote.register, &remote.secret, wait, target, message)
-                    .await?;
+                gateway::cli::send(remote.register, &remote.secret, wait, target, message).await?;
             if failed > 0 {
                 anyhow::bail!("{failed} gateway(s) could not be reached");
             }
@@ -272,8 +271,7 @@ async fn run(command: Command) -> Result<()> {
         } => {
             let wait = std::time::Duration::from_millis(remote.timeout_ms);
             let (text, complete) =
-                gateway::cli_api::query(remote.register, &remote.secret, wait, question, json)
-                    .await?;
+                gateway::cli::query(remote.register, &remote.secret, wait, question, json).await?;
             println!("{text}");
             if !complete {
                 std::process::exit(2);
@@ -283,7 +281,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Status { remote, json } => {
             let wait = std::time::Duration::from_millis(remote.timeout_ms);
             let (text, complete) =
-                gateway::cli_api::status(remote.register, &remote.secret, wait, json).await?;
+                gateway::cli::status(remote.register, &remote.secret, wait, json).await?;
             println!("{text}");
             if !complete {
                 std::process::exit(2);

@@ -1,4 +1,4 @@
-//! Keeping a link to a peer that may go away: connect, run a session, back off, again. The
+//! Keeping a link to a peer that may go away: connect, run a [`LinkTask`], back off, again. The
 //! delay policy is [`Reconnect`], a state machine that takes each attempt's outcome and `now`
 //! and says when to try next; [`keep_linked`] is the thin async loop around it that the
 //! worker's register and gateway links and the gateway's register announcements share.
@@ -19,13 +19,13 @@ pub const MAX_DELAY: Duration = Duration::from_secs(5);
 /// How one attempt went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// A session was established (and has now ended): the next delay is the first step again.
+    /// A link was established (and has now ended): the next delay is the first step again.
     Established,
-    /// No session was established: the next delay grows.
+    /// No link was established: the next delay grows.
     Failed,
 }
 
-/// When to try again after each attempt: capped, jittered backoff that a session resets.
+/// When to try again after each attempt: capped, jittered backoff, reset by an established link.
 #[derive(Debug, Clone)]
 pub struct Reconnect {
     backoff: Backoff,
@@ -58,9 +58,9 @@ impl Reconnect {
     }
 }
 
-/// How a session on an open link ended.
+/// How a [`LinkTask`] ended.
 #[derive(Debug)]
-pub enum SessionEnd {
+pub enum LinkEnd {
     /// Established, then lost for this reason: reconnect from the first delay.
     Lost(LinkError),
     /// Lost before it was established: reconnect after a longer delay.
@@ -70,7 +70,7 @@ pub enum SessionEnd {
 }
 
 /// What runs on an authenticated link until it ends.
-pub trait Session {
+pub trait LinkTask {
     /// What the peer sends on this link.
     type In: KeepAlive;
     /// What this side sends.
@@ -80,7 +80,7 @@ pub trait Session {
         &mut self,
         reader: &mut LinkReader<Self::In>,
         tx: &mpsc::Sender<Self::Out>,
-    ) -> impl Future<Output = SessionEnd> + Send;
+    ) -> impl Future<Output = LinkEnd> + Send;
 }
 
 /// Which peer a link goes to, as logs name it.
@@ -101,27 +101,27 @@ impl std::fmt::Display for Peer {
     }
 }
 
-/// Links to `peer` at `addr` as `role` named `name`, runs `session` on each link, and
-/// reconnects with [`Reconnect`]'s delays until the session says [`SessionEnd::Stop`].
-pub async fn keep_linked<S: Session>(
+/// Links to `peer` at `addr` as `role` named `name`, runs `task` on each link, and
+/// reconnects with [`Reconnect`]'s delays until the task says [`LinkEnd::Stop`].
+pub async fn keep_linked<S: LinkTask>(
     peer: Peer,
     addr: &str,
     secret: &[u8],
     role: Role,
     name: &str,
-    session: &mut S,
+    task: &mut S,
 ) {
     let mut reconnect = Reconnect::default();
     loop {
         let outcome = match link::connect::<S::In>(addr, secret, role, name).await {
             Ok((mut reader, wr)) => {
                 let (tx, writer) = link::spawn_writer::<S::Out>(wr);
-                let end = session.run(&mut reader, &tx).await;
+                let end = task.run(&mut reader, &tx).await;
                 writer.abort();
                 let (why, outcome) = match end {
-                    SessionEnd::Stop => return,
-                    SessionEnd::Lost(why) => (why, Outcome::Established),
-                    SessionEnd::Failed(why) => (why, Outcome::Failed),
+                    LinkEnd::Stop => return,
+                    LinkEnd::Lost(why) => (why, Outcome::Established),
+                    LinkEnd::Failed(why) => (why, Outcome::Failed),
                 };
                 tracing::warn!(%addr, "{peer} link lost: {why}");
                 outcome
@@ -162,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn an_established_session_starts_the_delays_over() {
+    fn an_established_link_starts_the_delays_over() {
         let mut r = Reconnect::default();
         let mut rng = StdRng::seed_from_u64(2);
         let t0 = Instant::now();

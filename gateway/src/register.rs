@@ -1,5 +1,5 @@
-//! The register: gateways announce their internal address; workers and API clients receive the
-//! complete gateway list on connect and again on every change. A gateway leaves the list when
+//! The register: gateways announce their internal address; workers and standalone APIs receive
+//! the complete gateway list on connect and again on every change. A gateway leaves the list when
 //! its register link closes (or stays silent past the link timeout). Several registers may run;
 //! gateways announce to all and workers merge their lists, so none is a single point of failure.
 
@@ -55,7 +55,7 @@ pub async fn run(listener: TcpListener, secret: Arc<Vec<u8>>) {
         let table = table.clone();
         let secret = secret.clone();
         tokio::spawn(async move {
-            let allowed = [Role::Gateway, Role::Worker, Role::Client];
+            let allowed = [Role::Gateway, Role::Worker, Role::Api];
             let accepted = link::accept::<ToRegister>(tcp, &secret, &allowed).await;
             drop(permit);
             let (role, name, mut reader, wr) = match accepted {

@@ -20,7 +20,7 @@
 
 use crate::config::RulesConfig;
 use crate::counters::{Registry, Sample, Samples};
-use crate::net::FastHash;
+use crate::fast_hash::FastHash;
 use crate::worker::{Accept, Api, Context, EventHandler, Incoming};
 use bytes::Bytes;
 use rules::{

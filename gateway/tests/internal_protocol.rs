@@ -41,7 +41,7 @@ fn nonce() -> impl Strategy<Value = [u8; 32]> {
 }
 
 fn role() -> impl Strategy<Value = Role> {
-    prop_oneof![Just(Role::Gateway), Just(Role::Worker), Just(Role::Client)]
+    prop_oneof![Just(Role::Gateway), Just(Role::Worker), Just(Role::Api)]
 }
 
 /// Data metadata as the decoder builds it: `None` when every part is empty.

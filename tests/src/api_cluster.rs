@@ -1,5 +1,5 @@
 //! Harness for the API tests (issue 4): a register, two gateways and two `api_worker`
-//! processes, a [`GatewayClient`] in the test process, and [`Device`]s that drive the API by
+//! processes, a [`StandaloneApi`] in the test process, and [`Device`]s that drive the API by
 //! sending `api_worker` commands (see `src/bin/api_worker.rs`).
 //!
 //! [`Program`] runs a binary other than `devgate` (the `api_worker`, or `devgate` itself from
@@ -9,7 +9,7 @@
 use crate::clients::{LineClient, Read};
 use crate::cluster::{common_toml, Cluster, Gateway, SECRET, TEXT};
 use crate::WAIT;
-use gateway::{ClientId, GatewayClient};
+use gateway::{ClientId, StandaloneApi};
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
 
-/// How long the test's [`GatewayClient`] waits for each gateway's answer: generous, because a
+/// How long the test's [`StandaloneApi`] waits for each gateway's answer: generous, because a
 /// busy test machine must not turn a healthy gateway into a "missing" one.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -144,7 +144,7 @@ pub async fn start_api_worker(bin: &Path, register: SocketAddr, name: &str) -> P
     w
 }
 
-/// Two gateways (`a`, `b`), two `api_worker`s and a linked [`GatewayClient`].
+/// Two gateways (`a`, `b`), two `api_worker`s and a linked [`StandaloneApi`].
 pub struct ApiCluster {
     /// The register.
     pub cluster: Cluster,
@@ -155,7 +155,7 @@ pub struct ApiCluster {
     /// The `api_worker` processes `w1` and `w2`.
     pub workers: Vec<Program>,
     /// The standalone API, in the test process.
-    pub api: GatewayClient,
+    pub api: StandaloneApi,
 }
 
 impl ApiCluster {
@@ -174,10 +174,10 @@ impl ApiCluster {
             g.wait_worker_linked("w1", 1).await;
             g.wait_worker_linked("w2", 1).await;
         }
-        let api = GatewayClient::connect(vec![cluster.register_addr.to_string()], SECRET, "test");
+        let api = StandaloneApi::connect(vec![cluster.register_addr.to_string()], SECRET, "test");
         assert!(
             api.ready(2, WAIT).await,
-            "the GatewayClient did not link both gateways"
+            "the StandaloneApi did not link both gateways"
         );
         api.set_query_timeout(QUERY_TIMEOUT);
         ApiCluster {

@@ -1,4 +1,4 @@
-//! `devgate send` and `devgate query`: a GatewayClient in a separate process pushes to devices
+//! `devgate send` and `devgate query`: a StandaloneApi in a separate process pushes to devices
 //! and reads counts, with plain and `--json` output, as the README documents.
 
 use serde_json::Value;

@@ -1,5 +1,5 @@
 //! Groups across two gateway processes: send_to_group with exclude lists, leave, close and
-//! ungroup, and every group query, driven by devices through `api_worker` and a `GatewayClient`.
+//! ungroup, and every group query, driven by devices through `api_worker` and a `StandaloneApi`.
 //!
 //! Silence is checked with a fence, not a timer: after a send, one `send_to_all("fence")` on the
 //! same link follows it, so a client left out must read `fence` as its very next line.
@@ -34,7 +34,7 @@ async fn send_to_group_across_gateways_reaches_exactly_the_members_minus_the_exc
     }
     both.cmd("join other").await;
 
-    // GatewayClient: exclude one member on each gateway.
+    // StandaloneApi: exclude one member on each gateway.
     let errors = c
         .api
         .send_to_group(&["room"], "api to room", &[m2.id, m4.id])
@@ -194,7 +194,7 @@ async fn leaving_or_closing_removes_a_member_and_ungroup_empties_the_group_on_ev
         sorted(&[&a1, &b2])
     );
 
-    // ungroup and leave_group / join_group from the GatewayClient.
+    // ungroup and leave_group / join_group from the StandaloneApi.
     assert!(c.api.ungroup("g").await.is_empty());
     c.api.join_group(a2.id, "h").await.unwrap();
     c.api.join_group(b2.id, "h").await.unwrap();

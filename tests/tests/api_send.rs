@@ -1,5 +1,5 @@
 //! Sending to clients and to everyone across two gateway processes, closing a client, and the
-//! client queries, from a `GatewayClient` and from a handler.
+//! client queries, from a `StandaloneApi` and from a handler.
 //!
 //! Silence is checked with a fence (see api_groups.rs): a client left out of a send reads the
 //! `fence` that followed it on the same link as its very next line.

@@ -1,5 +1,5 @@
 //! Sessions across processes: set by a handler in on_connect, carried to on_message, changed by
-//! handlers and by a `GatewayClient`, and read back with the session queries.
+//! handlers and by a `StandaloneApi`, and read back with the session queries.
 
 use serde_json::{json, Map, Value};
 use tests::api_cluster::{eventually, ApiCluster};
@@ -53,7 +53,7 @@ async fn update_session_merges_set_session_replaces_and_both_reach_the_next_even
     d.conn.send("setsession [1,2]").await;
     assert_eq!(d.recv().await, "err setsession [1,2]: not a JSON object");
 
-    // The GatewayClient: merge, then replace; the next event carries the result.
+    // The StandaloneApi: merge, then replace; the next event carries the result.
     let keys = object(json!({"x": 2}));
     c.api.update_session(d.id, &keys).await.unwrap();
     assert_eq!(

@@ -1,5 +1,5 @@
 //! uid binding across two gateway processes: send_to_uid, close_uid, the uid queries and the
-//! batch uid queries, driven by devices through `api_worker` and by a `GatewayClient`.
+//! batch uid queries, driven by devices through `api_worker` and by a `StandaloneApi`.
 
 use tests::api_cluster::{eventually, ApiCluster};
 
@@ -29,7 +29,7 @@ async fn a_uid_on_two_gateways_gets_send_to_uid_on_both_and_stays_online_until_b
     );
     assert_eq!(c.api.get_uid_by_client_id(other.id).await.unwrap(), None);
 
-    // From the GatewayClient, then from a handler (through a third device).
+    // From the StandaloneApi, then from a handler (through a third device).
     assert!(c
         .api
         .send_to_uid(&["alice"], "api to alice")
@@ -106,7 +106,7 @@ async fn rebinding_replaces_a_uid_unbinding_removes_it_and_batch_queries_cover_b
     assert_eq!(c.api.get_all_uid_list().await.value, ["u1", "u4"]);
     assert_eq!(c.api.get_uid_by_client_id(d2.id).await.unwrap(), None);
 
-    // Binding from the GatewayClient is the same call a handler makes.
+    // Binding from the StandaloneApi is the same call a handler makes.
     c.api.bind_uid(d4.id, "u5").await.unwrap();
     assert_eq!(
         c.api.get_client_id_by_uid("u5").await.value,
@@ -142,7 +142,7 @@ async fn close_uid_closes_every_connection_of_the_uid_on_both_gateways_after_its
     assert!(!c.api.is_uid_online("bob").await.value);
     assert_eq!(c.api.get_all_uid_list().await.value, ["carol"]);
 
-    // From the GatewayClient too.
+    // From the StandaloneApi too.
     let errors = c.api.close_uid("carol", None).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert!(bystander.expect_closed().await.is_empty());

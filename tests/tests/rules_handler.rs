@@ -62,7 +62,7 @@ async fn the_rules_handler_answers_binds_uids_and_acks_trackers() {
 
     // Both uids are online: the JSON device's (bound by a rule) and the tracker's IMEI (bound
     // by the gateway from the codec's login).
-    let client = gateway::GatewayClient::connect(vec![register.to_string()], "", "test");
+    let client = gateway::StandaloneApi::connect(vec![register.to_string()], "", "test");
     assert!(client.ready(1, Duration::from_secs(10)).await);
     let online = client
         .online_uids(&["sensor-1", "123456789012345", "nobody"])

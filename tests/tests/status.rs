@@ -56,7 +56,7 @@ fn check_settled(key: &str, status: &Value, e: &Expected) {
         .filter_map(|w| w["name"].as_str())
         .collect();
     names.sort();
-    // The API clients (the test's, the CLI's) are not workers: they get no events.
+    // The standalone APIs (the test's, the CLI's) are not workers: they get no events.
     assert_eq!(names, ["w1", "w2"], "{status:#}");
     let stats = &status["stats"];
     assert_eq!(stats["accepted"].as_u64(), Some(e.clients), "{status:#}");

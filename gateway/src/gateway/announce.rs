@@ -3,13 +3,13 @@
 
 use crate::link::{self, LinkReader};
 use crate::proto::{FromRegister, LinkError, Role, ToRegister};
-use crate::reconnect::{keep_linked, Peer, Session, SessionEnd};
+use crate::reconnect::{keep_linked, LinkEnd, LinkTask, Peer};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Announces `internal_addr` to the register at `register`, forever.
 pub async fn run(register: String, internal_addr: String, name: String, secret: Arc<Vec<u8>>) {
-    let mut session = Announce {
+    let mut task = Announce {
         register: register.clone(),
         internal_addr,
     };
@@ -19,7 +19,7 @@ pub async fn run(register: String, internal_addr: String, name: String, secret: 
         &secret,
         Role::Gateway,
         &name,
-        &mut session,
+        &mut task,
     )
     .await
 }
@@ -31,7 +31,7 @@ struct Announce {
     internal_addr: String,
 }
 
-impl Session for Announce {
+impl LinkTask for Announce {
     type In = FromRegister;
     type Out = ToRegister;
 
@@ -39,18 +39,18 @@ impl Session for Announce {
         &mut self,
         reader: &mut LinkReader<FromRegister>,
         tx: &mpsc::Sender<ToRegister>,
-    ) -> SessionEnd {
+    ) -> LinkEnd {
         let announce = ToRegister::GatewayAnnounce {
             addr: self.internal_addr.clone(),
         };
         if tx.send(announce).await.is_err() {
-            return SessionEnd::Failed(LinkError::Closed);
+            return LinkEnd::Failed(LinkError::Closed);
         }
         let (register, internal_addr) = (&self.register, &self.internal_addr);
         tracing::info!(%register, "announced to register as {internal_addr}");
         loop {
             if let Err(e) = link::next(reader, tx).await {
-                return SessionEnd::Lost(e);
+                return LinkEnd::Lost(e);
             }
         }
     }

@@ -1,14 +1,14 @@
-//! One task per client connection: the I/O loop that feeds its [`Session`] (the connection's
-//! policy: what events become, held acks, the output bound, closing). It reads and hands the
-//! bytes to the session, routes the events the session yields and reports the result back,
-//! writes what the session holds, and arms the deadlines the session sets.
+//! One task per client connection: the I/O loop that feeds its [`Policy`] (what events become,
+//! held acks, the output bound, closing). It reads and hands the bytes to the policy, routes
+//! the events the policy yields and reports the result back, writes what the policy holds, and
+//! arms the deadlines the policy sets.
 //!
 //! An idle connection holds no read or write buffer: the read buffer is taken when the socket
 //! becomes readable and dropped once every byte in it is decoded, and the write buffer is
 //! dropped once written. That keeps idle memory per connection small (see BENCHMARKS.md). A few
 //! drained read buffers are kept per thread and handed to the next readable connection.
 
-use super::session::{End, Session, Step, CLOSE_FLUSH_TIMEOUT};
+use super::policy::{End, Policy, Step, CLOSE_FLUSH_TIMEOUT};
 use super::GatewayState;
 use crate::proto::FromGateway;
 use bytes::{Buf, BytesMut};
@@ -202,7 +202,7 @@ pub async fn run(
     let client = state.add_client();
     let id = client.id;
     let mut conn = Conn {
-        session: Session::new(&state, &client, codec.as_mut()),
+        policy: Policy::new(&state, &client, codec.as_mut()),
         tls_dirty: false,
     };
     let mut rbuf: Option<BytesMut> = None;
@@ -230,7 +230,7 @@ pub async fn run(
             );
         }
     }
-    if let Some(deadline) = conn.session.close(&end, Instant::now()) {
+    if let Some(deadline) = conn.policy.close(&end, Instant::now()) {
         // Best effort: what is queued (a last message, a close frame) goes out first, within
         // a deadline: a client closed for not reading would otherwise hold its connection
         // and buffers for as long as it stays connected.
@@ -258,9 +258,9 @@ pub async fn run(
     state.router.release(&client);
 }
 
-/// The I/O half of a connection around its session.
+/// The I/O half of a connection around its policy.
 struct Conn<'a> {
-    session: Session<'a>,
+    policy: Policy<'a>,
     /// TLS: bytes were written since the last flush.
     tls_dirty: bool,
 }
@@ -274,9 +274,9 @@ impl Conn<'_> {
         remote: SocketAddr,
         info: &ListenerInfo,
     ) -> Result<(), End> {
-        let connect = self.session.connect(remote, &info.protocol);
+        let connect = self.policy.connect(remote, &info.protocol);
         Box::pin(self.route(connect, 0)).await?;
-        if let Some(deadline) = self.session.handshake_deadline(Instant::now()) {
+        if let Some(deadline) = self.policy.handshake_deadline(Instant::now()) {
             let handshake = timeout_at(deadline.into(), self.until_handshake(rd, wr, rbuf));
             match Box::pin(handshake).await {
                 Ok(r) => r?,
@@ -284,23 +284,23 @@ impl Conn<'_> {
             }
         }
         loop {
-            self.session.account_changed();
-            if self.session.is_closing() {
+            self.policy.account_changed();
+            if self.policy.is_closing() {
                 // What is left goes out in `run`, within a deadline; waiting here for a
                 // client that does not read would have none.
                 return Err(End::Closed);
             }
             // One poll over the three sources, in this order (queued output first), instead
             // of `select!`: no sub-future state lives in an idle connection's task.
-            let wants_write = self.session.wants_write() || self.tls_dirty;
-            let can_read = self.session.can_read();
+            let wants_write = self.policy.wants_write() || self.tls_dirty;
+            let can_read = self.policy.can_read();
             let woke = poll_fn(|cx| {
                 // Not held in a local across the wait: that would grow every idle task.
-                if self.session.client().poll_woken(cx).is_ready() {
+                if self.policy.client().poll_woken(cx).is_ready() {
                     return Poll::Ready(Woke::Queued);
                 }
                 if wants_write {
-                    if let Poll::Ready(r) = wr.poll_write_some(cx, self.session.unwritten()) {
+                    if let Poll::Ready(r) = wr.poll_write_some(cx, self.policy.unwritten()) {
                         return Poll::Ready(Woke::Wrote(r));
                     }
                 }
@@ -311,7 +311,7 @@ impl Conn<'_> {
             })
             .await;
             match woke {
-                Woke::Queued => self.session.woken()?,
+                Woke::Queued => self.policy.woken()?,
                 Woke::Wrote(r) => self.wrote(r.map_err(End::Io)?, wr),
                 Woke::Read(r) => {
                     let n = r.map_err(End::Io)?;
@@ -319,7 +319,7 @@ impl Conn<'_> {
                         if let Some(buf) = rbuf.as_mut() {
                             Box::pin(self.decode_all(buf, true, wr)).await?;
                         }
-                        if let Some(deadline) = self.session.half_closed(Instant::now()) {
+                        if let Some(deadline) = self.policy.half_closed(Instant::now()) {
                             let drain = self.drain_pending(wr);
                             match Box::pin(timeout_at(deadline.into(), drain)).await {
                                 Ok(Err(e)) => return Err(e),
@@ -355,7 +355,7 @@ impl Conn<'_> {
             }
             let Some(buf) = rbuf.as_mut() else { continue };
             loop {
-                match self.session.decode(buf, false)? {
+                match self.policy.decode(buf, false)? {
                     Step::Read => break,
                     Step::Route(msg, seq) => self.route(msg, seq).await?,
                     Step::Opened(msg) => {
@@ -377,10 +377,10 @@ impl Conn<'_> {
         eof: bool,
         wr: &mut WriteSide,
     ) -> Result<(), End> {
-        let (state, client) = (self.session.state(), self.session.client());
+        let (state, client) = (self.policy.state(), self.policy.client());
         let mut since_flush = Instant::now();
         loop {
-            let (msg, seq) = match self.session.decode(buf, eof)? {
+            let (msg, seq) = match self.policy.decode(buf, eof)? {
                 Step::Read => return Ok(()),
                 Step::Route(msg, seq) => (msg, seq),
                 // Only while handshaking, which `until_handshake` finished.
@@ -388,30 +388,30 @@ impl Conn<'_> {
             };
             // Not through `route`: one future less to move the event through on the hot path.
             let r = state.router.route(client, msg, seq).await;
-            self.session.routed(seq, r)?;
-            if self.session.reply_due(since_flush, Instant::now) {
+            self.policy.routed(seq, r)?;
+            if self.policy.reply_due(since_flush, Instant::now) {
                 self.write_ready(wr)?;
                 since_flush = Instant::now();
             }
         }
     }
 
-    /// Hands event `seq` (0: not data) to its worker and tells the session how it went.
+    /// Hands event `seq` (0: not data) to its worker and tells the policy how it went.
     async fn route(&mut self, msg: FromGateway, seq: u64) -> Result<(), End> {
-        let state = self.session.state();
-        let r = state.router.route(self.session.client(), msg, seq).await;
-        self.session.routed(seq, r)
+        let state = self.policy.state();
+        let r = state.router.route(self.policy.client(), msg, seq).await;
+        self.policy.routed(seq, r)
     }
 
     /// Writes what pending data events release, as they are accepted, until none is pending.
     async fn drain_pending(&mut self, wr: &mut WriteSide) -> Result<(), End> {
         loop {
-            self.session.take_done()?;
+            self.policy.take_done()?;
             self.flush(wr).await?;
-            if self.session.is_settled() {
+            if self.policy.is_settled() {
                 return Ok(());
             }
-            self.session.client().woken().await;
+            self.policy.client().woken().await;
         }
     }
 
@@ -419,22 +419,22 @@ impl Conn<'_> {
     /// that does not read must not hold the task here, with no deadline, while its output
     /// overflows (`run` writes what is left within [`CLOSE_FLUSH_TIMEOUT`]).
     async fn flush(&mut self, wr: &mut WriteSide) -> Result<(), End> {
-        let client = self.session.client();
+        let client = self.policy.client();
         let mut tls_dirty = wr.is_tls();
         let mut woken = false;
         let r = loop {
-            self.session.take_output();
-            if self.session.is_closing() {
+            self.policy.take_output();
+            if self.policy.is_closing() {
                 break Err(End::Closed);
             }
-            if !self.session.wants_write() && !tls_dirty {
+            if !self.policy.wants_write() && !tls_dirty {
                 break Ok(());
             }
             let wrote = poll_fn(|cx| {
                 if client.poll_woken(cx).is_ready() {
                     return Poll::Ready(None);
                 }
-                wr.poll_write_some(cx, self.session.unwritten()).map(Some)
+                wr.poll_write_some(cx, self.policy.unwritten()).map(Some)
             })
             .await;
             match wrote {
@@ -443,7 +443,7 @@ impl Conn<'_> {
                 Some(Ok(Wrote::Flushed)) => tls_dirty = false,
                 Some(Ok(Wrote::Bytes)) => {
                     tls_dirty = wr.is_tls();
-                    self.session.account();
+                    self.policy.account();
                 }
             }
         };
@@ -458,11 +458,11 @@ impl Conn<'_> {
     /// out early, yet a client that does not read is still read from, so its output grows to
     /// the bound and the policy applies (waiting here would stall it unseen, forever).
     fn write_ready(&mut self, wr: &mut WriteSide) -> Result<(), End> {
-        self.session.take_output();
+        self.policy.take_output();
         let waker = futures_util::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
-        while self.session.wants_write() || self.tls_dirty {
-            match wr.poll_write_some(&mut cx, self.session.unwritten()) {
+        while self.policy.wants_write() || self.tls_dirty {
+            match wr.poll_write_some(&mut cx, self.policy.unwritten()) {
                 Poll::Ready(r) => self.wrote(r.map_err(End::Io)?, wr),
                 // The serve loop polls the socket again with its own waker.
                 Poll::Pending => break,
@@ -477,20 +477,20 @@ impl Conn<'_> {
             Wrote::Bytes => self.tls_dirty = wr.is_tls(),
             Wrote::Flushed => self.tls_dirty = false,
         }
-        self.session.written();
+        self.policy.written();
     }
 
     /// Writes everything left before the connection is dropped (the caller bounds the time).
     async fn flush_rest(&mut self, wr: &mut WriteSide) -> io::Result<()> {
         loop {
-            self.session.take_output();
-            if !self.session.wants_write() {
+            self.policy.take_output();
+            if !self.policy.wants_write() {
                 break;
             }
-            wr.write_some(self.session.unwritten()).await?;
+            wr.write_some(self.policy.unwritten()).await?;
         }
         if wr.is_tls() {
-            wr.write_some(self.session.unwritten()).await?;
+            wr.write_some(self.policy.unwritten()).await?;
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! The gateway's internal listener: workers (and API clients) link here, authenticated.
+//! The gateway's internal listener: workers (and standalone APIs) link here, authenticated.
 //! A worker link becomes a router slot; commands read from any link are executed.
 
 use super::worker_slot::WorkerSink;
@@ -27,7 +27,7 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
         let state = state.clone();
         tokio::spawn(async move {
             let accepted =
-                link::accept::<ToGateway>(tcp, &state.secret, &[Role::Worker, Role::Client]).await;
+                link::accept::<ToGateway>(tcp, &state.secret, &[Role::Worker, Role::Api]).await;
             drop(permit);
             let (role, name, mut reader, wr) = match accepted {
                 Ok(x) => x,

@@ -2,7 +2,7 @@
 //! commands.
 //!
 //! `listener` accepts clients (plain or TLS) and `conn` runs one task per client, the I/O around
-//! `session`, the connection's policy as a state machine; `client` is the part of a client other
+//! `policy`, the connection's policy as a state machine; `client` is the part of a client other
 //! tasks touch (its output queue, the worker's completions). `acks` keeps a device-family ack
 //! until the worker accepted the data it confirms. `router` picks a worker (`worker_slot`) per
 //! client and holds events while none is up. `internal` accepts worker links, `announce` keeps
@@ -19,15 +19,15 @@ pub mod heartbeat;
 pub mod internal;
 pub mod listener;
 pub mod metrics;
+pub mod policy;
 pub mod queries;
 pub mod router;
-pub mod session;
 pub mod worker_slot;
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::config::{GatewayConfig, OverflowPolicy};
 use crate::counters::{Registry, Samples};
-use crate::net::FastHash;
+use crate::fast_hash::FastHash;
 use bytes::Bytes;
 use client::{ClientHandle, Out, PushResult, Unsent};
 use codecs::Outbound;

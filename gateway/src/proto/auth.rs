@@ -419,13 +419,13 @@ mod tests {
 
     #[test]
     fn a_proof_made_for_another_role_is_refused() {
-        let mut a = Acceptor::new(b"s", &[Role::Worker, Role::Client], S_NONCE);
+        let mut a = Acceptor::new(b"s", &[Role::Worker, Role::Api], S_NONCE);
         let (_, hello) = Connector::start(b"s", Role::Worker, "w1", C_NONCE).unwrap();
         assert!(matches!(a.on_message(hello), Step::Send(_)));
         let as_client = proof(
             b"s",
             CONNECT_LABEL,
-            &[&[Role::Client as u8], &S_NONCE, &C_NONCE],
+            &[&[Role::Api as u8], &S_NONCE, &C_NONCE],
         );
         refused_with(
             a.on_message(Handshake::Auth { proof: as_client }),

@@ -18,8 +18,9 @@ pub enum Role {
     Gateway = 1,
     /// A business worker (to the register or a gateway).
     Worker = 2,
-    /// A standalone API client (GatewayClient).
-    Client = 3,
+    /// A program that only calls the API ([`StandaloneApi`](crate::StandaloneApi)): sends
+    /// commands and queries, receives no events. The wire calls it "client" (byte 3).
+    Api = 3,
 }
 
 impl Field for Role {
@@ -30,7 +31,7 @@ impl Field for Role {
         match r.u8(what)? {
             1 => Ok(Role::Gateway),
             2 => Ok(Role::Worker),
-            3 => Ok(Role::Client),
+            3 => Ok(Role::Api),
             _ => Err(WireError::Invalid(what)),
         }
     }
@@ -327,7 +328,7 @@ messages! {
 }
 
 messages! {
-    /// What a gateway, worker or API client sends its register.
+    /// What a gateway, worker or standalone API sends its register.
     pub enum ToRegister with liveness {
         /// Gateway -> register: my internal address.
         GatewayAnnounce = 0x10 {
@@ -340,7 +341,7 @@ messages! {
 messages! {
     /// What a register sends the peers linked to it.
     pub enum FromRegister with liveness {
-        /// Register -> worker or API client: the complete current gateway list.
+        /// Register -> worker or standalone API: the complete current gateway list.
         GatewayList = 0x11 {
             /// Internal addresses, `ip:port`.
             addrs: Vec<String>,
@@ -349,7 +350,7 @@ messages! {
 }
 
 messages! {
-    /// What a gateway sends a worker or API client: client events (to workers only) and
+    /// What a gateway sends a worker or standalone API: client events (to workers only) and
     /// answers to queries.
     pub enum FromGateway with liveness {
         /// A client connected.
@@ -407,7 +408,7 @@ messages! {
 }
 
 messages! {
-    /// What a worker or API client sends a gateway: commands and queries.
+    /// What a worker or standalone API sends a gateway: commands and queries.
     pub enum ToGateway with liveness {
         /// Send to one client.
         SendToClient = 0x30 {

@@ -2,12 +2,13 @@
 //! [`EventHandler`], and offers the [`Api`] to act on clients.
 //!
 //! `handler` is the trait and the built-in `echo`; `inbox` runs it on ordered shards; `api` is
-//! the command side; `links` follows the registers' gateway lists and keeps one link per gateway.
+//! the command side (also a [`StandaloneApi`](crate::StandaloneApi)'s); `gateways` follows the
+//! registers' gateway lists and keeps one link (`crate::link`) per gateway.
 
 pub mod api;
+pub mod gateways;
 pub mod handler;
 pub mod inbox;
-pub mod links;
 
 pub use crate::delivery::{Accept, Acceptance, Inbox};
 pub use api::{Api, ApiError};

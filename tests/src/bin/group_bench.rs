@@ -7,7 +7,7 @@
 //!
 //! It builds and starts a register, two `devgate gateway` processes and one `api_worker`, all on
 //! 127.0.0.1 with ephemeral ports; opens the text clients (half on each gateway) from this
-//! process, each sending `join bench` and waiting for its `ok`; then, from a `GatewayClient`:
+//! process, each sending `join bench` and waiting for its `ok`; then, from a `StandaloneApi`:
 //!
 //! 1. `send_to_group(["bench"])` repeated `--group-sends` times;
 //! 2. `send_to_client(id)` for every client, `--client-rounds` times over.
@@ -17,7 +17,7 @@
 //! Everything shares this machine's cores: the clients' reading is part of the cost.
 
 use anyhow::{bail, Context as _, Result};
-use gateway::{ClientId, GatewayClient};
+use gateway::{ClientId, StandaloneApi};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -209,9 +209,9 @@ async fn main() -> Result<()> {
     eprintln!("building devgate and api_worker ...");
     let bin = build_binaries()?;
     let d = deploy(&bin).await?;
-    let api = GatewayClient::connect(vec![d.register.to_string()], SECRET, "group-bench");
+    let api = StandaloneApi::connect(vec![d.register.to_string()], SECRET, "group-bench");
     if !api.ready(2, Duration::from_secs(15)).await {
-        bail!("the GatewayClient did not link both gateways");
+        bail!("the StandaloneApi did not link both gateways");
     }
     api.set_query_timeout(Duration::from_secs(30));
 

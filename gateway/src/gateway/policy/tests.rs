@@ -1,4 +1,4 @@
-//! The session driven as a state machine: no socket, no runtime, a clock passed in.
+//! The policy driven as a state machine: no socket, no runtime, a clock passed in.
 
 use super::*;
 use crate::config::OverflowPolicy;
@@ -24,20 +24,20 @@ fn gateway(send_buffer_max: usize, send_buffer_overflow: OverflowPolicy) -> Arc<
 /// An output bound no test reaches.
 const ROOMY: (usize, OverflowPolicy) = (1 << 20, OverflowPolicy::Close);
 
-/// Runs `test` on the session of a new client of a gateway with this output bound.
-fn with_session<C: Codec>(
+/// Runs `test` on the policy of a new client of a gateway with this output bound.
+fn with_policy<C: Codec>(
     (send_buffer_max, policy): (usize, OverflowPolicy),
     mut codec: C,
-    test: impl FnOnce(&mut Session<'_>, &GatewayState, &Arc<ClientHandle>),
+    test: impl FnOnce(&mut Policy<'_>, &GatewayState, &Arc<ClientHandle>),
 ) {
     let state = gateway(send_buffer_max, policy);
     let client = state.add_client();
-    let mut s = Session::new(&state, &client, &mut codec);
+    let mut s = Policy::new(&state, &client, &mut codec);
     test(&mut s, &state, &client);
 }
 
 /// Feeds one line as a data event (1) the worker has not accepted yet.
-fn one_pending(s: &mut Session<'_>) {
+fn one_pending(s: &mut Policy<'_>) {
     let mut input = BytesMut::from("a\n");
     data_event(s, &mut input, 1);
     s.routed(1, Routed::Deferred).unwrap();
@@ -88,7 +88,7 @@ impl Codec for AckedLines {
 }
 
 /// Decodes `input` up to the first event for a worker, which must be data event `seq`.
-fn data_event(s: &mut Session<'_>, input: &mut BytesMut, seq: u64) {
+fn data_event(s: &mut Policy<'_>, input: &mut BytesMut, seq: u64) {
     match s.decode(input, false) {
         Ok(Step::Route(FromGateway::Data { .. }, n)) => assert_eq!(n, seq),
         other => panic!("expected data event {seq}, got {other:?}"),
@@ -96,13 +96,13 @@ fn data_event(s: &mut Session<'_>, input: &mut BytesMut, seq: u64) {
 }
 
 /// Decodes the rest of `input`; nothing in it is for a worker.
-fn end_of_pass(s: &mut Session<'_>, input: &mut BytesMut) {
+fn end_of_pass(s: &mut Policy<'_>, input: &mut BytesMut) {
     assert!(matches!(s.decode(input, false), Ok(Step::Read)));
 }
 
 #[test]
 fn a_reply_goes_out_once_the_worker_accepts_its_event_at_once() {
-    with_session(ROOMY, AckedLines::default(), |s, _, _| {
+    with_policy(ROOMY, AckedLines::default(), |s, _, _| {
         let mut input = BytesMut::from("a\n");
         data_event(s, &mut input, 1);
         assert!(
@@ -118,7 +118,7 @@ fn a_reply_goes_out_once_the_worker_accepts_its_event_at_once() {
 
 #[test]
 fn a_reply_is_held_until_the_worker_accepts_its_event() {
-    with_session(ROOMY, AckedLines::default(), |s, _, client| {
+    with_policy(ROOMY, AckedLines::default(), |s, _, client| {
         let mut input = BytesMut::from("a\nb\n");
         data_event(s, &mut input, 1);
         s.routed(1, Routed::Deferred).unwrap();
@@ -135,8 +135,8 @@ fn a_reply_is_held_until_the_worker_accepts_its_event() {
 }
 
 #[test]
-fn a_refused_event_closes_the_session_without_its_reply() {
-    with_session(ROOMY, AckedLines::default(), |s, _, client| {
+fn a_refused_event_closes_the_connection_without_its_reply() {
+    with_policy(ROOMY, AckedLines::default(), |s, _, client| {
         one_pending(s);
         client.event_done(1, false);
         let end = s.woken().unwrap_err();
@@ -150,8 +150,8 @@ fn a_refused_event_closes_the_session_without_its_reply() {
 }
 
 #[test]
-fn a_data_event_the_hold_queue_cannot_take_ends_the_session_without_its_reply() {
-    with_session(ROOMY, AckedLines::default(), |s, _, _| {
+fn a_data_event_the_hold_queue_cannot_take_ends_the_connection_without_its_reply() {
+    with_policy(ROOMY, AckedLines::default(), |s, _, _| {
         let mut input = BytesMut::from("a\n");
         data_event(s, &mut input, 1);
         let end = s.routed(1, Routed::Overflow).unwrap_err();
@@ -164,7 +164,7 @@ fn a_data_event_the_hold_queue_cannot_take_ends_the_session_without_its_reply() 
 #[test]
 fn reading_pauses_while_too_many_events_wait_for_the_worker() {
     let max = super::super::acks::MAX_PENDING as u64;
-    with_session(ROOMY, TextCodec::default(), |s, _, client| {
+    with_policy(ROOMY, TextCodec::default(), |s, _, client| {
         let mut input = BytesMut::from("x\n".repeat(max as usize).as_str());
         for seq in 1..=max {
             assert!(s.can_read());
@@ -180,13 +180,13 @@ fn reading_pauses_while_too_many_events_wait_for_the_worker() {
 }
 
 #[test]
-fn a_closing_session_gets_the_flush_deadline_unless_the_peer_is_gone() {
+fn a_closing_connection_gets_the_flush_deadline_unless_the_peer_is_gone() {
     let now = Instant::now();
-    with_session(ROOMY, TextCodec::default(), |s, _, _| {
+    with_policy(ROOMY, TextCodec::default(), |s, _, _| {
         assert_eq!(s.close(&End::Closed, now), Some(now + CLOSE_FLUSH_TIMEOUT));
         assert!(s.is_closing());
     });
-    with_session(ROOMY, TextCodec::default(), |s, _, _| {
+    with_policy(ROOMY, TextCodec::default(), |s, _, _| {
         assert_eq!(s.close(&End::PeerClosed, now), None);
         let io = End::Io(io::ErrorKind::ConnectionReset.into());
         assert_eq!(s.close(&io, now), None);
@@ -196,7 +196,7 @@ fn a_closing_session_gets_the_flush_deadline_unless_the_peer_is_gone() {
 #[test]
 fn a_half_closed_peer_gets_the_flush_deadline_only_while_events_are_pending() {
     let now = Instant::now();
-    with_session(ROOMY, AckedLines::default(), |s, _, _| {
+    with_policy(ROOMY, AckedLines::default(), |s, _, _| {
         assert_eq!(s.half_closed(now), None, "nothing pending: close at once");
         one_pending(s);
         assert_eq!(s.half_closed(now), Some(now + CLOSE_FLUSH_TIMEOUT));
@@ -204,8 +204,8 @@ fn a_half_closed_peer_gets_the_flush_deadline_only_while_events_are_pending() {
 }
 
 #[test]
-fn a_close_asked_by_another_task_stops_the_session() {
-    with_session(ROOMY, TextCodec::default(), |s, _, client| {
+fn a_close_asked_by_another_task_stops_the_connection() {
+    with_policy(ROOMY, TextCodec::default(), |s, _, client| {
         client.close(Some(Bytes::from_static(b"bye")));
         s.woken().unwrap();
         assert!(s.is_closing());
@@ -223,7 +223,7 @@ fn push(state: &GatewayState, client: &ClientHandle, data: &'static [u8]) {
 
 #[test]
 fn output_past_the_bound_closes_the_client_under_the_close_policy() {
-    with_session(
+    with_policy(
         (8, OverflowPolicy::Close),
         AckedLines::default(),
         |s, state, client| {
@@ -244,7 +244,7 @@ fn output_past_the_bound_closes_the_client_under_the_close_policy() {
 
 #[test]
 fn output_past_the_bound_drops_queued_messages_then_pauses_reading_under_drop_oldest() {
-    with_session(
+    with_policy(
         (8, OverflowPolicy::DropOldest),
         AckedLines::default(),
         |s, state, client| {
@@ -271,10 +271,10 @@ fn output_past_the_bound_drops_queued_messages_then_pauses_reading_under_drop_ol
 #[test]
 fn a_codec_with_a_handshake_must_finish_it_by_the_deadline_and_is_answered_once() {
     let now = Instant::now();
-    with_session(ROOMY, TextCodec::default(), |s, _, _| {
+    with_policy(ROOMY, TextCodec::default(), |s, _, _| {
         assert_eq!(s.handshake_deadline(now), None);
     });
-    with_session(ROOMY, WebSocketCodec::default(), |s, _, _| {
+    with_policy(ROOMY, WebSocketCodec::default(), |s, _, _| {
         assert_eq!(s.handshake_deadline(now), Some(now + HANDSHAKE_TIMEOUT));
         let mut input = BytesMut::from(
             "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -295,7 +295,7 @@ fn a_codec_with_a_handshake_must_finish_it_by_the_deadline_and_is_answered_once(
 
 #[test]
 fn inbound_data_resets_the_silence_count() {
-    with_session(ROOMY, TextCodec::default(), |s, _, client| {
+    with_policy(ROOMY, TextCodec::default(), |s, _, client| {
         client.silent_intervals.store(3, Ordering::Relaxed);
         let mut input = BytesMut::from("a\n");
         data_event(s, &mut input, 1);
@@ -305,7 +305,7 @@ fn inbound_data_resets_the_silence_count() {
 
 #[test]
 fn replies_of_a_long_pass_are_due_after_the_reply_latency() {
-    with_session(ROOMY, TextCodec::default(), |s, state, client| {
+    with_policy(ROOMY, TextCodec::default(), |s, state, client| {
         let since = Instant::now();
         let mut asked = false;
         assert!(!s.reply_due(since, || {

@@ -7,13 +7,13 @@
 //! Held acks (see `acks`): data events are numbered as they are routed, and a codec reply goes
 //! out only once the worker has accepted the events it confirms. While nothing waits, a reply
 //! goes straight into the write buffer (marked loose until the next data event is routed and
-//! accepted at once, so it is not flushed early) and the session keeps no window; the first
+//! accepted at once, so it is not flushed early) and the policy keeps no window; the first
 //! pending event creates an [`AckWindow`], completions arrive with the output wake-up, and
 //! reading pauses while the window is full. A refused event closes the connection.
 //!
 //! Output bound: the write buffer counts against the client's `send_buffer_max` with its queue
 //! (reported to the [`ClientHandle`] after each change), and the queue is taken only into an
-//! empty write buffer, so a client that does not read holds at most its bound. A session asked
+//! empty write buffer, so a client that does not read holds at most its bound. A connection asked
 //! to close (overflow, heartbeat, a worker's command) stops serving at once and gets
 //! [`CLOSE_FLUSH_TIMEOUT`] to write what is left; then it is dropped.
 //!
@@ -76,7 +76,7 @@ impl End {
 pub enum Step {
     /// Every complete message of the read buffer is handled: read more.
     Read,
-    /// Hand this event to the worker and report the result with [`Session::routed`]; data
+    /// Hand this event to the worker and report the result with [`Policy::routed`]; data
     /// events carry their number, others 0.
     Route(FromGateway, u64),
     /// The handshake is answered in the write buffer: write it, then route this event.
@@ -84,7 +84,7 @@ pub enum Step {
 }
 
 /// The policy half of one client connection (see the module docs).
-pub struct Session<'a> {
+pub struct Policy<'a> {
     state: &'a GatewayState,
     client: &'a Arc<ClientHandle>,
     codec: &'a mut dyn Codec,
@@ -105,15 +105,15 @@ pub struct Session<'a> {
     loose: Option<u32>,
 }
 
-impl<'a> Session<'a> {
-    /// A session for `client`, speaking `codec`.
+impl<'a> Policy<'a> {
+    /// The policy of `client`'s connection, speaking `codec`.
     pub fn new(
         state: &'a GatewayState,
         client: &'a Arc<ClientHandle>,
         codec: &'a mut dyn Codec,
     ) -> Self {
         let handshaking = codec.expects_handshake();
-        Session {
+        Policy {
             state,
             client,
             codec,
@@ -128,12 +128,12 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// The client this session serves (borrowed for the session's life, not from it).
+    /// The client this policy serves (borrowed for the policy's life, not from it).
     pub fn client(&self) -> &'a Arc<ClientHandle> {
         self.client
     }
 
-    /// The gateway this session belongs to (borrowed for the session's life, not from it).
+    /// The gateway this policy belongs to (borrowed for the policy's life, not from it).
     pub fn state(&self) -> &'a GatewayState {
         self.state
     }
@@ -428,7 +428,7 @@ impl<'a> Session<'a> {
         self.room && self.acks.as_ref().is_none_or(|w| w.can_read())
     }
 
-    /// Whether the session must stop serving and close.
+    /// Whether the connection must stop serving and close.
     pub fn is_closing(&self) -> bool {
         self.closing
     }
@@ -444,7 +444,7 @@ impl<'a> Session<'a> {
         self.acks.as_ref().map(|_| now + CLOSE_FLUSH_TIMEOUT)
     }
 
-    /// The session ends for `end` at `now`: when what is left should still be written, it
+    /// The connection ends for `end` at `now`: when what is left should still be written, it
     /// must be by the returned deadline, after which it is dropped.
     pub fn close(&mut self, end: &End, now: Instant) -> Option<Instant> {
         self.closing = true;

@@ -1,10 +1,10 @@
 //! `devgate send`, `devgate query` and `devgate status`: the API from the command line, through
-//! a [`GatewayClient`](crate::GatewayClient).
+//! a [`StandaloneApi`].
 
 use crate::client_id::{ClientId, GatewayKey};
 use crate::proto::StatusReport;
 use crate::worker::api::Answer;
-use crate::GatewayClient;
+use crate::StandaloneApi;
 use serde::Serialize;
 use std::fmt::Display;
 use std::time::Duration;
@@ -88,12 +88,13 @@ pub enum CliError {
     Api(#[from] crate::worker::ApiError),
 }
 
-async fn client(
+/// A [`StandaloneApi`] linked to at least one gateway within `wait` (else why not).
+async fn connect(
     registers: Vec<String>,
     secret: &str,
     wait: Duration,
-) -> Result<GatewayClient, CliError> {
-    let c = GatewayClient::connect(registers, secret, "devgate-cli");
+) -> Result<StandaloneApi, CliError> {
+    let c = StandaloneApi::connect(registers, secret, "devgate-cli");
     if !c.ready(1, wait).await && c.gateways().is_empty() {
         let listed = c.api().listed_gateways();
         if listed.is_empty() {
@@ -116,7 +117,7 @@ pub async fn send(
     target: Target,
     message: String,
 ) -> Result<usize, CliError> {
-    let c = client(registers, secret, wait).await?;
+    let c = connect(registers, secret, wait).await?;
     let failed = match target {
         Target::Client(id) => {
             c.send_to_client(id, message).await?;
@@ -194,7 +195,7 @@ pub async fn query(
     q: Question,
     json: bool,
 ) -> Result<(String, bool), CliError> {
-    let c = client(registers, secret, wait).await?;
+    let c = connect(registers, secret, wait).await?;
     Ok(match q {
         Question::Clients => render(c.get_all_client_id_list().await.map_value(Lines), json),
         Question::ClientCount => render(c.get_all_client_id_count().await, json),
@@ -300,7 +301,7 @@ pub async fn status(
     wait: Duration,
     json: bool,
 ) -> Result<(String, bool), CliError> {
-    let c = client(registers, secret, wait).await?;
+    let c = connect(registers, secret, wait).await?;
     let a = c.gateway_status().await;
     if json {
         let a = a.map_value(|answers| {

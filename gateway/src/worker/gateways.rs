@@ -12,15 +12,25 @@ use crate::delivery::{Accept, Inbox};
 use crate::gateway::worker_slot::WorkerSink;
 use crate::gateway::GatewayState;
 use crate::link::{self, LinkReader};
-use crate::net::AbortOnDrop;
 use crate::proto::{FromGateway, FromRegister, LinkError, Role, ToGateway, ToRegister};
-use crate::reconnect::{keep_linked, Peer, Session, SessionEnd};
+use crate::reconnect::{keep_linked, LinkEnd, LinkTask, Peer};
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timing::clock;
 use tokio::sync::mpsc;
+
+/// A spawned task that is aborted when this handle is dropped, so a register's or gateway's
+/// task ends with the follower that started it.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// How long a gateway may be missing from every list before its link is dropped.
 pub const DROP_GRACE: Duration = Duration::from_secs(10);
@@ -36,7 +46,7 @@ pub struct LinkOptions {
     pub secret: Arc<Vec<u8>>,
     /// A gateway in this process, reached without a socket (`devgate start`).
     pub local: Option<Arc<GatewayState>>,
-    /// `Worker` (receives events) or `Client` (API only).
+    /// `Worker` (receives events) or `Api` (API only, [`StandaloneApi`](crate::StandaloneApi)).
     pub role: Role,
 }
 
@@ -53,13 +63,13 @@ fn key_of(addr: &str) -> Option<GatewayKey> {
     }
 }
 
-/// Runs the links until the task is dropped; events go to `inbox` (None for API clients).
+/// Runs the links until the task is dropped; events go to `inbox` (None for a [`StandaloneApi`](crate::StandaloneApi)).
 pub async fn run(opts: LinkOptions, inbox: Option<Inbox>, api: Api) {
     let (list_tx, mut list_rx) = mpsc::channel::<(usize, Vec<String>)>(64);
     let mut register_tasks = Vec::new();
     for (index, addr) in opts.registers.iter().enumerate() {
         let (addr, opts) = (addr.clone(), opts.clone());
-        let mut session = FollowRegister {
+        let mut task = FollowRegister {
             index,
             addr: addr.clone(),
             lists: list_tx.clone(),
@@ -68,7 +78,7 @@ pub async fn run(opts: LinkOptions, inbox: Option<Inbox>, api: Api) {
             let LinkOptions {
                 secret, role, name, ..
             } = &opts;
-            keep_linked(Peer::Register, &addr, secret, *role, name, &mut session).await
+            keep_linked(Peer::Register, &addr, secret, *role, name, &mut task).await
         })));
     }
     let mut listed = Listed::new(opts.registers.len(), DROP_GRACE);
@@ -184,7 +194,7 @@ struct FollowRegister {
     lists: mpsc::Sender<(usize, Vec<String>)>,
 }
 
-impl Session for FollowRegister {
+impl LinkTask for FollowRegister {
     type In = FromRegister;
     type Out = ToRegister;
 
@@ -192,17 +202,17 @@ impl Session for FollowRegister {
         &mut self,
         reader: &mut LinkReader<FromRegister>,
         tx: &mpsc::Sender<ToRegister>,
-    ) -> SessionEnd {
+    ) -> LinkEnd {
         tracing::info!(register = %self.addr, "linked to register");
         loop {
             match link::next(reader, tx).await {
                 Ok(FromRegister::GatewayList { addrs }) => {
                     if self.lists.send((self.index, addrs)).await.is_err() {
-                        return SessionEnd::Stop;
+                        return LinkEnd::Stop;
                     }
                 }
                 Ok(other) => tracing::debug!("register sent {other:?}"),
-                Err(e) => return SessionEnd::Lost(e),
+                Err(e) => return LinkEnd::Lost(e),
             }
         }
     }
@@ -221,14 +231,14 @@ impl Drop for LinkGuard {
 }
 
 /// A link to one gateway: events go to the inbox, query replies to the API.
-struct GatewaySession {
+struct GatewayTask {
     addr: String,
     key: GatewayKey,
     inbox: Option<Inbox>,
     api: Api,
 }
 
-impl Session for GatewaySession {
+impl LinkTask for GatewayTask {
     type In = FromGateway;
     type Out = ToGateway;
 
@@ -236,7 +246,7 @@ impl Session for GatewaySession {
         &mut self,
         reader: &mut LinkReader<FromGateway>,
         tx: &mpsc::Sender<ToGateway>,
-    ) -> SessionEnd {
+    ) -> LinkEnd {
         self.api.set_link(self.key, GatewayLink::Remote(tx.clone()));
         let _guard = LinkGuard {
             api: self.api.clone(),
@@ -249,10 +259,10 @@ impl Session for GatewaySession {
                 Ok(msg) => {
                     let Some(inbox) = &self.inbox else { continue };
                     if inbox.deliver(msg, Accept::inert()).await.is_err() {
-                        return SessionEnd::Lost(LinkError::Closed);
+                        return LinkEnd::Lost(LinkError::Closed);
                     }
                 }
-                Err(e) => return SessionEnd::Lost(e),
+                Err(e) => return LinkEnd::Lost(e),
             }
         }
     }
@@ -276,7 +286,7 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Option<Inbox>, api
         std::future::pending::<()>().await;
         return;
     }
-    let mut session = GatewaySession {
+    let mut task = GatewayTask {
         addr: addr.clone(),
         key,
         inbox,
@@ -285,7 +295,7 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Option<Inbox>, api
     let LinkOptions {
         secret, role, name, ..
     } = &opts;
-    keep_linked(Peer::Gateway, &addr, secret, *role, name, &mut session).await
+    keep_linked(Peer::Gateway, &addr, secret, *role, name, &mut task).await
 }
 
 #[cfg(test)]

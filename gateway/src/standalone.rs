@@ -1,34 +1,35 @@
-//! `GatewayClient`: the whole API from any tokio program that knows only the register
-//! address(es) and the secret, e.g. a web back end pushing to devices.
+//! [`StandaloneApi`]: the whole API from any tokio program that is not a worker and knows only
+//! the register address(es) and the secret, e.g. a web back end pushing to devices
+//! (GatewayWorker's `GatewayClient`). It links to gateways as [`Role::Api`]: no events.
 
 use crate::proto::Role;
-use crate::worker::links::{self, LinkOptions};
+use crate::worker::gateways::{self, LinkOptions};
 use crate::worker::Api;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// A standalone API client. Derefs to [`Api`] for every call.
+/// The API of a program that is not a worker. Derefs to [`Api`] for every call.
 #[derive(Debug)]
-pub struct GatewayClient {
+pub struct StandaloneApi {
     api: Api,
     links: JoinHandle<()>,
 }
 
-impl GatewayClient {
+impl StandaloneApi {
     /// Starts following `registers` and linking to their gateways (in the background).
-    pub fn connect(registers: Vec<String>, secret: &str, name: &str) -> GatewayClient {
+    pub fn connect(registers: Vec<String>, secret: &str, name: &str) -> StandaloneApi {
         let api = Api::new();
         let opts = LinkOptions {
             name: name.to_string(),
             registers,
             secret: Arc::new(secret.as_bytes().to_vec()),
             local: None,
-            role: Role::Client,
+            role: Role::Api,
         };
-        let links = tokio::spawn(links::run(opts, None, api.clone()));
-        GatewayClient { api, links }
+        let links = tokio::spawn(gateways::run(opts, None, api.clone()));
+        StandaloneApi { api, links }
     }
 
     /// Waits until at least `min` gateways are listed and every listed gateway is linked;
@@ -53,7 +54,7 @@ impl GatewayClient {
     }
 }
 
-impl Deref for GatewayClient {
+impl Deref for StandaloneApi {
     type Target = Api;
 
     fn deref(&self) -> &Api {
@@ -61,7 +62,7 @@ impl Deref for GatewayClient {
     }
 }
 
-impl Drop for GatewayClient {
+impl Drop for StandaloneApi {
     fn drop(&mut self) {
         self.links.abort();
     }
