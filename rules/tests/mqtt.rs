@@ -204,6 +204,7 @@ async fn all_1000_messages_arrive_after_the_broker_is_unreachable_for_seconds() 
     })
     .await
     .unwrap();
+    let errors_before = bridge.stats().connection_errors;
     proxy.cut();
     let p = pipeline.clone();
     tokio::task::spawn_blocking(move || {
@@ -213,7 +214,17 @@ async fn all_1000_messages_arrive_after_the_broker_is_unreachable_for_seconds() 
     })
     .await
     .unwrap();
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // Unreachable for as long as it takes the bridge to lose the link and fail to reconnect
+    // twice (its backoff, not a fixed sleep, sets how long that is).
+    assert!(
+        eventually(30, || {
+            let s = bridge.stats();
+            !s.connected && s.connection_errors >= errors_before + 2
+        })
+        .await,
+        "the bridge never saw the broker go away: {:?}",
+        bridge.stats()
+    );
     assert!(
         bridge.stats().outbox_len > 0,
         "the cut left messages waiting"
