@@ -167,3 +167,25 @@ handler = "echoo"
         assert!(out.stdout.is_empty(), "{what} bound something");
     }
 }
+
+#[test]
+fn a_broker_url_with_a_scheme_other_than_mqtt_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broker.toml");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/rules.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[worker]\nhandler = \"rules\"\nrules = \"{}\"\n[worker.mqtt]\nbroker = \"mqtts://127.0.0.1:8883\"\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let out = check(&path);
+    assert!(!out.status.success(), "mqtts:// passed check-config");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("worker.mqtt.broker") && stderr.contains("\"mqtts\" is not supported"),
+        "{stderr}"
+    );
+}

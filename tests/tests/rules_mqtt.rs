@@ -351,3 +351,25 @@ fn the_example_rules_pass_their_tests_through_devgate_test_rules() {
     let summary = format!("rule tests ok: {cases} passed, 0 failed, 0 errors");
     assert!(stdout.contains(&summary), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_broker_is_reported_at_once_at_the_default_level() {
+    // A port that was free a moment ago: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let broker = format!("mqtt://{closed}");
+    let text = example_config("quickstart-mqtt.toml", data.path())
+        .lines()
+        .map(|l| match l.starts_with("broker = ") {
+            true => format!("broker = \"{broker}\""),
+            false => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let p = Proc::spawn("unreachable-broker", "start", &text);
+    p.wait_log(&["WARN", "cannot reach the MQTT broker", &broker], 1)
+        .await;
+}

@@ -1,4 +1,5 @@
-//! Time policy shared by devgate's sans-I/O state machines (gateway, rules, device-sim).
+//! Time policy shared by devgate's sans-I/O state machines (gateway, rules, device-sim):
+//! [`Backoff`] for retries, [`Throttle`] for warnings about a condition that lasts.
 //!
 //! The policies read no clock and never sleep: callers pass `now` and randomness in, and drive
 //! the timers themselves, so every policy is deterministic under test. The `tokio` feature adds
@@ -7,5 +8,7 @@
 mod backoff;
 #[cfg(feature = "tokio")]
 pub mod clock;
+mod throttle;
 
 pub use backoff::Backoff;
+pub use throttle::Throttle;

@@ -22,7 +22,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, SubscribeR
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use timing::Backoff;
+use timing::{Backoff, Throttle};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -140,8 +140,16 @@ impl BridgeHandle {
 /// How a connection ended.
 enum End {
     Stopped,
-    Lost { had_connack: bool },
+    Lost {
+        had_connack: bool,
+    },
+    /// No session: the connection or the MQTT handshake failed, for this reason.
+    Unreachable(String),
 }
+
+/// How often a broker that stays unreachable is reported at warn level (the first failure
+/// always is; the rest are counted and told with the next report).
+const UNREACHABLE_REPORT_EVERY: Duration = Duration::from_secs(60);
 
 async fn run(
     cfg: MqttConfig,
@@ -155,6 +163,7 @@ async fn run(
         Duration::from_millis(cfg.backoff_max_ms),
     );
     let mut max_sent = None;
+    let mut unreachable = Throttle::new(UNREACHABLE_REPORT_EVERY);
     loop {
         let end = session(
             &cfg,
@@ -172,6 +181,18 @@ async fn run(
                 counters.connection_errors.fetch_add(1, Ordering::Relaxed);
                 if had_connack {
                     backoff.reset();
+                    unreachable.reset();
+                }
+            }
+            End::Unreachable(why) => {
+                counters.connection_errors.fetch_add(1, Ordering::Relaxed);
+                if let Some(held) = unreachable.report(std::time::Instant::now()) {
+                    tracing::warn!(
+                        broker = %cfg.broker,
+                        waiting = outbox.len(),
+                        failed_since_last_report = held,
+                        "cannot reach the MQTT broker: {why}; retrying, publishes wait in the outbox"
+                    );
                 }
             }
         }
@@ -240,11 +261,8 @@ async fn session(
             ev = rx.recv() => match ev {
                 Some(Ok(Event::Incoming(Packet::ConnAck(_)))) => break,
                 Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    tracing::debug!(%e, "mqtt connect failed");
-                    return End::Lost { had_connack: false };
-                }
-                None => return End::Lost { had_connack: false },
+                Some(Err(e)) => return End::Unreachable(e.to_string()),
+                None => return End::Unreachable("the connection task ended".into()),
             },
             _ = stop.changed() => return End::Stopped,
         }

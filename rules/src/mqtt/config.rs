@@ -180,18 +180,34 @@ impl MqttConfig {
         }
     }
 
-    /// The broker's host and port.
+    /// The broker's host and port, from `host:port`, `[v6]:port` or `mqtt://host:port` (also
+    /// `tcp://`). Other schemes are refused by name: `mqtts://` or `ws://` would otherwise be
+    /// read as a host called "mqtts" and retried forever.
     pub fn host_port(&self) -> Result<(String, u16), String> {
-        let (host, port) = self
-            .broker
+        let b = self.broker.trim();
+        let rest = match b.split_once("://") {
+            None => b,
+            Some(("mqtt" | "tcp", rest)) => rest,
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "{:?}: scheme {scheme:?} is not supported (plain MQTT over TCP only): \
+                     write host:port or mqtt://host:port",
+                    self.broker
+                ))
+            }
+        };
+        if rest.contains('/') {
+            return Err(format!("{:?}: host:port takes no path", self.broker));
+        }
+        let (host, port) = rest
             .rsplit_once(':')
             .ok_or_else(|| format!("{:?} is not host:port", self.broker))?;
         let port: u16 = port
             .parse()
             .map_err(|_| format!("{:?}: bad port {port:?}", self.broker))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err(format!("{:?}: empty host", self.broker));
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(format!("{:?}: bad host {host:?}", self.broker));
         }
         Ok((host.to_owned(), port))
     }
@@ -252,6 +268,31 @@ impl MqttConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_broker_is_host_port_with_an_optional_mqtt_scheme() {
+        let hp = |b: &str| MqttConfig::new(b).host_port();
+        assert_eq!(hp("127.0.0.1:1883"), Ok(("127.0.0.1".into(), 1883)));
+        assert_eq!(hp("mqtt://127.0.0.1:1883"), Ok(("127.0.0.1".into(), 1883)));
+        assert_eq!(hp("tcp://broker.lan:1883"), Ok(("broker.lan".into(), 1883)));
+        assert_eq!(hp("[::1]:1883"), Ok(("::1".into(), 1883)));
+        for bad in [
+            "mqtts://127.0.0.1:8883",
+            "ws://127.0.0.1:9001",
+            "mqtt://127.0.0.1:1883/",
+            "127.0.0.1",
+            ":1883",
+            "mqtt://:1883",
+            "a b:1883",
+            "127.0.0.1:99999",
+        ] {
+            let e = hp(bad).unwrap_err();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+        assert!(hp("mqtts://h:8883")
+            .unwrap_err()
+            .contains("\"mqtts\" is not supported"));
+    }
 
     #[test]
     fn defaults_fill_everything_but_the_broker() {
