@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use timing::clock::now;
+use timing::Throttle;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -100,8 +101,7 @@ pub struct PreauthGate {
     max: usize,
     slots: Arc<Semaphore>,
     refused: AtomicU64,
-    unreported: AtomicU64,
-    last_warn: Mutex<Option<Instant>>,
+    warnings: Mutex<Throttle>,
 }
 
 impl PreauthGate {
@@ -112,8 +112,7 @@ impl PreauthGate {
             max,
             slots: Arc::new(Semaphore::new(max)),
             refused: AtomicU64::new(0),
-            unreported: AtomicU64::new(0),
-            last_warn: Mutex::new(None),
+            warnings: Mutex::new(Throttle::new(REFUSED_WARN_EVERY)),
         }
     }
 
@@ -124,15 +123,15 @@ impl PreauthGate {
             return Some(permit);
         }
         self.refused.fetch_add(1, Ordering::Relaxed);
-        self.unreported.fetch_add(1, Ordering::Relaxed);
-        let now = Instant::now();
-        let mut last = self.last_warn.lock().unwrap_or_else(|p| p.into_inner());
-        if last.is_none_or(|t| now.duration_since(t) >= REFUSED_WARN_EVERY) {
-            *last = Some(now);
-            let n = self.unreported.swap(0, Ordering::Relaxed);
+        let report = self
+            .warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .report(Instant::now());
+        if let Some(held) = report {
             tracing::warn!(
                 port = %self.port,
-                closed = n,
+                closed = held + 1,
                 total = self.refused.load(Ordering::Relaxed),
                 "{} unauthenticated connections already handshaking: closed new ones at once",
                 self.max
