@@ -5,6 +5,7 @@
 //! syscall, so under load many events share a write. When to ping and when to give a silent
 //! link up is [`Liveness`]'s to say.
 
+use crate::counters::{Kind, Sample, Samples};
 use crate::liveness::{self, Liveness};
 use crate::proto::{self, auth, Handshake, KeepAlive, LinkCodec, LinkError, Role};
 use bytes::BytesMut;
@@ -98,6 +99,7 @@ const REFUSED_WARN_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct PreauthGate {
     port: &'static str,
+    sample: &'static str,
     max: usize,
     slots: Arc<Semaphore>,
     refused: AtomicU64,
@@ -105,10 +107,12 @@ pub struct PreauthGate {
 }
 
 impl PreauthGate {
-    /// A gate for the port named `port` (in logs) letting `max` connections handshake at once.
-    pub fn new(port: &'static str, max: usize) -> Self {
+    /// A gate for the port named `port` (in logs) letting `max` connections handshake at once;
+    /// its refusals are the counter `sample` (see [`Samples`]).
+    pub fn new(port: &'static str, sample: &'static str, max: usize) -> Self {
         PreauthGate {
             port,
+            sample,
             max,
             slots: Arc::new(Semaphore::new(max)),
             refused: AtomicU64::new(0),
@@ -143,6 +147,19 @@ impl PreauthGate {
     /// Connections closed so far because the cap was reached.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
+    }
+}
+
+/// The refusals, for the counter registry (status and metrics).
+impl Samples for PreauthGate {
+    fn samples(&self, out: &mut Vec<Sample>) {
+        out.push(Sample {
+            name: self.sample,
+            kind: Kind::Counter,
+            help:
+                "Connections closed unauthenticated because the port's handshake cap was reached.",
+            value: Some(self.refused()),
+        });
     }
 }
 

@@ -38,7 +38,11 @@ impl Table {
 /// Serves the register on `listener` forever.
 pub async fn run(listener: TcpListener, secret: Arc<Vec<u8>>) {
     let table = Arc::new(Mutex::new(Table::default()));
-    let gate = link::PreauthGate::new("register", link::MAX_UNAUTHENTICATED);
+    let gate = link::PreauthGate::new(
+        "register",
+        "register_handshakes_refused",
+        link::MAX_UNAUTHENTICATED,
+    );
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,

@@ -3,6 +3,7 @@
 
 use super::worker_slot::WorkerSink;
 use super::GatewayState;
+use crate::counters::Samples;
 use crate::link;
 use crate::proto::{FromGateway, Role, ToGateway};
 use std::sync::Arc;
@@ -10,7 +11,13 @@ use tokio::net::TcpListener;
 
 /// Accepts internal links forever.
 pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
-    let gate = link::PreauthGate::new("internal", link::MAX_UNAUTHENTICATED);
+    let gate = Arc::new(link::PreauthGate::new(
+        "internal",
+        "internal_handshakes_refused",
+        link::MAX_UNAUTHENTICATED,
+    ));
+    let source: Arc<dyn Samples + Send + Sync> = gate.clone();
+    state.counters.register(Arc::downgrade(&source));
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(x) => x,
