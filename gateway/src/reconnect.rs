@@ -8,9 +8,11 @@ use crate::proto::{KeepAlive, LinkError, Role};
 use rand::Rng;
 use std::future::Future;
 use std::time::{Duration, Instant};
-use timing::{clock, Backoff};
+use timing::{clock, Backoff, Throttle};
 use tokio::sync::mpsc;
 
+/// How often a peer that stays unreachable is reported (the first failure always is).
+pub const UNREACHABLE_REPORT_EVERY: Duration = Duration::from_secs(60);
 /// The first reconnect delay of links between devgate's processes.
 pub const FIRST_DELAY: Duration = Duration::from_millis(100);
 /// The longest reconnect delay of links between devgate's processes.
@@ -112,10 +114,12 @@ pub async fn keep_linked<S: LinkTask>(
     task: &mut S,
 ) {
     let mut reconnect = Reconnect::default();
+    let mut unreachable = Throttle::new(UNREACHABLE_REPORT_EVERY);
     loop {
         let outcome = match link::connect::<S::In>(addr, secret, role, name).await {
             Ok((mut reader, wr)) => {
                 let (tx, writer) = link::spawn_writer::<S::Out>(wr);
+                unreachable.reset();
                 let end = task.run(&mut reader, &tx).await;
                 writer.abort();
                 let (why, outcome) = match end {
@@ -131,7 +135,9 @@ pub async fn keep_linked<S: LinkTask>(
                 Outcome::Failed
             }
             Err(e) => {
-                tracing::warn!(%addr, "cannot reach {peer}: {e}");
+                if let Some(held) = unreachable.report(clock::now()) {
+                    tracing::warn!(%addr, failed_since_last_report = held, "cannot reach {peer}: {e}");
+                }
                 Outcome::Failed
             }
         };
