@@ -78,6 +78,15 @@ impl Check<'_> {
             }
         };
         let internal_listen = self.socket_addr("gateway.internal_listen", &g.internal_listen);
+        if matches!(internal_listen, SocketAddr::V6(a) if !a.ip().is_unspecified()) {
+            // Workers link to lan_ip:port (the address every client id encodes), an IPv4
+            // address: a socket bound to one IPv6 address would never be reached.
+            self.error(
+                "gateway.internal_listen",
+                "must be an ipv4 address or [::] (workers link to lan_ip and this port, and \
+                 client ids encode both)",
+            );
+        }
         let metrics_listen = g
             .metrics_listen
             .map(|m| self.socket_addr("gateway.metrics_listen", &m));
