@@ -1,4 +1,4 @@
-//! The device-sim binary against its own echo server over real sockets on 127.0.0.1: clean runs
+//! The device-sim binary against its own echo server over real sockets on 127.0.0.1 (and ::1): clean runs
 //! report no loss on every protocol, TLS and WebSocket work, results from several processes
 //! merge exactly, idle runs measure the server, scenarios run.
 
@@ -49,6 +49,26 @@ fn a_closed_loop_run_against_the_plain_echo_server_loses_nothing() {
         assert_eq!(u(group, "max_connected"), 20);
         assert_eq!(u(&report, "shards"), 1);
     }
+}
+
+#[test]
+fn devices_and_the_echo_server_work_over_ipv6() {
+    let server = Server::start("[::1]:0", &[]);
+    assert!(server.addr.is_ipv6(), "{}", server.addr);
+    let report = run_json(&[
+        "run",
+        "--target",
+        &server.addr.to_string(),
+        "--devices",
+        "10",
+        "--depth",
+        "4",
+        "--duration",
+        "1s",
+    ]);
+    let group = &report["groups"][0];
+    assert_clean(group);
+    assert_eq!(u(group, "max_connected"), 10);
 }
 
 #[test]
