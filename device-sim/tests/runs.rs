@@ -1,6 +1,6 @@
-//! The device-sim binary against its own echo server over real sockets on 127.0.0.1 (and ::1): clean runs
-//! report no loss on every protocol, TLS and WebSocket work, results from several processes
-//! merge exactly, idle runs measure the server, scenarios run.
+//! The device-sim binary against its own echo server over real sockets on 127.0.0.1 (and
+//! ::1): clean runs report no loss on every protocol, TLS and WebSocket work, results from
+//! several processes merge exactly, idle runs measure the server, scenarios run.
 
 mod common;
 
