@@ -109,6 +109,18 @@ pub struct ListenerConfig {
     pub tls: Option<TlsAcceptor>,
     /// The listener's codec, its options checked; builds one codec per connection.
     pub codec: PreparedCodec,
+    /// How many connections it serves at once, in all and per remote address.
+    pub limits: ConnectionLimits,
+}
+
+/// A listener's connection limits (`max_connections`, `max_connections_per_ip`); `None` = no
+/// limit, the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Live connections in all.
+    pub total: Option<usize>,
+    /// Live connections from one remote address.
+    pub per_ip: Option<usize>,
 }
 
 impl fmt::Debug for ListenerConfig {
@@ -117,6 +129,7 @@ impl fmt::Debug for ListenerConfig {
             .field("url", &self.url)
             .field("tls", &self.tls.is_some())
             .field("codec", &self.codec)
+            .field("limits", &self.limits)
             .finish()
     }
 }

@@ -330,3 +330,27 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The counter `name` of the one gateway that `devgate status --json` reports through the
+/// register at `register`, with the whole answer for failure messages.
+pub async fn status_counter(
+    register: SocketAddr,
+    secret: &str,
+    name: &str,
+) -> (Option<u64>, serde_json::Value) {
+    let status = devgate_cli(
+        "status",
+        register,
+        secret,
+        Duration::from_secs(5),
+        &["--json"],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&status.stdout)
+        .unwrap_or_else(|e| panic!("status --json: {e}: {status:?}"));
+    let n = v["value"]
+        .as_object()
+        .and_then(|gws| gws.values().next())
+        .and_then(|gw| gw["stats"][name].as_u64());
+    (n, v)
+}

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tests::api_cluster::devgate_cli;
+use tests::api_cluster::status_counter;
 use tests::cluster::{SECRET, TEXT};
 use tests::{Cluster, LineClient, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -162,20 +162,8 @@ async fn oversized_and_silent_unauthenticated_connections_hold_no_memory_and_are
         .wait_log(&["unauthenticated connections", "port=internal"], 1)
         .await;
     // The gateway counts them where status and metrics read counters.
-    let status = devgate_cli(
-        "status",
-        cluster.register_addr,
-        SECRET,
-        Duration::from_secs(5),
-        &["--json"],
-    )
-    .await;
-    let v: serde_json::Value = serde_json::from_str(&status.stdout)
-        .unwrap_or_else(|e| panic!("status --json: {e}: {status:?}"));
-    let refused = v["value"]
-        .as_object()
-        .and_then(|gws| gws.values().next())
-        .and_then(|gw| gw["stats"]["internal_handshakes_refused"].as_u64());
+    let (refused, v) =
+        status_counter(cluster.register_addr, SECRET, "internal_handshakes_refused").await;
     assert!(
         refused.is_some_and(|n| n >= early[0] as u64),
         "internal_handshakes_refused {refused:?}, {} closed at once: {v:#}",

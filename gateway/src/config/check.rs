@@ -3,8 +3,8 @@
 
 use super::file::{GatewaySection, ListenerSection, RegisterSection, WorkerSection};
 use super::{
-    parse_listener_url, CommitConfig, ConfigError, GatewayConfig, Handler, ListenerConfig,
-    RegisterConfig, RulesConfig, WorkerConfig,
+    parse_listener_url, CommitConfig, ConfigError, ConnectionLimits, GatewayConfig, Handler,
+    ListenerConfig, RegisterConfig, RulesConfig, WorkerConfig,
 };
 use codecs::{CodecOptions, CodecRegistry, PrepareError};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -189,10 +189,15 @@ impl Check<'_> {
                 return None;
             }
         };
+        let limits = ConnectionLimits {
+            total: (l.max_connections > 0).then_some(l.max_connections),
+            per_ip: (l.max_connections_per_ip > 0).then_some(l.max_connections_per_ip),
+        };
         Some(ListenerConfig {
             url,
             tls: tls?,
             codec,
+            limits,
         })
     }
 

@@ -103,6 +103,12 @@ pub(super) struct ListenerSection {
     pub(super) tls: Option<TlsSection>,
     #[serde(default)]
     pub(super) options: BTreeMap<String, String>,
+    /// Live connections this listener serves at most; 0 = no limit.
+    #[serde(default)]
+    pub(super) max_connections: usize,
+    /// Live connections from one remote address at most; 0 = no limit.
+    #[serde(default)]
+    pub(super) max_connections_per_ip: usize,
 }
 
 /// A listener's `tls`: PEM files.

@@ -1,12 +1,15 @@
 //! Client listeners: `protocol://ip:port`, optionally TLS, resolved through the codec registry.
 
+use super::admission::Admission;
 use super::conn::{self, ClientStream, ListenerInfo};
 use super::GatewayState;
 use crate::config::ListenerConfig;
 use codecs::PreparedCodec;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use timing::Throttle;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -32,7 +35,11 @@ pub struct Listener {
     tls: Option<TlsAcceptor>,
     info: Arc<ListenerInfo>,
     codec: PreparedCodec,
+    admission: Option<Arc<Admission>>,
 }
+
+/// How often refusals by a listener's connection limits are reported (the first one at once).
+const REFUSED_REPORT_EVERY: Duration = Duration::from_secs(10);
 
 impl Listener {
     /// Binds the listener described by `cfg` (SO_REUSEPORT, so gateway processes can share it).
@@ -50,6 +57,7 @@ impl Listener {
                 protocol: url.protocol.clone(),
             }),
             codec: cfg.codec.clone(),
+            admission: Admission::new(cfg.limits),
         })
     }
 
@@ -60,6 +68,7 @@ impl Listener {
 
     /// Accepts clients forever, one task each.
     pub async fn run(self, state: Arc<GatewayState>) {
+        let mut refusals = Throttle::new(REFUSED_REPORT_EVERY);
         loop {
             let (tcp, remote) = match self.tcp.accept().await {
                 Ok(x) => x,
@@ -70,23 +79,53 @@ impl Listener {
                     continue;
                 }
             };
+            let slot = match self.admission.as_ref().map(|a| a.admit(remote.ip())) {
+                None => None,
+                Some(Ok(slot)) => Some(slot),
+                Some(Err(why)) => {
+                    drop(tcp);
+                    state
+                        .stats
+                        .connections_refused
+                        .fetch_add(1, Ordering::Relaxed);
+                    if let Some(held) = refusals.report(std::time::Instant::now()) {
+                        tracing::warn!(
+                            protocol = %self.info.protocol,
+                            %remote,
+                            refused_since_last_report = held,
+                            "connection refused: {why}"
+                        );
+                    }
+                    continue;
+                }
+            };
             let _ = tcp.set_nodelay(true);
             let codec = self.codec.build();
             let state = state.clone();
             let info = self.info.clone();
             match &self.tls {
-                None => {
-                    tokio::spawn(conn::run(
-                        state,
-                        info,
-                        ClientStream::Plain(tcp),
-                        remote,
-                        codec,
-                    ));
-                }
+                None => match slot {
+                    None => {
+                        tokio::spawn(conn::run(
+                            state,
+                            info,
+                            ClientStream::Plain(tcp),
+                            remote,
+                            codec,
+                        ));
+                    }
+                    // The slot lives as long as the connection's task.
+                    Some(slot) => {
+                        tokio::spawn(async move {
+                            let _slot = slot;
+                            conn::run(state, info, ClientStream::Plain(tcp), remote, codec).await
+                        });
+                    }
+                },
                 Some(acceptor) => {
                     let acceptor = acceptor.clone();
                     tokio::spawn(async move {
+                        let _slot = slot;
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
                             .await
                         {

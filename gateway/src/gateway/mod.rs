@@ -1,7 +1,8 @@
 //! The gateway: owns device connections, hands their events to workers, executes workers'
 //! commands.
 //!
-//! `listener` accepts clients (plain or TLS) and `conn` runs one task per client, the I/O around
+//! `listener` accepts clients (plain or TLS, within `admission`'s connection limits) and `conn`
+//! runs one task per client, the I/O around
 //! `policy`, the connection's policy as a state machine; `client` is the part of a client other
 //! tasks touch (its output queue, the worker's completions). `acks` keeps a device-family ack
 //! until the worker accepted the data it confirms. `router` picks a worker (`worker_slot`) per
@@ -10,6 +11,7 @@
 //! serves the optional Prometheus page.
 
 pub mod acks;
+pub mod admission;
 pub mod announce;
 pub mod client;
 pub mod commands;
@@ -93,6 +95,8 @@ rules::counters! {
         Counter heartbeat_closes: AtomicU64,
         /// Clients closed because the worker refused one of their data events.
         Counter refused_events: AtomicU64,
+        /// Connections closed at accept because a listener's connection limit was reached.
+        Counter connections_refused: AtomicU64,
     }
 }
 
