@@ -113,14 +113,16 @@ pub struct ListenerConfig {
     pub limits: ConnectionLimits,
 }
 
-/// A listener's connection limits (`max_connections`, `max_connections_per_ip`); `None` = no
-/// limit, the default.
+/// A listener's connection limits (`max_connections`, `max_connections_per_ip`,
+/// `max_accepts_per_sec`); `None` = no limit, the default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Live connections in all.
     pub total: Option<usize>,
     /// Live connections from one remote address.
     pub per_ip: Option<usize>,
+    /// New connections accepted per second (`max_accepts_per_sec`).
+    pub accepts_per_sec: Option<u32>,
 }
 
 impl fmt::Debug for ListenerConfig {

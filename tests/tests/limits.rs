@@ -1,10 +1,12 @@
-//! Connection limits (issue 13): a listener's `max_connections` and `max_connections_per_ip`.
+//! Connection limits (issue 13): a listener's `max_connections`, `max_connections_per_ip`
+//! and `max_accepts_per_sec`.
 //! The connection over a limit is closed at once and counted (`connections_refused` in
 //! status); the others keep working, and a place freed by a closing client is taken again.
 
 use std::time::Duration;
 use tests::api_cluster::status_counter;
 use tests::{LineClient, Proc, Read, WAIT};
+use tokio::io::AsyncReadExt;
 
 const SECRET: &str = "limits-secret";
 
@@ -13,7 +15,8 @@ fn config() -> String {
         "secret = \"{SECRET}\"\n[register]\nlisten = \"127.0.0.1:0\"\n[gateway]\nname = \"g\"\n\
          lan_ip = \"127.0.0.1\"\ninternal_listen = \"127.0.0.1:0\"\nlisteners = [\n\
          {{ url = \"text://127.0.0.1:0\", max_connections = 3 }},\n\
-         {{ url = \"frame://127.0.0.1:0\", max_connections_per_ip = 2 }},\n]\n\
+         {{ url = \"frame://127.0.0.1:0\", max_connections_per_ip = 2 }},\n\
+         {{ url = \"raw://127.0.0.1:0\", max_accepts_per_sec = 1 }},\n]\n\
          [worker]\nname = \"w\"\nhandler = \"echo\"\n"
     )
 }
@@ -79,9 +82,29 @@ async fn connections_over_a_listeners_limits_are_closed_counted_and_the_rest_wor
     }
     f1.echo_many("f1-after", 2).await;
 
+    // max_accepts_per_sec = 1 on the raw listener: of five connections opened at once, the
+    // first is served and at most one more (if a second passed meanwhile); the rest are closed.
+    let raw = p.wait_listener("raw").await;
+    let mut conns = Vec::new();
+    for _ in 0..5 {
+        conns.push(tests::clients::tcp(raw).await);
+    }
+    let mut closed = 0;
+    for c in &mut conns {
+        let mut buf = [0u8; 16];
+        match tokio::time::timeout(Duration::from_millis(500), c.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => closed += 1,
+            _ => {}
+        }
+    }
+    assert!(
+        (3..5).contains(&closed),
+        "{closed} of 5 closed at 1 accept/s"
+    );
+
     let (refused_count, v) = status_counter(register, SECRET, "connections_refused").await;
     assert!(
-        refused_count.is_some_and(|n| n >= 2),
+        refused_count.is_some_and(|n| n >= 5),
         "connections_refused {refused_count:?}: {v:#}"
     );
     p.wait_log(&["WARN", "connection refused", "max_connections"], 1)

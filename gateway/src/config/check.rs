@@ -192,6 +192,7 @@ impl Check<'_> {
         let limits = ConnectionLimits {
             total: (l.max_connections > 0).then_some(l.max_connections),
             per_ip: (l.max_connections_per_ip > 0).then_some(l.max_connections_per_ip),
+            accepts_per_sec: (l.max_accepts_per_sec > 0).then_some(l.max_accepts_per_sec),
         };
         Some(ListenerConfig {
             url,

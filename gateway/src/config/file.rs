@@ -109,6 +109,9 @@ pub(super) struct ListenerSection {
     /// Live connections from one remote address at most; 0 = no limit.
     #[serde(default)]
     pub(super) max_connections_per_ip: usize,
+    /// New connections accepted per second at most; 0 = no limit.
+    #[serde(default)]
+    pub(super) max_accepts_per_sec: u32,
 }
 
 /// A listener's `tls`: PEM files.

@@ -18,6 +18,8 @@ pub enum Refused {
     Total(usize),
     /// This address has `max_connections_per_ip` already.
     PerIp(usize),
+    /// The listener accepted `max_accepts_per_sec` in the last second already.
+    Rate,
 }
 
 impl std::fmt::Display for Refused {
@@ -27,6 +29,7 @@ impl std::fmt::Display for Refused {
             Refused::PerIp(n) => {
                 write!(f, "the address has its max_connections_per_ip ({n})")
             }
+            Refused::Rate => write!(f, "the listener is at its max_accepts_per_sec"),
         }
     }
 }
@@ -54,7 +57,7 @@ pub struct Slot {
 impl Admission {
     /// Bookkeeping for `limits`; `None` when there is no limit (nothing to count).
     pub fn new(limits: ConnectionLimits) -> Option<Arc<Admission>> {
-        (limits != ConnectionLimits::default()).then(|| {
+        (limits.total.is_some() || limits.per_ip.is_some()).then(|| {
             Arc::new(Admission {
                 limits,
                 live: Mutex::default(),
@@ -117,12 +120,21 @@ mod tests {
     }
 
     fn limits(total: Option<usize>, per_ip: Option<usize>) -> ConnectionLimits {
-        ConnectionLimits { total, per_ip }
+        ConnectionLimits {
+            total,
+            per_ip,
+            accepts_per_sec: None,
+        }
     }
 
     #[test]
     fn no_limits_means_no_bookkeeping() {
         assert!(Admission::new(ConnectionLimits::default()).is_none());
+        let rate_only = ConnectionLimits {
+            accepts_per_sec: Some(10),
+            ..Default::default()
+        };
+        assert!(Admission::new(rate_only).is_none());
     }
 
     #[test]

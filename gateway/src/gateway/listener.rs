@@ -1,6 +1,6 @@
 //! Client listeners: `protocol://ip:port`, optionally TLS, resolved through the codec registry.
 
-use super::admission::Admission;
+use super::admission::{Admission, Refused};
 use super::conn::{self, ClientStream, ListenerInfo};
 use super::GatewayState;
 use crate::config::ListenerConfig;
@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use timing::Throttle;
+use timing::{Rate, Throttle};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -36,6 +36,7 @@ pub struct Listener {
     info: Arc<ListenerInfo>,
     codec: PreparedCodec,
     admission: Option<Arc<Admission>>,
+    rate: Option<Rate>,
 }
 
 /// How often refusals by a listener's connection limits are reported (the first one at once).
@@ -58,6 +59,7 @@ impl Listener {
             }),
             codec: cfg.codec.clone(),
             admission: Admission::new(cfg.limits),
+            rate: cfg.limits.accepts_per_sec.map(Rate::per_sec),
         })
     }
 
@@ -67,7 +69,7 @@ impl Listener {
     }
 
     /// Accepts clients forever, one task each.
-    pub async fn run(self, state: Arc<GatewayState>) {
+    pub async fn run(mut self, state: Arc<GatewayState>) {
         let mut refusals = Throttle::new(REFUSED_REPORT_EVERY);
         loop {
             let (tcp, remote) = match self.tcp.accept().await {
@@ -79,7 +81,13 @@ impl Listener {
                     continue;
                 }
             };
-            let slot = match self.admission.as_ref().map(|a| a.admit(remote.ip())) {
+            let now = std::time::Instant::now();
+            let within_rate = self.rate.as_mut().is_none_or(|r| r.allow(now));
+            let admitted = match within_rate {
+                false => Some(Err(Refused::Rate)),
+                true => self.admission.as_ref().map(|a| a.admit(remote.ip())),
+            };
+            let slot = match admitted {
                 None => None,
                 Some(Ok(slot)) => Some(slot),
                 Some(Err(why)) => {
@@ -88,7 +96,7 @@ impl Listener {
                         .stats
                         .connections_refused
                         .fetch_add(1, Ordering::Relaxed);
-                    if let Some(held) = refusals.report(std::time::Instant::now()) {
+                    if let Some(held) = refusals.report(now) {
                         tracing::warn!(
                             protocol = %self.info.protocol,
                             %remote,
