@@ -459,6 +459,7 @@ mod tests {
                 { url = "gt06://127.0.0.1:3", options = { timezone_offset_hours = "99" } },
                 { url = "jt808://127.0.0.1:4", options = { text_flags = "1" } },
                 { url = "text://127.0.0.1:5", options = { bad_checksum = "close" } },
+                { url = "gt06://127.0.0.1:6", options = { bad_checksum = "x", timezone_offset_hours = "y", colour = "red" } },
             ]
         "#;
         let errs = parse(text).unwrap_err();
@@ -469,6 +470,9 @@ mod tests {
                 "gateway.listeners[2].options.timezone_offset_hours",
                 "gateway.listeners[3].options.text_flags",
                 "gateway.listeners[4].options.bad_checksum",
+                "gateway.listeners[5].options.bad_checksum",
+                "gateway.listeners[5].options.timezone_offset_hours",
+                "gateway.listeners[5].options.colour",
             ]
         );
         assert_eq!(

@@ -181,7 +181,7 @@ impl Check<'_> {
         let codec = match registry.prepare(&url.protocol, &options) {
             Ok(codec) => codec,
             Err(PrepareError::Options(e)) => {
-                self.error(format!("{key}.options.{}", e.key), e.to_string());
+                self.option_errors(key, &url.protocol, options, e, registry);
                 return None;
             }
             Err(e @ PrepareError::UnknownCodec { .. }) => {
@@ -200,6 +200,28 @@ impl Check<'_> {
             codec,
             limits,
         })
+    }
+
+    /// Reports `first` and every other bad option of the listener at `key`: a codec stops at the
+    /// first one it meets, so each is taken out in turn and the codec asked again.
+    fn option_errors(
+        &mut self,
+        key: &str,
+        protocol: &str,
+        mut options: CodecOptions,
+        first: codecs::options::OptionsError,
+        registry: &CodecRegistry,
+    ) {
+        let mut next = Some(first);
+        while let Some(e) = next.take() {
+            self.error(format!("{key}.options.{}", e.key), e.to_string());
+            if options.extra.remove(&e.key).is_none() {
+                return;
+            }
+            if let Err(PrepareError::Options(e)) = registry.prepare(protocol, &options) {
+                next = Some(e);
+            }
+        }
     }
 
     pub(super) fn worker(&mut self, w: WorkerSection) -> WorkerConfig {
