@@ -49,10 +49,13 @@ pub struct Event {
     pub fields: Option<Value>,
     /// The connection's session map.
     pub session: Map<String, Value>,
+    /// Delivered before to a worker that died without acknowledging it; its effects may have
+    /// happened already.
+    pub redelivered: bool,
 }
 
 impl Event {
-    /// A message event with no uid, fields or session.
+    /// A message event with no uid, fields or session, not redelivered.
     pub fn message(
         client_id: impl Into<Arc<str>>,
         listener: impl Into<Arc<str>>,
@@ -68,6 +71,7 @@ impl Event {
             data: data.into(),
             fields: None,
             session: Map::new(),
+            redelivered: false,
         }
     }
 

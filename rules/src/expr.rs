@@ -509,6 +509,7 @@ mod tests {
             "client_id",
             "listener",
             "protocol",
+            "redelivered",
         ] {
             let path = Path::parse(p).unwrap();
             let want = compare(ctx.resolve(&path).as_deref(), Op::Eq, Some(&Value::Null));
@@ -579,6 +580,31 @@ mod tests {
         ] {
             assert_eq!(Expr::parse(cond).unwrap().needs_fields(), want, "{cond}");
         }
+    }
+
+    #[test]
+    fn redelivered_is_true_only_for_a_redelivered_event() {
+        let mut ev = Event::message("c", "l", "text", "hi");
+        let st = DeviceState::new();
+        for flag in [false, true] {
+            ev.redelivered = flag;
+            let ctx = Context::new(&ev, &st, 1000);
+            for (cond, want) in [
+                ("redelivered", flag),
+                ("not redelivered", !flag),
+                ("redelivered == true", flag),
+                ("redelivered != false", flag),
+                ("redelivered == null", false),
+                ("text == 'hi' and not redelivered", !flag),
+            ] {
+                assert_eq!(
+                    Expr::parse(cond).unwrap().eval(&ctx),
+                    want,
+                    "{cond} ({flag})"
+                );
+            }
+        }
+        assert!(!Expr::parse("redelivered").unwrap().needs_fields());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Field paths (`uid`, `text`, `fields.speed`, `state.x`, bare `speed`) and what they read.
+//! Field paths (`uid`, `text`, `redelivered`, `fields.speed`, `state.x`, bare `speed`) and what
+//! they read.
 
 use crate::event::{DeviceState, Event};
 use nom::bytes::complete::{take_while, take_while1};
@@ -20,6 +21,7 @@ pub(crate) enum Root {
     Event,
     Text,
     Now,
+    Redelivered,
     Fields,
     State,
     Session,
@@ -65,6 +67,7 @@ impl Path {
             "event" => (Root::Event, rest),
             "text" => (Root::Text, rest),
             "now" => (Root::Now, rest),
+            "redelivered" => (Root::Redelivered, rest),
             "fields" => (Root::Fields, rest),
             "state" => (Root::State, rest),
             "session" => (Root::Session, rest),
@@ -169,7 +172,7 @@ impl<'a> Context<'a> {
             | Root::Protocol
             | Root::Event
             | Root::Text => self.resolve_str(path).is_none(),
-            Root::Now => false,
+            Root::Now | Root::Redelivered => false,
             Root::Fields => self
                 .fields
                 .as_deref()
@@ -191,6 +194,7 @@ impl<'a> Context<'a> {
             | Root::Event
             | Root::Text => text(self.resolve_str(path)),
             Root::Now => Some(Cow::Owned(Value::from(self.now))),
+            Root::Redelivered => Some(Cow::Owned(Value::Bool(self.event.redelivered))),
             Root::Fields => {
                 let f = self.fields.as_deref()?;
                 descend(f, &path.keys).map(Cow::Borrowed)
@@ -241,5 +245,30 @@ mod tests {
         assert_eq!(get("uid"), None);
         assert_eq!(get("client_id"), Some(Value::from("c1")));
         assert_eq!(get("event"), Some(Value::from("message")));
+        assert_eq!(get("redelivered"), Some(Value::Bool(false)));
+    }
+
+    #[test]
+    fn redelivered_is_a_bool_root_that_shadows_a_field_of_that_name() {
+        let mut ev = Event::message("c1", "l", "text", r#"{"redelivered":"no"}"#);
+        ev.redelivered = true;
+        let st = DeviceState::new();
+        let ctx = Context::new(&ev, &st, 0);
+        let p = Path::parse("redelivered").unwrap();
+        assert_eq!(p.root, Root::Redelivered);
+        assert_eq!(
+            ctx.resolve(&p).map(Cow::into_owned),
+            Some(Value::Bool(true))
+        );
+        assert!(!ctx.is_null(&p));
+        assert_eq!(ctx.resolve_str(&p), None);
+        let field = Path::parse("fields.redelivered").unwrap();
+        assert_eq!(
+            ctx.resolve(&field).map(Cow::into_owned),
+            Some(Value::from("no"))
+        );
+        assert!(Path::parse("redelivered.x")
+            .unwrap_err()
+            .contains("no sub-fields"));
     }
 }

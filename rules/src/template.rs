@@ -298,6 +298,18 @@ mod tests {
     }
 
     #[test]
+    fn redelivered_renders_as_true_or_false_and_keeps_its_type_alone() {
+        let mut ev = Event::message("c", "l", "p", "");
+        ev.redelivered = true;
+        let st = DeviceState::new();
+        let ctx = Context::new(&ev, &st, 0);
+        let t = Template::parse("dup=${redelivered}").unwrap();
+        assert_eq!(t.render(&ctx).unwrap(), "dup=true");
+        let t = Template::parse("${redelivered}").unwrap();
+        assert_eq!(t.render_value(&ctx).unwrap(), Value::Bool(true));
+    }
+
+    #[test]
     fn a_lone_placeholder_keeps_its_json_type() {
         let ev = Event::message("c", "l", "p", r#"{"n":3,"o":{"a":1}}"#);
         let st = DeviceState::new();

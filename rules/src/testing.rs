@@ -38,6 +38,8 @@ struct TestEvent {
     fields: Option<Value>,
     #[serde(default)]
     session: Map<String, Value>,
+    #[serde(default)]
+    redelivered: bool,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +146,7 @@ fn build_event(t: TestEvent) -> Result<Event, String> {
         data: data.into(),
         fields: t.fields,
         session: t.session,
+        redelivered: t.redelivered,
     })
 }
 

@@ -90,3 +90,53 @@ fn bad_test_cases_and_bad_rules_are_errors_not_passes() {
     assert_eq!(report.errors.len(), 1, "{report}");
     assert_eq!(report.errors[0].file, bad_rules);
 }
+
+#[test]
+fn a_test_event_can_be_redelivered_and_rules_see_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("r.toml");
+    std::fs::write(
+        &rules,
+        r#"
+        [[rule]]
+        name = "seen"
+        when = "uid != null"
+        actions = [{ set_state = { last_seen = "${now}", again = "${redelivered}" } }]
+
+        [[rule]]
+        name = "alert-once"
+        when = "kind == 'alarm' and not redelivered"
+        actions = [{ publish = { topic = "alerts/${uid}", payload = { uid = "${uid}" } } }]
+        "#,
+    )
+    .unwrap();
+    let tests = default_tests_path(&rules);
+    std::fs::write(
+        &tests,
+        r#"
+        [[test]]
+        name = "first delivery publishes"
+        now = 7
+        expect = [
+          { set_state = { uid = "d1", state = { last_seen = 7, again = false } } },
+          { publish = { topic = "alerts/d1", qos = 1, retain = false, payload = { uid = "d1" } } },
+        ]
+        [test.event]
+        uid = "d1"
+        fields = { kind = "alarm" }
+
+        [[test]]
+        name = "redelivery does not publish again"
+        now = 8
+        expect = [{ set_state = { uid = "d1", state = { last_seen = 8, again = true } } }]
+        [test.event]
+        uid = "d1"
+        fields = { kind = "alarm" }
+        redelivered = true
+        "#,
+    )
+    .unwrap();
+    let report = run_rule_tests(&rules, &tests);
+    assert!(report.success(), "{report}");
+    assert_eq!(report.passed.len(), 2, "{report}");
+}
