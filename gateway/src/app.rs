@@ -147,11 +147,27 @@ pub struct RunningWorker<H> {
     /// The Prometheus endpoint's bound address, when `[worker] metrics_listen` is set.
     pub metrics: Option<SocketAddr>,
     handler: Arc<H>,
+    departure: Arc<gateways::Departure>,
 }
 
+/// How long a stopping worker waits for its gateways to release it.
+pub const LEAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl<H: EventHandler> RunningWorker<H> {
-    /// Runs the handler's `on_worker_stop`.
+    /// Stops gracefully: leaves every gateway (each stops routing to this worker, waits for
+    /// the acknowledgement of what it sent, moves the worker's clients to the others and
+    /// releases it), then runs the handler's `on_worker_stop`.
     pub async fn stop(&self) {
+        let open = self.departure.leave(LEAVE_TIMEOUT).await;
+        if open > 0 {
+            tracing::warn!(
+                gateways = open,
+                "not released within {LEAVE_TIMEOUT:?}: those gateways will redeliver what this \
+                 worker did not acknowledge"
+            );
+        } else {
+            tracing::info!("left every gateway");
+        }
         self.handler.on_worker_stop(&self.api).await;
     }
 }
@@ -192,6 +208,7 @@ pub async fn start_worker<H: EventHandler>(
     } else {
         Inbox::start(handler.clone(), api.clone(), w.shards)
     };
+    let departure = Arc::new(gateways::Departure::default());
     let opts = gateways::LinkOptions {
         name: w.name.clone(),
         registers: cfg
@@ -203,6 +220,7 @@ pub async fn start_worker<H: EventHandler>(
         secret: Arc::new(cfg.secret.clone().into_bytes()),
         local,
         role: crate::proto::Role::Worker,
+        departure: departure.clone(),
     };
     tokio::spawn(gateways::run(opts, Some(inbox), api.clone()));
     Ok(RunningWorker {
@@ -210,5 +228,6 @@ pub async fn start_worker<H: EventHandler>(
         counters,
         metrics: metrics_bound,
         handler,
+        departure,
     })
 }

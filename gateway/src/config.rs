@@ -71,6 +71,20 @@ pub enum OverflowPolicy {
     DropOldest,
 }
 
+/// When a device-family listener sends the ack that confirms a data frame (`ack`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AckMode {
+    /// Once the worker has handled the frame's event (for the rules: flushed its effects to
+    /// disk), and every earlier one of the connection: an acked frame is never lost. The
+    /// default.
+    #[default]
+    OnCommit,
+    /// As soon as the frame is decoded, before any worker has it: for devices that cannot
+    /// wait; a process that dies may lose frames the device was told are received.
+    OnDecode,
+}
+
 /// `[gateway]`.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -111,6 +125,8 @@ pub struct ListenerConfig {
     pub codec: PreparedCodec,
     /// How many connections it serves at once, in all and per remote address.
     pub limits: ConnectionLimits,
+    /// When a family codec's acks leave.
+    pub ack: AckMode,
 }
 
 /// A listener's connection limits (`max_connections`, `max_connections_per_ip`,
@@ -132,6 +148,7 @@ impl fmt::Debug for ListenerConfig {
             .field("tls", &self.tls.is_some())
             .field("codec", &self.codec)
             .field("limits", &self.limits)
+            .field("ack", &self.ack)
             .finish()
     }
 }

@@ -28,8 +28,9 @@ pub trait EventDone: Send + Sync + std::fmt::Debug {
 /// gateway only once the event is accepted. [`Accept::accept`] accepts it; [`Accept::refuse`],
 /// or dropping the token without either, refuses it: the gateway closes the client, so the
 /// device keeps what was not confirmed and sends it again on its next connection.
-/// A token for an event that needs no acceptance (connect and close events, and for now events
-/// that came over an internal link) is inert: both calls do nothing.
+/// Over an internal link the worker's link reports the acceptance back to the gateway (see
+/// `worker::completions`). A token for an event that needs no acceptance (connect and close
+/// events in the gateway's process) is inert: both calls do nothing.
 #[derive(Debug, Default)]
 pub struct Accept {
     target: Option<AcceptTarget>,
@@ -111,22 +112,34 @@ impl Drop for Accept {
 /// Whether a delivered event is accepted yet (see [`Accept`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acceptance {
-    /// Accepted, or needs no acceptance: the handler returned without deferring, or the event
-    /// was queued for a shard (queued counts as accepted there, as for a remote worker).
+    /// Accepted, or needs no acceptance: the handler returned without deferring.
     Accepted,
-    /// The handler took the token: its accept or refusal reaches the client later.
+    /// The handler took the token, or the event was queued for a shard (which reports the
+    /// token once the handler is done): its accept or refusal comes later.
     Deferred,
 }
 
-/// A handler run by the task that delivers the event.
-pub type InlineHandler =
-    dyn Fn(FromGateway, Accept) -> Pin<Box<dyn Future<Output = Acceptance> + Send>> + Send + Sync;
+/// The event of a queued item that could not be queued, its token dropped unreported (the
+/// caller keeps the event, and with it the duty to get it handled).
+fn forget((msg, accept, _): Queued) -> FromGateway {
+    accept.forget();
+    msg
+}
+
+/// A handler run by the task that delivers the event; the flag says the event is redelivered.
+pub type InlineHandler = dyn Fn(FromGateway, Accept, bool) -> Pin<Box<dyn Future<Output = Acceptance> + Send>>
+    + Send
+    + Sync;
+
+/// An event queued for a handler shard: the event, its acceptance token, and whether it is
+/// redelivered.
+pub type Queued = (FromGateway, Accept, bool);
 
 /// Where gateways deliver events for one worker.
 #[derive(Clone)]
 pub enum Inbox {
     /// Handler shards fed by bounded queues.
-    Sharded(Arc<[mpsc::Sender<FromGateway>]>),
+    Sharded(Arc<[mpsc::Sender<Queued>]>),
     /// The handler run by the deliverer itself.
     Inline(Arc<InlineHandler>),
 }
@@ -153,19 +166,19 @@ pub(crate) fn client_of(msg: &FromGateway) -> Option<ClientId> {
 }
 
 impl Inbox {
-    /// Hands over an event with its acceptance token (inert when it needs none): queued on
-    /// its client's shard, or handled at once inline. `Err` gives it back when the worker is
-    /// gone.
+    /// Hands over an event with its acceptance token (inert when it needs none) and whether
+    /// it is `redelivered`: queued on its client's shard, or handled at once inline. `Err`
+    /// gives it back when the worker is gone.
     pub async fn deliver(
         &self,
         msg: FromGateway,
         accept: Accept,
+        redelivered: bool,
     ) -> Result<Acceptance, FromGateway> {
         match self {
-            Inbox::Inline(run) => Ok(run(msg, accept).await),
+            Inbox::Inline(run) => Ok(run(msg, accept, redelivered).await),
             Inbox::Sharded(shards) => {
-                // A shard's queue carries no token: queued counts as accepted (see Acceptance).
-                accept.forget();
+                // The token travels with the event: the shard reports it (see Acceptance).
                 let idx = match client_of(&msg) {
                     Some(c) => {
                         let h = (c.conn as u64) ^ ((u32::from(c.ip) as u64) << 16) ^ c.port as u64;
@@ -174,13 +187,13 @@ impl Inbox {
                     None => 0,
                 };
                 // Room in the shard's queue is the usual case: no send future to poll.
-                match shards[idx].try_send(msg) {
-                    Ok(()) => Ok(Acceptance::Accepted),
-                    Err(TrySendError::Full(msg)) => match shards[idx].send(msg).await {
-                        Ok(()) => Ok(Acceptance::Accepted),
-                        Err(e) => Err(e.0),
+                match shards[idx].try_send((msg, accept, redelivered)) {
+                    Ok(()) => Ok(Acceptance::Deferred),
+                    Err(TrySendError::Full(q)) => match shards[idx].send(q).await {
+                        Ok(()) => Ok(Acceptance::Deferred),
+                        Err(e) => Err(forget(e.0)),
                     },
-                    Err(TrySendError::Closed(msg)) => Err(msg),
+                    Err(TrySendError::Closed(q)) => Err(forget(q)),
                 }
             }
         }

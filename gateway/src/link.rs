@@ -220,7 +220,7 @@ pub fn spawn_writer<M: KeepAlive>(
 
 /// Puts the current task at the back of its scheduler's run queue, without polling for I/O
 /// (unlike `tokio::task::yield_now`, which defers the task until the driver is polled).
-async fn requeue() {
+pub(crate) async fn requeue() {
     let mut queued = false;
     std::future::poll_fn(|cx| {
         if queued {

@@ -207,6 +207,7 @@ impl Inner {
             data,
             fields,
             session: cx.session(),
+            redelivered: cx.redelivered,
         };
         // When too many events wait for the store, this event (and its connection, which
         // handles one event at a time) waits for room first.

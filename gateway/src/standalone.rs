@@ -27,6 +27,7 @@ impl StandaloneApi {
             secret: Arc::new(secret.as_bytes().to_vec()),
             local: None,
             role: Role::Api,
+            departure: Default::default(),
         };
         let links = tokio::spawn(gateways::run(opts, None, api.clone()));
         StandaloneApi { api, links }

@@ -199,6 +199,7 @@ impl Check<'_> {
             tls: tls?,
             codec,
             limits,
+            ack: l.ack,
         })
     }
 

@@ -112,6 +112,9 @@ pub(super) struct ListenerSection {
     /// New connections accepted per second at most; 0 = no limit.
     #[serde(default)]
     pub(super) max_accepts_per_sec: u32,
+    /// When a family codec's acks leave: `on_commit` (default) or `on_decode`.
+    #[serde(default)]
+    pub(super) ack: super::AckMode,
 }
 
 /// A listener's `tls`: PEM files.

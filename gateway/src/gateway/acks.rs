@@ -84,6 +84,11 @@ impl AckWindow {
         Released { window: self }
     }
 
+    /// Whether replies wait for the next data event routed.
+    pub fn has_loose(&self) -> bool {
+        !self.loose.is_empty()
+    }
+
     /// The codec yielded a reply; it waits for the data event it attaches to.
     pub fn reply(&mut self, bytes: Bytes) {
         self.held_bytes += bytes.len();

@@ -340,6 +340,19 @@ impl crate::delivery::EventDone for ClientHandle {
     }
 }
 
+/// What routing and worker links need of a client.
+impl super::worker_slot::EventClient for ClientHandle {
+    fn id(&self) -> crate::client_id::ClientId {
+        self.id
+    }
+    fn assignment(&self) -> &super::worker_slot::Assignment {
+        &self.worker
+    }
+    fn close_now(&self) {
+        self.close(None);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -188,6 +188,8 @@ enum Woke {
 pub struct ListenerInfo {
     /// Codec name (`text`, `websocket`, ...).
     pub protocol: String,
+    /// When the codec's acks leave.
+    pub ack: crate::config::AckMode,
 }
 
 /// Runs one client until it closes; never panics on client input.
@@ -202,7 +204,7 @@ pub async fn run(
     let client = state.add_client();
     let id = client.id;
     let mut conn = Conn {
-        policy: Policy::new(&state, &client, codec.as_mut()),
+        policy: Policy::new(&state, &client, codec.as_mut(), info.ack),
         tls_dirty: false,
     };
     let mut rbuf: Option<BytesMut> = None;
@@ -254,7 +256,7 @@ pub async fn run(
         uid,
         session,
     };
-    Box::pin(state.router.route(&client, close, 0)).await;
+    Box::pin(state.router.route(&client, close, 0, false)).await;
     state.router.release(&client);
 }
 
@@ -387,7 +389,8 @@ impl Conn<'_> {
                 Step::Opened(msg) => (msg, 0),
             };
             // Not through `route`: one future less to move the event through on the hot path.
-            let r = state.router.route(client, msg, seq).await;
+            let confirm = self.policy.confirms();
+            let r = state.router.route(client, msg, seq, confirm).await;
             self.policy.routed(seq, r)?;
             if self.policy.reply_due(since_flush, Instant::now) {
                 self.write_ready(wr)?;
@@ -399,7 +402,11 @@ impl Conn<'_> {
     /// Hands event `seq` (0: not data) to its worker and tells the policy how it went.
     async fn route(&mut self, msg: FromGateway, seq: u64) -> Result<(), End> {
         let state = self.policy.state();
-        let r = state.router.route(self.policy.client(), msg, seq).await;
+        let confirm = self.policy.confirms();
+        let r = state
+            .router
+            .route(self.policy.client(), msg, seq, confirm)
+            .await;
         self.policy.routed(seq, r)
     }
 

@@ -1,7 +1,7 @@
 //! The gateway's internal listener: workers (and standalone APIs) link here, authenticated.
-//! A worker link becomes a router slot; commands read from any link are executed.
+//! A worker link is served by `worker_link` (a router slot, acknowledged delivery); a standalone
+//! API's link only carries commands and queries, executed here.
 
-use super::worker_slot::WorkerSink;
 use super::GatewayState;
 use crate::counters::Samples;
 use crate::link;
@@ -43,33 +43,18 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
                     return;
                 }
             };
+            if role == Role::Worker {
+                super::worker_link::serve(state, name, peer, reader, wr).await;
+                return;
+            }
+            // A standalone API: commands and queries, no events.
             let (tx, writer) = link::spawn_writer::<FromGateway>(wr);
-            let slot = if role == Role::Worker {
-                let slot = state
-                    .router
-                    .add_worker(name.clone(), WorkerSink::Remote(tx.clone()))
-                    .await;
-                // Logged once routable: tests and operators read it as "events reach it now".
-                tracing::info!(worker = %name, %peer, "worker linked");
-                Some(slot)
-            } else {
-                None
-            };
-            let why = loop {
-                match link::next(&mut reader, &tx).await {
-                    Ok(msg) => {
-                        if let Some(reply) = state.execute(msg) {
-                            if tx.send(reply).await.is_err() {
-                                break crate::proto::LinkError::Closed;
-                            }
-                        }
+            while let Ok(msg) = link::next(&mut reader, &tx).await {
+                if let Some(reply) = state.execute(msg) {
+                    if tx.send(reply).await.is_err() {
+                        break;
                     }
-                    Err(e) => break e,
                 }
-            };
-            if let Some(slot) = slot {
-                state.router.remove_worker(slot.id);
-                tracing::info!(worker = %name, "worker link closed: {why}");
             }
             drop(tx);
             writer.abort();

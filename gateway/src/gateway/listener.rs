@@ -56,6 +56,7 @@ impl Listener {
             tls: cfg.tls.clone(),
             info: Arc::new(ListenerInfo {
                 protocol: url.protocol.clone(),
+                ack: cfg.ack,
             }),
             codec: cfg.codec.clone(),
             admission: Admission::new(cfg.limits),

@@ -23,7 +23,9 @@ pub mod listener;
 pub mod metrics;
 pub mod policy;
 pub mod queries;
+pub mod retention;
 pub mod router;
+pub mod worker_link;
 pub mod worker_slot;
 
 use crate::client_id::{ClientId, GatewayKey};
@@ -97,6 +99,12 @@ rules::counters! {
         Counter refused_events: AtomicU64,
         /// Connections closed at accept because a listener's connection limit was reached.
         Counter connections_refused: AtomicU64,
+        /// Events sent to workers in other processes and not yet acknowledged.
+        Gauge retained: AtomicU64,
+        /// Bytes of those events.
+        Gauge retained_bytes: AtomicU64,
+        /// Times a worker link's retention window filled up (its clients then wait).
+        Counter retention_full: AtomicU64,
     }
 }
 

@@ -24,6 +24,7 @@ use super::acks::AckWindow;
 use super::client::{ClientHandle, Out, Unsent};
 use super::router::Routed;
 use super::GatewayState;
+use crate::config::AckMode;
 use crate::proto::{DataMeta, Fields, FromGateway};
 use bytes::{Bytes, BytesMut};
 use codecs::{Codec, CodecError, Inbound, Outbound};
@@ -103,6 +104,8 @@ pub struct Policy<'a> {
     acks: Option<Box<AckWindow>>,
     /// Without a window: where the replies not yet attached start in `wbuf`.
     loose: Option<u32>,
+    /// Acks leave as soon as they are decoded (`ack = "on_decode"`): nothing is held.
+    on_decode: bool,
 }
 
 impl<'a> Policy<'a> {
@@ -111,6 +114,7 @@ impl<'a> Policy<'a> {
         state: &'a GatewayState,
         client: &'a Arc<ClientHandle>,
         codec: &'a mut dyn Codec,
+        ack: AckMode,
     ) -> Self {
         let handshaking = codec.expects_handshake();
         Policy {
@@ -125,7 +129,16 @@ impl<'a> Policy<'a> {
             seq: 0,
             acks: None,
             loose: None,
+            on_decode: ack == AckMode::OnDecode,
         }
+    }
+
+    /// Whether the data event about to be routed confirms a reply waiting for it: a family
+    /// codec yields a frame's ack before the frame's message. Only then does a worker in
+    /// another process need to report the event's acceptance (see `ClientEvent::confirm`).
+    pub fn confirms(&self) -> bool {
+        !self.on_decode
+            && (self.loose.is_some() || self.acks.as_ref().is_some_and(|w| w.has_loose()))
     }
 
     /// The client this policy serves (borrowed for the policy's life, not from it).
@@ -244,6 +257,8 @@ impl<'a> Policy<'a> {
     pub fn routed(&mut self, seq: u64, r: Routed) -> Result<(), End> {
         let pending = match r {
             Routed::Delivered => false,
+            // Acks already went (or go) out as decoded: nothing waits for the worker.
+            Routed::Deferred | Routed::Held if self.on_decode => false,
             Routed::Deferred | Routed::Held => true,
             Routed::Overflow => {
                 if seq != 0 {

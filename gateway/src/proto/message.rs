@@ -396,6 +396,12 @@ messages! {
             /// The device id.
             uid: String,
         },
+        /// Marks the next event: it was sent before to a worker that died without acknowledging
+        /// it, so its effects may have happened already (see `Context::redelivered`).
+        Redelivered = 0x25,
+        /// Answers `ToGateway::Leaving` once every event sent to the worker is acknowledged and
+        /// its clients have moved on: nothing more comes on this link.
+        Released = 0x26,
         /// The answer to a `Query`, as JSON; the asker reads it as the reply type of what it
         /// asked (see `query::Reply::decode`).
         QueryReply = 0x41 {
@@ -510,11 +516,26 @@ messages! {
             /// What is asked, with its arguments.
             query: Query,
         },
+        /// Worker -> gateway: every event of this link up to number `upto` (events count from
+        /// 1 in the order the link carried them) is handled and may be forgotten.
+        Ack = 0x42 {
+            /// The last event handled, with every one before it.
+            upto: u64,
+        },
+        /// Worker -> gateway: event number `seq` of this link could not be handled; its client
+        /// is closed without confirming it, so the device sends it again.
+        EventRefused = 0x43 {
+            /// The event's number on the link.
+            seq: u64,
+        },
+        /// Worker -> gateway: the worker is stopping; route nothing new to it, and answer
+        /// `FromGateway::Released` once what it was sent is acknowledged.
+        Leaving = 0x44,
     }
 }
 
-/// Highest protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this build speaks (2: events are numbered and acknowledged).
+pub const PROTOCOL_VERSION: u16 = 2;
 
 #[cfg(test)]
 mod tests {

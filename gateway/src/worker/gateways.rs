@@ -7,8 +7,9 @@
 //! is listed.
 
 use super::api::{Api, GatewayLink};
+use super::completions::LinkCompletions;
 use crate::client_id::GatewayKey;
-use crate::delivery::{Accept, Inbox};
+use crate::delivery::{client_of, Accept, EventDone, Inbox};
 use crate::gateway::worker_slot::WorkerSink;
 use crate::gateway::GatewayState;
 use crate::link::{self, LinkReader};
@@ -19,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timing::clock;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// A spawned task that is aborted when this handle is dropped, so a register's or gateway's
 /// task ends with the follower that started it.
@@ -48,6 +49,65 @@ pub struct LinkOptions {
     pub local: Option<Arc<GatewayState>>,
     /// `Worker` (receives events) or `Api` (API only, [`StandaloneApi`](crate::StandaloneApi)).
     pub role: Role,
+    /// How the worker leaves its gateways when it stops.
+    pub departure: Arc<Departure>,
+}
+
+/// A worker's graceful stop: every gateway link says `Leaving`, goes on handling and
+/// acknowledging what it was sent, and ends when its gateway answers `Released` (everything
+/// acknowledged, the worker's clients moved to other workers with nothing to redeliver).
+#[derive(Debug)]
+pub struct Departure {
+    leaving: watch::Sender<bool>,
+    links: watch::Sender<usize>,
+}
+
+impl Default for Departure {
+    fn default() -> Self {
+        Departure {
+            leaving: watch::Sender::new(false),
+            links: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Departure {
+    /// Asks every gateway link to leave and waits until all are released, or `within` passed;
+    /// returns how many links were still open then.
+    pub async fn leave(&self, within: Duration) -> usize {
+        self.leaving.send_replace(true);
+        let mut links = self.links.subscribe();
+        let all_released = async {
+            while *links.borrow_and_update() > 0 {
+                if links.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, all_released).await;
+        let open = *self.links.borrow();
+        open
+    }
+
+    fn is_leaving(&self) -> bool {
+        *self.leaving.borrow()
+    }
+}
+
+/// Counts one open gateway link of a [`Departure`] while it lives.
+struct OpenLink<'a>(&'a Departure);
+
+impl<'a> OpenLink<'a> {
+    fn new(d: &'a Departure) -> Self {
+        d.links.send_modify(|n| *n += 1);
+        OpenLink(d)
+    }
+}
+
+impl Drop for OpenLink<'_> {
+    fn drop(&mut self) {
+        self.0.links.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 fn key_of(addr: &str) -> Option<GatewayKey> {
@@ -230,12 +290,14 @@ impl Drop for LinkGuard {
     }
 }
 
-/// A link to one gateway: events go to the inbox, query replies to the API.
+/// A link to one gateway: events go to the inbox, query replies to the API; handled events
+/// are acknowledged (see `completions`).
 struct GatewayTask {
     addr: String,
     key: GatewayKey,
     inbox: Option<Inbox>,
     api: Api,
+    departure: Arc<Departure>,
 }
 
 impl LinkTask for GatewayTask {
@@ -247,22 +309,90 @@ impl LinkTask for GatewayTask {
         reader: &mut LinkReader<FromGateway>,
         tx: &mpsc::Sender<ToGateway>,
     ) -> LinkEnd {
+        if self.departure.is_leaving() {
+            return LinkEnd::Stop;
+        }
+        let _open = OpenLink::new(&self.departure);
         self.api.set_link(self.key, GatewayLink::Remote(tx.clone()));
         let _guard = LinkGuard {
             api: self.api.clone(),
             key: self.key,
         };
         tracing::info!(gateway = %self.addr, "linked to gateway");
+        let done = Arc::new(LinkCompletions::default());
+        let _acks = AbortOnDrop(tokio::spawn(acknowledge(done.clone(), tx.clone())));
+        let mut leaving = self.departure.leaving.subscribe();
+        let mut left = false;
+        let mut redelivered = false;
         loop {
-            match link::next(reader, tx).await {
-                Ok(FromGateway::QueryReply { id, result }) => self.api.complete_query(id, result),
-                Ok(msg) => {
-                    let Some(inbox) = &self.inbox else { continue };
-                    if inbox.deliver(msg, Accept::inert()).await.is_err() {
+            let msg = tokio::select! {
+                r = link::next(reader, tx) => match r {
+                    Ok(m) => m,
+                    Err(e) => return LinkEnd::Lost(e),
+                },
+                () = until_leaving(&mut leaving), if !left => {
+                    left = true;
+                    tracing::info!(gateway = %self.addr, "leaving the gateway");
+                    if tx.send(ToGateway::Leaving).await.is_err() {
+                        return LinkEnd::Lost(LinkError::Closed);
+                    }
+                    continue;
+                }
+            };
+            match msg {
+                FromGateway::QueryReply { id, result } => self.api.complete_query(id, result),
+                FromGateway::Redelivered => redelivered = true,
+                FromGateway::Released => {
+                    tracing::info!(gateway = %self.addr, "released by the gateway");
+                    return LinkEnd::Stop;
+                }
+                msg if client_of(&msg).is_some() => {
+                    let seq = done.received();
+                    let redelivered = std::mem::take(&mut redelivered);
+                    let Some(inbox) = &self.inbox else {
+                        done.event_done(seq, true);
+                        continue;
+                    };
+                    let accept = Accept::new(done.clone(), seq);
+                    if inbox.deliver(msg, accept, redelivered).await.is_err() {
                         return LinkEnd::Lost(LinkError::Closed);
                     }
                 }
-                Err(e) => return LinkEnd::Lost(e),
+                other => {
+                    tracing::debug!("gateway sent {}", crate::proto::LinkMessage::name(&other))
+                }
+            }
+        }
+    }
+}
+
+/// Returns once the worker is leaving (never, if the departure is gone).
+async fn until_leaving(rx: &mut watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Sends a link's refusals and acknowledgements as its events finish. Under load many events
+/// finish between two wake-ups, so one `Ack` covers them all.
+async fn acknowledge(done: Arc<LinkCompletions>, tx: mpsc::Sender<ToGateway>) {
+    let mut sent = 0;
+    loop {
+        done.changed.notified().await;
+        // Behind the tasks already runnable (the shards finishing more events).
+        link::requeue().await;
+        let (refused, upto) = done.take();
+        for seq in refused {
+            if tx.send(ToGateway::EventRefused { seq }).await.is_err() {
+                return;
+            }
+        }
+        if upto > sent {
+            sent = upto;
+            if tx.send(ToGateway::Ack { upto }).await.is_err() {
+                return;
             }
         }
     }
@@ -291,6 +421,7 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Option<Inbox>, api
         key,
         inbox,
         api,
+        departure: opts.departure.clone(),
     };
     let LinkOptions {
         secret, role, name, ..

@@ -20,6 +20,9 @@ pub struct Context<'a> {
     pub uid: Option<String>,
     /// The listener's protocol (`text`, `gt06`, ...); set on connect events.
     pub protocol: Option<String>,
+    /// The event was delivered before to a worker that died without acknowledging it: its
+    /// effects may have happened already (a handler that must not repeat them checks this).
+    pub redelivered: bool,
     session: Mutex<Map<String, Value>>,
     // The target, not a token, plus a flag: an event whose handler does not defer costs no
     // lock and no reference count here (the caller learns the outcome from `deferred`).
@@ -40,6 +43,7 @@ impl<'a> Context<'a> {
             api,
             uid,
             protocol: None,
+            redelivered: false,
             session: Mutex::new(session),
             accept: None,
             deferred: AtomicBool::new(false),
@@ -60,6 +64,15 @@ impl<'a> Context<'a> {
         match &self.accept {
             Some(t) if !self.deferred.swap(true, Ordering::AcqRel) => Accept::to(t.clone()),
             _ => Accept::inert(),
+        }
+    }
+
+    /// Accepts the event now, unless the handler took its acceptance.
+    pub(crate) fn accept_now(&mut self) {
+        if !self.deferred.load(Ordering::Acquire) {
+            if let Some(t) = self.accept.take() {
+                Accept::to(t).accept();
+            }
         }
     }
 

@@ -5,13 +5,14 @@
 //! runs the handler inline instead, in the client's connection task: still in order, one at a
 //! time per client, panics still caught, but with no queue and no task switch per event.
 //!
-//! An inline data event comes with its [`Accept`] token: the handler may take it
-//! (`Context::defer_accept`) and accept later; otherwise the event is accepted when the handler
-//! returns, which `deliver` reports as [`Acceptance::Accepted`] without touching the client.
+//! An event comes with its [`Accept`] token: the handler may take it (`Context::defer_accept`)
+//! and accept later; otherwise the event is accepted when the handler returns. Inline, `deliver`
+//! reports that as [`Acceptance::Accepted`] without touching the client; a shard accepts the
+//! token itself (over a link, it reports to the link's completions).
 
 use super::api::Api;
 use super::handler::{Context, EventHandler, Incoming};
-use crate::delivery::{client_of, Accept, Acceptance, Inbox};
+use crate::delivery::{client_of, Accept, Acceptance, Inbox, Queued};
 use crate::proto::FromGateway;
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
@@ -37,30 +38,40 @@ impl Inbox {
 
     /// An inbox that runs `handler` in the task that delivers the event.
     pub fn inline<H: EventHandler>(handler: Arc<H>, api: Api) -> Inbox {
-        Inbox::Inline(Arc::new(move |msg, accept| {
+        Inbox::Inline(Arc::new(move |msg, accept, redelivered| {
             let handler = handler.clone();
             let api = api.clone();
-            Box::pin(async move { handle_one(handler.as_ref(), &api, msg, accept).await })
+            Box::pin(async move {
+                handle_one(handler.as_ref(), &api, msg, accept, redelivered, false).await
+            })
         }))
     }
 }
 
-async fn shard<H: EventHandler>(handler: Arc<H>, api: Api, mut rx: mpsc::Receiver<FromGateway>) {
-    while let Some(msg) = rx.recv().await {
-        handle_one(handler.as_ref(), &api, msg, Accept::inert()).await;
+async fn shard<H: EventHandler>(handler: Arc<H>, api: Api, mut rx: mpsc::Receiver<Queued>) {
+    while let Some((msg, accept, redelivered)) = rx.recv().await {
+        handle_one(handler.as_ref(), &api, msg, accept, redelivered, true).await;
     }
 }
 
 /// Runs the handler for one event, catching and logging a panic; says whether the event is
-/// accepted (a handler that did not defer accepts on return, also when it panicked).
+/// accepted (a handler that did not defer accepts on return, also when it panicked). With
+/// `report`, an event accepted on return is reported through its token too.
 async fn handle_one<H: EventHandler>(
     handler: &H,
     api: &Api,
     msg: FromGateway,
     accept: Accept,
+    redelivered: bool,
+    report: bool,
 ) -> Acceptance {
     {
         let Some(client_id) = client_of(&msg) else {
+            if report {
+                accept.accept();
+            } else {
+                accept.forget();
+            }
             return Acceptance::Accepted;
         };
         let (uid, session) = match &msg {
@@ -74,6 +85,7 @@ async fn handle_one<H: EventHandler>(
         };
         let mut cx = Context::new(client_id, api, uid, session);
         cx.set_accept(accept);
+        cx.redelivered = redelivered;
         if let FromGateway::Connect { protocol, .. } = &msg {
             cx.protocol = Some(protocol.clone());
         }
@@ -91,6 +103,9 @@ async fn handle_one<H: EventHandler>(
         if cx.deferred() {
             Acceptance::Deferred
         } else {
+            if report {
+                cx.accept_now();
+            }
             Acceptance::Accepted
         }
     }

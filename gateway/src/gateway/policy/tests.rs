@@ -1,6 +1,7 @@
 //! The policy driven as a state machine: no socket, no runtime, a clock passed in.
 
 use super::*;
+use crate::config::AckMode;
 use crate::config::OverflowPolicy;
 use crate::gateway::Settings;
 use bytes::Buf;
@@ -32,7 +33,7 @@ fn with_policy<C: Codec>(
 ) {
     let state = gateway(send_buffer_max, policy);
     let client = state.add_client();
-    let mut s = Policy::new(&state, &client, &mut codec);
+    let mut s = Policy::new(&state, &client, &mut codec, AckMode::OnCommit);
     test(&mut s, &state, &client);
 }
 

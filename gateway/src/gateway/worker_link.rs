@@ -1,0 +1,414 @@
+//! The gateway's side of a link to a worker in another process: at-least-once delivery.
+//!
+//! The writer numbers events in the order it writes them (1, 2, 3, ...; the worker counts the
+//! same way) and keeps each in the link's [`Retention`] window until the worker acknowledges
+//! it (`ToGateway::Ack`, cumulative). An acknowledged data event whose client waits for it
+//! (a held device-family ack) is reported accepted to the client; a refused one
+//! (`ToGateway::EventRefused`) closes its client unconfirmed.
+//!
+//! When the link ends, whatever the reason, the slot leaves routing first, then the writer
+//! stops and gives back its queue, and the router hands over what the worker never
+//! acknowledged (marked redelivered) followed by what was never written, ahead of the clients'
+//! newer events (see `router`). A worker that says it is `Leaving` gets nothing new; once
+//! everything it was sent is acknowledged, the same handover finds nothing to redeliver, the
+//! worker is told `Released`, and the link closes.
+//!
+//! While the window is full the writer takes no more events: the link's queue fills, the
+//! clients' connection tasks wait, TCP slows the devices; nothing is dropped.
+
+use super::retention::{self, Retention};
+use super::worker_slot::{ClientEvent, EventClient, WorkerSink};
+use super::GatewayState;
+use crate::link::{self, LinkReader};
+use crate::liveness::{self, Liveness};
+use crate::proto::{self, FromGateway, LinkError, LinkMessage, ToGateway};
+use bytes::{Bytes, BytesMut};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use timing::clock::now;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+/// Most events taken into one write.
+const BATCH: usize = 1024;
+/// Query answers and pongs queued for the link (they are few: one per query asked).
+const CONTROL_QUEUE: usize = 1024;
+
+/// An event written to the link and not yet acknowledged: its frame as written (the event is
+/// decoded again only if it must be redelivered), so that a kept event holds its share of one
+/// write buffer and not the client's read buffer it was cut from.
+struct Kept {
+    client: Arc<dyn EventClient>,
+    seq: u64,
+    confirm: bool,
+    /// The event's frame body (kind byte first).
+    body: Bytes,
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Kept({} bytes)", self.body.len())
+    }
+}
+
+impl Kept {
+    /// The event again, for another worker; `None` if its frame does not decode (it was
+    /// encoded by this process, so that would be a bug: logged).
+    fn into_event(self) -> Option<ClientEvent> {
+        match FromGateway::decode_body(self.body) {
+            Ok(msg) => Some(ClientEvent {
+                client: self.client,
+                msg,
+                seq: self.seq,
+                confirm: self.confirm,
+                redelivered: true,
+            }),
+            Err(e) => {
+                tracing::error!(client = %self.client.id(), "a kept event does not decode: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// What the writer and the reader of one link share.
+#[derive(Debug)]
+struct Window {
+    kept: Mutex<Retention<Kept>>,
+    /// Woken when an acknowledgement frees room.
+    room: Notify,
+}
+
+impl Window {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Retention<Kept>> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Why the link's loop ended.
+enum Ended {
+    /// The peer is gone or broke the protocol.
+    Lost(LinkError),
+    /// The writer stopped (a write failed).
+    WriterDone,
+    /// The worker left and everything it was sent is acknowledged.
+    Released,
+}
+
+/// Serves one authenticated worker link until it ends, then hands its clients over.
+pub(super) async fn serve(
+    state: Arc<GatewayState>,
+    name: String,
+    peer: SocketAddr,
+    mut reader: LinkReader<ToGateway>,
+    wr: OwnedWriteHalf,
+) {
+    let (events_tx, events_rx) = mpsc::channel::<ClientEvent>(link::LINK_QUEUE);
+    let (control_tx, control_rx) = mpsc::channel::<FromGateway>(CONTROL_QUEUE);
+    let window = Arc::new(Window {
+        kept: Mutex::new(Retention::new(retention::MAX_EVENTS, retention::MAX_BYTES)),
+        room: Notify::new(),
+    });
+    let stop = CancellationToken::new();
+    let mut writer = tokio::spawn(write(
+        state.clone(),
+        wr,
+        events_rx,
+        control_rx,
+        window.clone(),
+        stop.clone(),
+    ));
+    // Empty-queue probe for a leaving worker (see `drained`).
+    let probe = events_tx.clone();
+    let slot = state
+        .router
+        .add_worker(name.clone(), WorkerSink::Remote(events_tx))
+        .await;
+    // Logged once routable: tests and operators read it as "events reach it now".
+    tracing::info!(worker = %name, %peer, "worker linked");
+    let mut leaving = false;
+    let mut written = None;
+    let ended = loop {
+        tokio::select! {
+            r = link::next(&mut reader, &control_tx) => match r {
+                Ok(ToGateway::Ack { upto }) => {
+                    acked(&state, &window, upto);
+                    if leaving && drained(&window, &probe) {
+                        break Ended::Released;
+                    }
+                }
+                Ok(ToGateway::EventRefused { seq }) => refused(&state, &window, seq),
+                Ok(ToGateway::Leaving) => {
+                    leaving = true;
+                    state.router.remove_worker(slot.id);
+                    tracing::info!(worker = %name, "worker leaving: no new clients for it");
+                    if drained(&window, &probe) {
+                        break Ended::Released;
+                    }
+                }
+                Ok(msg) => {
+                    if let Some(reply) = state.execute(msg) {
+                        if control_tx.send(reply).await.is_err() {
+                            break Ended::Lost(LinkError::Closed);
+                        }
+                    }
+                }
+                Err(e) => break Ended::Lost(e),
+            },
+            done = &mut writer => {
+                written = Some(done);
+                break Ended::WriterDone;
+            }
+        }
+    };
+    // Out of routing first: from here its clients' new events wait for the handover.
+    state.router.remove_worker(slot.id);
+    stop.cancel();
+    let (mut queue, wr) = match written {
+        Some(done) => done,
+        None => (&mut writer).await,
+    }
+    .unwrap_or_else(|_| {
+        // The writer panicked: its queue is gone with it; what it wrote is still kept.
+        let (_, rx) = mpsc::channel(1);
+        (rx, None)
+    });
+    queue.close();
+    let mut unsent = Vec::new();
+    while let Ok(ev) = queue.try_recv() {
+        unsent.push(ev);
+    }
+    let unacked = {
+        let mut kept = window.lock();
+        let bytes = kept.bytes() as u64;
+        let all = kept.take_all();
+        state
+            .stats
+            .retained
+            .fetch_sub(all.len() as u64, Ordering::Relaxed);
+        state
+            .stats
+            .retained_bytes
+            .fetch_sub(bytes, Ordering::Relaxed);
+        all.into_iter()
+            .filter_map(Kept::into_event)
+            .collect::<Vec<_>>()
+    };
+    match &ended {
+        Ended::Released => tracing::info!(worker = %name, "worker released"),
+        Ended::Lost(why) => tracing::info!(
+            worker = %name,
+            unacked = unacked.len(),
+            unsent = unsent.len(),
+            "worker link closed: {why}"
+        ),
+        Ended::WriterDone => tracing::info!(
+            worker = %name,
+            unacked = unacked.len(),
+            unsent = unsent.len(),
+            "worker link closed: write failed"
+        ),
+    }
+    if !unacked.is_empty() {
+        tracing::warn!(
+            worker = %name,
+            events = unacked.len(),
+            "redelivering the events the worker did not acknowledge"
+        );
+    }
+    state.router.hand_over(&slot, unacked, unsent).await;
+    if let (Ended::Released, Some(mut wr)) = (ended, wr) {
+        let mut buf = BytesMut::new();
+        proto::encode_frame(&FromGateway::Released, &mut buf);
+        let _ = wr.write_all_buf(&mut buf).await;
+        let _ = wr.shutdown().await;
+    }
+}
+
+/// Whether a leaving worker has acknowledged everything it was sent and nothing waits to be
+/// written to it.
+fn drained(window: &Window, queue: &mpsc::Sender<ClientEvent>) -> bool {
+    window.lock().is_empty() && queue.capacity() == queue.max_capacity()
+}
+
+/// The worker handled every event up to `upto`: their clients learn it.
+fn acked(state: &GatewayState, window: &Window, upto: u64) {
+    let (done, bytes) = {
+        let mut kept = window.lock();
+        let before = kept.bytes();
+        let done = kept.ack(upto);
+        (done, before - kept.bytes())
+    };
+    if done.is_empty() {
+        return;
+    }
+    window.room.notify_one();
+    state
+        .stats
+        .retained
+        .fetch_sub(done.len() as u64, Ordering::Relaxed);
+    state
+        .stats
+        .retained_bytes
+        .fetch_sub(bytes as u64, Ordering::Relaxed);
+    for ev in done {
+        if ev.confirm && ev.seq != 0 {
+            ev.client.event_done(ev.seq, true);
+        }
+    }
+}
+
+/// The worker could not handle event `seq`: its client closes without confirming it.
+fn refused(state: &GatewayState, window: &Window, seq: u64) {
+    let client: Option<(Arc<dyn EventClient>, u64, bool)> = window
+        .lock()
+        .get(seq)
+        .map(|k| (k.client.clone(), k.seq, k.confirm));
+    let Some((client, client_seq, confirm)) = client else {
+        return;
+    };
+    if confirm && client_seq != 0 {
+        // The connection closes itself, counted, once it sees the refusal.
+        client.event_done(client_seq, false);
+    } else {
+        state.stats.refused_events.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(client = %client.id(), "the worker refused an event: closing the client");
+        client.close_now();
+    }
+}
+
+/// Writes the link: control messages as they come, events while the window has room, a ping
+/// when idle. Ends when `stop` is cancelled or a write fails, giving back the event queue (and
+/// the socket's write half, unless a write failed).
+async fn write(
+    state: Arc<GatewayState>,
+    mut wr: OwnedWriteHalf,
+    mut events: mpsc::Receiver<ClientEvent>,
+    mut control: mpsc::Receiver<FromGateway>,
+    window: Arc<Window>,
+    stop: CancellationToken,
+) -> (mpsc::Receiver<ClientEvent>, Option<OwnedWriteHalf>) {
+    let mut batch = Vec::with_capacity(64);
+    let mut replies = Vec::new();
+    let mut buf = BytesMut::new();
+    let mut live = Liveness::new(now());
+    let idle = tokio::time::sleep_until(live.ping_at().into());
+    tokio::pin!(idle);
+    let mut full = false;
+    let mut written = Bytes::new();
+    loop {
+        let room = window.lock().has_room();
+        if !room && !full {
+            state.stats.retention_full.fetch_add(1, Ordering::Relaxed);
+        }
+        full = !room;
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return (events, Some(wr)),
+            n = control.recv_many(&mut replies, 64) => {
+                if n == 0 {
+                    return (events, Some(wr));
+                }
+                for m in replies.drain(..) {
+                    proto::encode_frame(&m, &mut buf);
+                }
+            }
+            first = events.recv(), if room => {
+                let Some(first) = first else {
+                    return (events, Some(wr));
+                };
+                // Woken by the first event, this task would run right after its sender and
+                // write it alone: go behind the tasks already runnable, so theirs share this
+                // write. (No return between here and `keep`: a taken event is always in the
+                // queue or in the window when the link ends.)
+                link::requeue().await;
+                let mut weight = first.weight();
+                batch.push(first);
+                let space = {
+                    let kept = window.lock();
+                    retention::MAX_BYTES.saturating_sub(kept.bytes())
+                };
+                while batch.len() < BATCH && weight < space {
+                    match events.try_recv() {
+                        Ok(ev) => {
+                            weight += ev.weight();
+                            batch.push(ev);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                written = keep(&state, &window, &mut batch, &mut buf);
+            }
+            () = window.room.notified(), if !room => continue,
+            () = &mut idle => match live.poll_writer(now()) {
+                liveness::Action::Wait(at) => {
+                    idle.as_mut().reset(at.into());
+                    continue;
+                }
+                _ => proto::encode_frame(&FromGateway::Ping, &mut buf),
+            },
+        }
+        if written.is_empty() {
+            written = buf.split().freeze();
+        }
+        let wrote = tokio::select! {
+            biased;
+            () = stop.cancelled() => return (events, Some(wr)),
+            r = wr.write_all_buf(&mut written) => r,
+        };
+        if let Err(e) = wrote {
+            tracing::debug!("worker link write failed: {e}");
+            return (events, None);
+        }
+        live.on_sent(now());
+        idle.as_mut().reset(live.ping_at().into());
+    }
+}
+
+/// Encodes the events of `batch` after what `buf` holds and keeps their frames in the window,
+/// in order; returns all of it, to write. The kept frames share that memory, so `buf` starts
+/// afresh.
+fn keep(
+    state: &GatewayState,
+    window: &Window,
+    batch: &mut Vec<ClientEvent>,
+    buf: &mut BytesMut,
+) -> Bytes {
+    let mut spans = Vec::with_capacity(batch.len());
+    for ev in batch.iter() {
+        if ev.redelivered {
+            proto::encode_frame(&FromGateway::Redelivered, buf);
+        }
+        let start = buf.len();
+        proto::encode_frame(&ev.msg, buf);
+        // The body, past the 4-byte length.
+        spans.push((start + 4, buf.len()));
+    }
+    let written = std::mem::take(buf).freeze();
+    let (n, mut bytes) = (batch.len() as u64, 0u64);
+    let mut kept = window.lock();
+    for (ev, (from, to)) in batch.drain(..).zip(spans) {
+        let body = written.slice(from..to);
+        bytes += body.len() as u64;
+        let len = body.len();
+        kept.push(
+            Kept {
+                client: ev.client,
+                seq: ev.seq,
+                confirm: ev.confirm,
+                body,
+            },
+            len,
+        );
+    }
+    drop(kept);
+    state.stats.retained.fetch_add(n, Ordering::Relaxed);
+    state
+        .stats
+        .retained_bytes
+        .fetch_add(bytes, Ordering::Relaxed);
+    written
+}
