@@ -196,6 +196,7 @@ pub fn parse(text: &str, target: Option<&str>) -> Result<Plan, Problem> {
         timing,
         server_pids: file.server_pids,
         timeline: false,
+        acked_log: None,
     };
     // The groups that could be built are checked too, so every problem shows at once.
     if let Err(crate::plan::PlanError::Invalid(p)) = plan.validate() {
@@ -310,6 +311,7 @@ fn behaviour(key: &str, spec: &GroupSpec, problems: &mut Vec<String>) -> Behavio
                 rate: spec.rate.unwrap_or(DEFAULT_LOCATION_RATE),
                 heartbeat,
                 id_base: spec.id_base.unwrap_or(family.default_id_base()),
+                memory: true,
             })
         }
         (Mode::Echo, None) => {
