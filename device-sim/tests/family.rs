@@ -32,7 +32,7 @@ struct Seen {
 
 /// A server speaking one family through devgate's codec: it writes back every reply the codec
 /// asks for, sends `command` once per connection after the first location, and closes a
-/// connection after `close_after` locations when given.
+/// connection after `close_after` locations when given, leaving the last one unacked.
 async fn family_server<C>(
     codec: fn() -> C,
     command: &'static str,
@@ -56,7 +56,19 @@ where
                 let mut commanded = false;
                 let mut located = 0;
                 let mut uid = String::new();
+                // The codecs ask for a frame's reply just before giving its message: the reply
+                // waits for it, so that the location that closes the connection goes unacked.
+                let mut held: Option<Bytes> = None;
                 while let Some(item) = framed.next().await {
+                    let closes = close_after.is_some_and(|n| located + 1 >= n)
+                        && matches!(&item, Ok(Inbound::Message { fields: Some(f), .. })
+                            if f["kind"] == "location");
+                    if let (Some(ack), false) = (held.take(), closes) {
+                        // `send` flushes, so nothing of the codec's is buffered ahead of this.
+                        if framed.get_mut().write_all(&ack).await.is_err() {
+                            return;
+                        }
+                    }
                     let fields = match item {
                         Ok(Inbound::Identity(id)) => {
                             seen.lock().unwrap().identities.insert(id.clone());
@@ -64,10 +76,7 @@ where
                             continue;
                         }
                         Ok(Inbound::Reply(ack)) => {
-                            // `send` flushes, so nothing of the codec's is buffered ahead of this.
-                            if framed.get_mut().write_all(&ack).await.is_err() {
-                                return;
-                            }
+                            held = Some(ack);
                             continue;
                         }
                         Ok(Inbound::Message {
@@ -89,7 +98,7 @@ where
                                 s.records.insert((uid.clone(), time));
                             }
                             located += 1;
-                            if close_after.is_some_and(|n| located >= n) {
+                            if closes {
                                 return;
                             }
                             if !commanded {
@@ -108,6 +117,21 @@ where
         }
     });
     (addr, seen)
+}
+
+/// The (uid, time) of each line of an acked log, in order.
+fn acked_log(path: &std::path::Path) -> Vec<(String, i64)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["uid"].as_str().unwrap().to_string(),
+                v["time"].as_i64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// Runs `devices` trackers of `family` against the server at `addr` for a second and a half.
@@ -168,17 +192,7 @@ async fn run_fleet(
     assert_eq!(seen.identities, ids);
     assert_eq!(seen.locations, t.family.locations);
     assert_eq!(seen.responses.len() as u64, devices);
-    let logged: Vec<(String, i64)> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (
-                v["uid"].as_str().unwrap().to_string(),
-                v["time"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let logged = acked_log(&log);
     assert_eq!(
         logged.len() as u64,
         t.family.locations,
@@ -334,17 +348,49 @@ fn the_example_scenarios_tracker_group_is_valid_once_uncommented() {
     );
 }
 
-/// Three GT06 trackers against a server that drops each connection after its third location,
-/// with `extra` flags; checks that they logged in again each time, and returns the totals.
-async fn dropped_every_third_location(extra: &[&str]) -> device_sim::stats::Snapshot {
-    let codec = || codec_gt06::codec(&CodecOptions::default());
-    let (addr, seen) = family_server(codec, "Relay,1#", Some(3)).await;
+/// Three trackers of `family` against a server that drops each connection after its third
+/// location, with `extra` flags; checks that they logged in again each time, and that the acked
+/// log names each location once, as the server saw it; returns the totals.
+async fn dropped_every_third_location(
+    family: Family,
+    extra: &[&str],
+) -> device_sim::stats::Snapshot {
+    let (addr, seen) = match family {
+        Family::Gt06 => {
+            family_server(
+                || codec_gt06::codec(&CodecOptions::default()),
+                "Relay,1#",
+                Some(3),
+            )
+            .await
+        }
+        Family::Jt808 => {
+            family_server(
+                || codec_jt808::codec(&CodecOptions::default()),
+                "Hello",
+                Some(3),
+            )
+            .await
+        }
+        Family::Teltonika => {
+            family_server(
+                || codec_teltonika::codec(&CodecOptions::default()),
+                "getinfo",
+                Some(3),
+            )
+            .await
+        }
+    };
+    let log =
+        common::temp_dir(&format!("dropped-{}-{}", family.name(), extra.len())).join("acked.jsonl");
     let mut args = vec![
         "run",
         "--target",
         &addr,
+        "--acked-log",
+        log.to_str().unwrap(),
         "--proto",
-        "gt06",
+        family.name(),
         "--devices",
         "3",
         "--rate",
@@ -371,12 +417,27 @@ async fn dropped_every_third_location(extra: &[&str]) -> device_sim::stats::Snap
     assert_eq!(seen.identities.len(), 3);
     // A drop takes only what was in flight with it; nothing timed out or came back wrong.
     assert_eq!(c.lost() + c.corrupted + c.duplicated, 0, "{t:?}");
+    let logged = acked_log(&log);
+    let unique: BTreeSet<(String, i64)> = logged.iter().cloned().collect();
+    assert_eq!(unique.len(), logged.len(), "a location logged twice");
+    assert_eq!(logged.len() as u64, t.family.locations_acked, "{t:?}");
+    assert!(
+        unique.is_subset(&seen.records),
+        "logged what the server never saw"
+    );
+    if !extra.contains(&"--no-memory") {
+        // Each drop left a location unacked, which the next connection sent again; what the
+        // server saw and the tracker never saw acked is still in its memory.
+        assert!(t.family.resent > 0, "{t:?}");
+        let unacked = seen.records.len() - unique.len();
+        assert!(unacked as u64 <= t.family.never_acked, "{t:?}");
+    }
     t
 }
 
 #[tokio::test]
 async fn trackers_log_in_again_after_the_server_drops_them() {
-    let t = dropped_every_third_location(&[]).await;
+    let t = dropped_every_third_location(Family::Gt06, &[]).await;
     let (c, f) = (&t.counts, &t.family);
     // Each location in flight at a drop stays in the tracker's memory: it is sent again after
     // the next login, or is never acked if the run ends first.
@@ -388,8 +449,21 @@ async fn trackers_log_in_again_after_the_server_drops_them() {
 }
 
 #[tokio::test]
+async fn jt808_and_teltonika_trackers_resend_what_a_drop_took_too() {
+    for family in [Family::Jt808, Family::Teltonika] {
+        let t = dropped_every_third_location(family, &[]).await;
+        let (c, f) = (&t.counts, &t.family);
+        assert_eq!(
+            c.received + c.lost_in_disconnect + c.unanswered + f.resent + f.never_acked,
+            c.sent,
+            "{family:?}: {t:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn without_memory_trackers_forget_what_a_drop_took() {
-    let t = dropped_every_third_location(&["--no-memory"]).await;
+    let t = dropped_every_third_location(Family::Gt06, &["--no-memory"]).await;
     let (c, f) = (&t.counts, &t.family);
     assert_eq!((f.resent, f.never_acked, f.dropped_from_memory), (0, 0, 0));
     assert_eq!(

@@ -6,9 +6,9 @@
 //! One [`Dialect`] per family builds the device's frames and reads the server's; `session`
 //! runs a connection with any of them, `acks` keeps what is still unanswered on it, and
 //! `memory` keeps the locations not yet acked across connections, to send them again after a
-//! reconnect as real trackers do (unless `--no-memory`). The frames
-//! are written here from the protocol descriptions (../shared/vectors/README.md), not taken
-//! from devgate's codecs, so a simulator run checks those codecs rather than agreeing with them.
+//! reconnect as real trackers do (unless `--no-memory`). The frames are written here from the
+//! protocol descriptions (../shared/vectors/README.md), not taken from devgate's codecs, so a
+//! simulator run checks those codecs rather than agreeing with them.
 
 pub mod acks;
 pub mod gt06;
