@@ -223,6 +223,17 @@ pub struct RunArgs {
     /// (JT/T 808 phone). Default 860000000000000, or 13800000000 for jt808.
     #[arg(long, value_name = "BASE")]
     pub id_base: Option<u64>,
+    /// Device family: trackers forget a location when its connection drops. By default each
+    /// keeps its unacked locations (up to 10,000, then the oldest is dropped) and, after it
+    /// reconnects and logs in, sends them again byte for byte before new ones, as real trackers
+    /// do; a location is then lost only if never acked by the end of the run.
+    #[arg(long)]
+    pub no_memory: bool,
+    /// Device family: append one JSON line per location the first time it is acked,
+    /// `{"uid":"<IMEI or phone>","time":<GPS unix s>,"resent":<sent more than once>}`; the file
+    /// is emptied at the start and complete when device-sim exits.
+    #[arg(long, value_name = "FILE")]
+    pub acked_log: Option<PathBuf>,
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,
@@ -348,14 +359,18 @@ impl RunArgs {
                     rate: self.rate.unwrap_or(DEFAULT_LOCATION_RATE),
                     heartbeat: self.heartbeat.unwrap_or(DEFAULT_HEARTBEAT),
                     id_base: self.id_base.unwrap_or(family.default_id_base()),
+                    memory: !self.no_memory,
                 })
             }
             None => {
-                if self.heartbeat.is_some() || self.id_base.is_some() {
-                    return Err(
-                        "--heartbeat and --id-base need --proto gt06, jt808 or teltonika"
-                            .to_string(),
-                    );
+                if self.heartbeat.is_some()
+                    || self.id_base.is_some()
+                    || self.no_memory
+                    || self.acked_log.is_some()
+                {
+                    return Err("--heartbeat, --id-base, --no-memory and --acked-log need \
+                         --proto gt06, jt808 or teltonika"
+                        .to_string());
                 }
                 let load = match (self.rate, self.depth) {
                     (Some(rate), _) => Load::Rate(rate),
@@ -376,6 +391,7 @@ impl RunArgs {
             },
             server_pids: Vec::new(),
             timeline: self.output.timeline,
+            acked_log: self.acked_log.clone(),
         })
     }
 }
@@ -391,6 +407,7 @@ impl IdleArgs {
             timing: self.connect.timing(),
             server_pids: self.server_pids.clone(),
             timeline: self.output.timeline,
+            acked_log: None,
         })
     }
 }

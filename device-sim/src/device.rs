@@ -32,7 +32,7 @@ pub async fn run_device<B: DeviceBehaviour>(
     loop {
         let attempt = tokio::select! {
             attempt = connector.connect(index) => attempt,
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => break,
         };
         match attempt {
             Err(_) => shared.stats.connect_failed(),
@@ -43,7 +43,7 @@ pub async fn run_device<B: DeviceBehaviour>(
                 let end = behaviour.session(link, index, &mut state, &shared).await;
                 shared.stats.closed(end == SessionEnd::Dropped);
                 if end == SessionEnd::Stopped {
-                    return;
+                    break;
                 }
                 if up_since.elapsed() >= STABLE {
                     backoff.reset();
@@ -53,9 +53,10 @@ pub async fn run_device<B: DeviceBehaviour>(
         let delay = backoff.next_delay(&mut rand::thread_rng());
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => break,
         }
     }
+    behaviour.finish(&mut state, &shared);
 }
 
 /// The planned start of the `k`-th device of a group ramping at `ramp` connections per second.

@@ -14,8 +14,11 @@
 //! deliberately faulty one that tests the checking.
 //!
 //! Pure logic without I/O, tested on its own: `payload` (the self-checking echo message),
-//! `checker` (lost, duplicated, out-of-order, late and corrupted replies), `framing`.
+//! `checker` (lost, duplicated, out-of-order, late and corrupted replies), `framing`, and a
+//! tracker's acks and memory of unacked frames (`behaviour::family::{acks, memory}`).
+//! `acked_log` writes the locations trackers saw acked (`--acked-log`).
 
+pub mod acked_log;
 pub mod behaviour;
 pub mod checker;
 pub mod cli;

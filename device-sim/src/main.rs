@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use device_sim::acked_log::AckedLog;
 use device_sim::cli::{Cli, Command, EchoServerArgs, OutputArgs};
 use device_sim::plan::Plan;
 use device_sim::progress::Progress;
@@ -80,6 +81,10 @@ fn simulate(plan: Plan, output: &OutputArgs) -> Result<()> {
         ))?;
         shard::print_line(&ShardLine::Result(Box::new(result)));
         return Ok(());
+    }
+    if let Some(path) = &plan.acked_log {
+        // Emptied once here; this process's runner or its shards append to it.
+        AckedLog::truncate(path)?;
     }
     let per_process = output
         .max_per_process

@@ -87,6 +87,9 @@ pub struct FamilySettings {
     pub heartbeat: Duration,
     /// Device `i` (fleet-wide) logs in with id `id_base + i`, zero-padded to the family's digits.
     pub id_base: u64,
+    /// Each device keeps its unacked locations and sends them again after a reconnect, as real
+    /// trackers do (`--no-memory` turns it off).
+    pub memory: bool,
 }
 
 /// The message load of an echo device.
@@ -228,6 +231,8 @@ pub struct Plan {
     pub server_pids: Vec<u32>,
     /// Keep a per-second timeline in the report.
     pub timeline: bool,
+    /// Where trackers log each location they saw acked (`--acked-log`).
+    pub acked_log: Option<PathBuf>,
 }
 
 /// A plan that cannot run.

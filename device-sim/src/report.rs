@@ -168,7 +168,9 @@ pub struct GroupReport {
     pub throughput_per_s: f64,
     /// The window `throughput_per_s` was measured over.
     pub steady_secs: f64,
-    /// Messages never answered intact on a live connection.
+    /// Messages never answered intact on a live connection. For trackers with memory, a
+    /// location counts here only if it was never acked by the end of the run (or was dropped
+    /// from a full memory), whichever connection its ack came on.
     pub lost: u64,
     /// Of which declared lost during the run by the loss timeout.
     pub timed_out: u64,
@@ -329,7 +331,7 @@ impl GroupReport {
             received: c.received,
             throughput_per_s: g.throughput,
             steady_secs: g.steady_secs,
-            lost: c.lost(),
+            lost: c.lost() + g.totals.family.unacked(),
             timed_out: c.timed_out,
             unanswered: c.unanswered,
             lost_in_disconnect: c.lost_in_disconnect,
@@ -396,6 +398,14 @@ impl GroupReport {
             group_digits(family.locations),
             group_digits(family.heartbeats),
             group_digits(family.downlinks)
+        );
+        let _ = writeln!(
+            out,
+            "  memory      {} resent, {} locations acked, {} never acked, {} dropped from memory",
+            group_digits(family.resent),
+            group_digits(family.locations_acked),
+            group_digits(family.never_acked),
+            group_digits(family.dropped_from_memory)
         );
         self.render_rates("acks", out);
         let _ = writeln!(

@@ -5,6 +5,7 @@
 //! The steady window, over which throughput is computed, runs from the end of the ramp-up to the
 //! end of the sending phase.
 
+use crate::acked_log::{AckedLog, AckedLogError};
 use crate::behaviour::{DeviceBehaviour, Echo, FamilyDevice, Idle, Shared};
 use crate::device::{run_device, start_offset};
 use crate::payload::{PayloadError, PayloadFormat};
@@ -73,6 +74,9 @@ pub enum RunError {
     /// The server's RSS could not be read.
     #[error("server RSS: {0}")]
     Rss(#[from] RssError),
+    /// The acked log could not be opened or written.
+    #[error(transparent)]
+    AckedLog(#[from] AckedLogError),
 }
 
 /// Runs `plan` in this process, its devices on the current runtime, telling `observer` of its
@@ -90,6 +94,10 @@ pub async fn run_on(
 ) -> Result<RunResult, RunError> {
     let timing = &plan.timing;
     let mut rss = RssTracker::start(&plan.server_pids)?;
+    let acked_log = match &plan.acked_log {
+        Some(path) => Some(Arc::new(AckedLog::append(path)?)),
+        None => None,
+    };
     let epoch = Instant::now();
     let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -100,6 +108,7 @@ pub async fn run_on(
             stop: stop.clone(),
             epoch: epoch.into_std(),
             timing: timing.clone(),
+            acked_log: acked_log.clone(),
         });
         stats.push(shared.stats.clone());
         let connector = Arc::new(Connector::new(group, timing.connect_timeout)?);
@@ -181,6 +190,10 @@ pub async fn run_on(
                 }
             }
             observer.tick(now - epoch, phase, &snaps);
+            if let Some(log) = &acked_log {
+                // A failure sticks and is reported at the end.
+                let _ = log.flush();
+            }
             next_tick += TICK;
             if next_tick <= now {
                 next_tick = now + TICK;
@@ -198,6 +211,9 @@ pub async fn run_on(
         }
     }
 
+    if let Some(log) = &acked_log {
+        log.flush()?;
+    }
     let finals = snapshot();
     let (start_at, start) =
         steady_start.unwrap_or_else(|| (epoch, vec![Snapshot::default(); finals.len()]));

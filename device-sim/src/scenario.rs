@@ -3,7 +3,8 @@
 //! Top-level keys are defaults for every group (`target`, timing); each `[[group]]` names its
 //! devices, protocol, behaviour (`mode = "echo"` or `"idle"`) and load (`rate` or `depth`). A
 //! group with `proto = "gt06"`, `"jt808"` or `"teltonika"` is trackers of that family instead:
-//! `rate` is locations per second each, with `heartbeat` and `id_base` as on the command line.
+//! `rate` is locations per second each, with `heartbeat` and `id_base` as on the command line,
+//! and `memory = false` as `--no-memory` (trackers keep unacked locations by default).
 //! Unknown keys are errors, and every problem is reported at once with the file and key.
 //! See `examples/fleet-scenario.toml`.
 
@@ -114,6 +115,7 @@ struct GroupSpec {
     source_ips: Option<String>,
     heartbeat: Option<DurationValue>,
     id_base: Option<u64>,
+    memory: Option<bool>,
 }
 
 fn default_proto() -> ProtoName {
@@ -196,6 +198,7 @@ pub fn parse(text: &str, target: Option<&str>) -> Result<Plan, Problem> {
         timing,
         server_pids: file.server_pids,
         timeline: false,
+        acked_log: None,
     };
     // The groups that could be built are checked too, so every problem shows at once.
     if let Err(crate::plan::PlanError::Invalid(p)) = plan.validate() {
@@ -283,6 +286,11 @@ fn behaviour(key: &str, spec: &GroupSpec, problems: &mut Vec<String>) -> Behavio
             "{key}: heartbeat and id_base need proto = \"gt06\", \"jt808\" or \"teltonika\""
         ));
     }
+    if family.is_none() && spec.memory.is_some() {
+        problems.push(format!(
+            "{key}: memory is for trackers (proto = \"gt06\" and kin)"
+        ));
+    }
     match (spec.mode, family) {
         (Mode::Idle, _) => {
             if spec.rate.is_some() || spec.depth.is_some() {
@@ -310,6 +318,7 @@ fn behaviour(key: &str, spec: &GroupSpec, problems: &mut Vec<String>) -> Behavio
                 rate: spec.rate.unwrap_or(DEFAULT_LOCATION_RATE),
                 heartbeat,
                 id_base: spec.id_base.unwrap_or(family.default_id_base()),
+                memory: spec.memory.unwrap_or(true),
             })
         }
         (Mode::Echo, None) => {

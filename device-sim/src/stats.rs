@@ -13,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 /// Largest latency recorded exactly, in nanoseconds (larger ones are clamped to it).
 pub const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
 const HISTOGRAM_SHARDS: usize = 16;
+const FAMILY_FIELDS: usize = 8;
 
 /// A histogram of latencies in nanoseconds, 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
@@ -29,7 +30,7 @@ pub struct Stats {
     disconnects: AtomicU64,
     reconnects: AtomicU64,
     counts: [AtomicU64; 9],
-    family: [AtomicU64; 4],
+    family: [AtomicU64; FAMILY_FIELDS],
     histograms: Vec<Mutex<Histogram<u64>>>,
 }
 
@@ -64,28 +65,59 @@ pub struct FamilyCounts {
     pub locations: u64,
     /// Server commands received, each answered.
     pub downlinks: u64,
+    /// Frames sent again from the tracker's memory after a reconnect.
+    #[serde(default)]
+    pub resent: u64,
+    /// Locations acknowledged (each once, whichever of its sends the ack answered).
+    #[serde(default)]
+    pub locations_acked: u64,
+    /// Frames still in a tracker's memory at the end of the run: never acknowledged.
+    #[serde(default)]
+    pub never_acked: u64,
+    /// Frames pushed out of a full memory unacknowledged: the tracker forgot them.
+    #[serde(default)]
+    pub dropped_from_memory: u64,
 }
 
 impl FamilyCounts {
-    fn to_array(self) -> [u64; 4] {
-        [self.logins, self.heartbeats, self.locations, self.downlinks]
+    fn to_array(self) -> [u64; FAMILY_FIELDS] {
+        [
+            self.logins,
+            self.heartbeats,
+            self.locations,
+            self.downlinks,
+            self.resent,
+            self.locations_acked,
+            self.never_acked,
+            self.dropped_from_memory,
+        ]
     }
 
-    fn from_array(a: [u64; 4]) -> FamilyCounts {
+    fn from_array(a: [u64; FAMILY_FIELDS]) -> FamilyCounts {
         FamilyCounts {
             logins: a[0],
             heartbeats: a[1],
             locations: a[2],
             downlinks: a[3],
+            resent: a[4],
+            locations_acked: a[5],
+            never_acked: a[6],
+            dropped_from_memory: a[7],
         }
     }
 
     /// Adds `other` field by field.
     pub fn add(&mut self, other: &FamilyCounts) {
-        self.logins += other.logins;
-        self.heartbeats += other.heartbeats;
-        self.locations += other.locations;
-        self.downlinks += other.downlinks;
+        let mut sum = self.to_array();
+        for (s, o) in sum.iter_mut().zip(other.to_array()) {
+            *s += o;
+        }
+        *self = FamilyCounts::from_array(sum);
+    }
+
+    /// Data frames lost for good: never acknowledged by the end of the run, or forgotten.
+    pub fn unacked(&self) -> u64 {
+        self.never_acked + self.dropped_from_memory
     }
 }
 
@@ -221,7 +253,7 @@ impl Stats {
         for (v, cell) in counts.iter_mut().zip(&self.counts) {
             *v = cell.load(Relaxed);
         }
-        let mut family = [0; 4];
+        let mut family = [0; FAMILY_FIELDS];
         for (v, cell) in family.iter_mut().zip(&self.family) {
             *v = cell.load(Relaxed);
         }

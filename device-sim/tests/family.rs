@@ -24,13 +24,15 @@ struct Seen {
     identities: BTreeSet<String>,
     logins: u64,
     locations: u64,
+    /// Each location's uid and `timestamp`, as the gateway's events name them.
+    records: BTreeSet<(String, i64)>,
     responses: Vec<Value>,
     errors: Vec<String>,
 }
 
 /// A server speaking one family through devgate's codec: it writes back every reply the codec
 /// asks for, sends `command` once per connection after the first location, and closes a
-/// connection after `close_after` locations when given.
+/// connection after `close_after` locations when given, leaving the last one unacked.
 async fn family_server<C>(
     codec: fn() -> C,
     command: &'static str,
@@ -53,17 +55,28 @@ where
                 let mut framed = Framed::new(tcp, codec());
                 let mut commanded = false;
                 let mut located = 0;
+                let mut uid = String::new();
+                // The codecs ask for a frame's reply just before giving its message: the reply
+                // waits for it, so that the location that closes the connection goes unacked.
+                let mut held: Option<Bytes> = None;
                 while let Some(item) = framed.next().await {
+                    let closes = close_after.is_some_and(|n| located + 1 >= n)
+                        && matches!(&item, Ok(Inbound::Message { fields: Some(f), .. })
+                            if f["kind"] == "location");
+                    if let (Some(ack), false) = (held.take(), closes) {
+                        // `send` flushes, so nothing of the codec's is buffered ahead of this.
+                        if framed.get_mut().write_all(&ack).await.is_err() {
+                            return;
+                        }
+                    }
                     let fields = match item {
                         Ok(Inbound::Identity(id)) => {
-                            seen.lock().unwrap().identities.insert(id);
+                            seen.lock().unwrap().identities.insert(id.clone());
+                            uid = id;
                             continue;
                         }
                         Ok(Inbound::Reply(ack)) => {
-                            // `send` flushes, so nothing of the codec's is buffered ahead of this.
-                            if framed.get_mut().write_all(&ack).await.is_err() {
-                                return;
-                            }
+                            held = Some(ack);
                             continue;
                         }
                         Ok(Inbound::Message {
@@ -78,9 +91,14 @@ where
                     match fields["kind"].as_str() {
                         Some("login" | "auth") => seen.lock().unwrap().logins += 1,
                         Some("location") => {
-                            seen.lock().unwrap().locations += 1;
+                            {
+                                let mut s = seen.lock().unwrap();
+                                s.locations += 1;
+                                let time = fields["timestamp"].as_i64().unwrap_or(-1);
+                                s.records.insert((uid.clone(), time));
+                            }
                             located += 1;
-                            if close_after.is_some_and(|n| located >= n) {
+                            if closes {
                                 return;
                             }
                             if !commanded {
@@ -101,16 +119,32 @@ where
     (addr, seen)
 }
 
+/// The (uid, time) of each line of an acked log, in order.
+fn acked_log(path: &std::path::Path) -> Vec<(String, i64)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["uid"].as_str().unwrap().to_string(),
+                v["time"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
 /// Runs `devices` trackers of `family` against the server at `addr` for a second and a half.
 /// Checks the run's own counts (all logged in, every frame acked, every command answered) and
-/// the server's view of it (every id, every location); returns the report and the server's
-/// command responses.
+/// the server's view of it (every id, every location, each named in the acked log by the uid
+/// and time the codec gives it); returns the report and the server's command responses.
 async fn run_fleet(
     family: Family,
     (addr, seen): (String, Arc<Mutex<Seen>>),
     devices: u64,
     id_base: u64,
 ) -> (Report, Vec<Value>) {
+    let log = common::temp_dir(&format!("fleet-{}", family.name())).join("acked.jsonl");
     let plan = common::plan(&[
         "run",
         "--target",
@@ -129,6 +163,8 @@ async fn run_fleet(
         "2s",
         "--id-base",
         &id_base.to_string(),
+        "--acked-log",
+        log.to_str().unwrap(),
     ]);
     let result = runner::run(&plan, &mut Quiet).await.unwrap();
     let g = &result.groups[0];
@@ -156,6 +192,13 @@ async fn run_fleet(
     assert_eq!(seen.identities, ids);
     assert_eq!(seen.locations, t.family.locations);
     assert_eq!(seen.responses.len() as u64, devices);
+    let logged = acked_log(&log);
+    assert_eq!(
+        logged.len() as u64,
+        t.family.locations,
+        "one line per location"
+    );
+    assert_eq!(logged.into_iter().collect::<BTreeSet<_>>(), seen.records);
     (Report::new(&result, false), seen.responses.clone())
 }
 
@@ -226,12 +269,29 @@ fn the_command_line_and_scenarios_make_family_groups() {
         panic!("{:?}", g.behaviour);
     };
     assert_eq!(
-        (f.family, f.rate, f.id_base),
-        (Family::Gt06, 1.0, 860_000_000_000_000)
+        (f.family, f.rate, f.id_base, f.memory),
+        (Family::Gt06, 1.0, 860_000_000_000_000, true)
     );
+    let plan = common::plan(&[
+        "run",
+        "--target",
+        "127.0.0.1:5023",
+        "--proto",
+        "teltonika",
+        "--devices",
+        "2",
+        "--no-memory",
+        "--acked-log",
+        "acked.jsonl",
+    ]);
+    let Behaviour::Family(f) = &plan.groups[0].behaviour else {
+        panic!("{:?}", plan.groups[0].behaviour);
+    };
+    assert!(!f.memory);
+    assert_eq!(plan.acked_log.as_deref(), Some("acked.jsonl".as_ref()));
 
     let plan = device_sim::scenario::parse(
-        "target = \"127.0.0.1:5015\"\n[[group]]\nproto = \"jt808\"\ndevices = 5\nrate = 0.2\nheartbeat = \"20s\"\nid_base = 13800000000\n",
+        "target = \"127.0.0.1:5015\"\n[[group]]\nproto = \"jt808\"\ndevices = 5\nrate = 0.2\nheartbeat = \"20s\"\nid_base = 13800000000\nmemory = false\n",
         None,
     )
     .unwrap();
@@ -239,12 +299,12 @@ fn the_command_line_and_scenarios_make_family_groups() {
         panic!("{:?}", plan.groups[0].behaviour);
     };
     assert_eq!(
-        (f.family, f.rate, f.heartbeat.as_secs()),
-        (Family::Jt808, 0.2, 20)
+        (f.family, f.rate, f.heartbeat.as_secs(), f.memory),
+        (Family::Jt808, 0.2, 20, false)
     );
 
     let err = device_sim::scenario::parse(
-        "[[group]]\nproto = \"teltonika\"\ndevices = 2\ndepth = 4\nid_base = 999999999999999\n[[group]]\ndevices = 1\nheartbeat = 3\n",
+        "[[group]]\nproto = \"teltonika\"\ndevices = 2\ndepth = 4\nid_base = 999999999999999\n[[group]]\ndevices = 1\nheartbeat = 3\nmemory = false\n",
         Some("127.0.0.1:5027"),
     )
     .unwrap_err();
@@ -253,6 +313,7 @@ fn the_command_line_and_scenarios_make_family_groups() {
         "not a depth",
         "do not fit in 15 digits",
         "group[1]: heartbeat and id_base need",
+        "group[1]: memory is for trackers",
     ] {
         assert!(all.contains(expected), "missing `{expected}` in {all}");
     }
@@ -287,16 +348,49 @@ fn the_example_scenarios_tracker_group_is_valid_once_uncommented() {
     );
 }
 
-#[tokio::test]
-async fn trackers_log_in_again_after_the_server_drops_them() {
-    let codec = || codec_gt06::codec(&CodecOptions::default());
-    let (addr, seen) = family_server(codec, "Relay,1#", Some(3)).await;
-    let plan = common::plan(&[
+/// Three trackers of `family` against a server that drops each connection after its third
+/// location, with `extra` flags; checks that they logged in again each time, and that the acked
+/// log names each location once, as the server saw it; returns the totals.
+async fn dropped_every_third_location(
+    family: Family,
+    extra: &[&str],
+) -> device_sim::stats::Snapshot {
+    let (addr, seen) = match family {
+        Family::Gt06 => {
+            family_server(
+                || codec_gt06::codec(&CodecOptions::default()),
+                "Relay,1#",
+                Some(3),
+            )
+            .await
+        }
+        Family::Jt808 => {
+            family_server(
+                || codec_jt808::codec(&CodecOptions::default()),
+                "Hello",
+                Some(3),
+            )
+            .await
+        }
+        Family::Teltonika => {
+            family_server(
+                || codec_teltonika::codec(&CodecOptions::default()),
+                "getinfo",
+                Some(3),
+            )
+            .await
+        }
+    };
+    let log =
+        common::temp_dir(&format!("dropped-{}-{}", family.name(), extra.len())).join("acked.jsonl");
+    let mut args = vec![
         "run",
         "--target",
         &addr,
+        "--acked-log",
+        log.to_str().unwrap(),
         "--proto",
-        "gt06",
+        family.name(),
         "--devices",
         "3",
         "--rate",
@@ -307,9 +401,10 @@ async fn trackers_log_in_again_after_the_server_drops_them() {
         "10ms",
         "--backoff-max",
         "50ms",
-    ]);
-    let result = runner::run(&plan, &mut Quiet).await.unwrap();
-    let t = &result.groups[0].totals;
+    ];
+    args.extend_from_slice(extra);
+    let result = runner::run(&common::plan(&args), &mut Quiet).await.unwrap();
+    let t = result.groups[0].totals;
     let c = &t.counts;
     assert!(t.reconnects > 0 && t.disconnects > 0, "{t:?}");
     // Every connection logged in (but perhaps each device's last, opened as the run ended),
@@ -322,6 +417,55 @@ async fn trackers_log_in_again_after_the_server_drops_them() {
     assert_eq!(seen.identities.len(), 3);
     // A drop takes only what was in flight with it; nothing timed out or came back wrong.
     assert_eq!(c.lost() + c.corrupted + c.duplicated, 0, "{t:?}");
+    let logged = acked_log(&log);
+    let unique: BTreeSet<(String, i64)> = logged.iter().cloned().collect();
+    assert_eq!(unique.len(), logged.len(), "a location logged twice");
+    assert_eq!(logged.len() as u64, t.family.locations_acked, "{t:?}");
+    assert!(
+        unique.is_subset(&seen.records),
+        "logged what the server never saw"
+    );
+    if !extra.contains(&"--no-memory") {
+        // Each drop left a location unacked, which the next connection sent again; what the
+        // server saw and the tracker never saw acked is still in its memory.
+        assert!(t.family.resent > 0, "{t:?}");
+        let unacked = seen.records.len() - unique.len();
+        assert!(unacked as u64 <= t.family.never_acked, "{t:?}");
+    }
+    t
+}
+
+#[tokio::test]
+async fn trackers_log_in_again_after_the_server_drops_them() {
+    let t = dropped_every_third_location(Family::Gt06, &[]).await;
+    let (c, f) = (&t.counts, &t.family);
+    // Each location in flight at a drop stays in the tracker's memory: it is sent again after
+    // the next login, or is never acked if the run ends first.
+    assert_eq!(
+        c.received + c.lost_in_disconnect + c.unanswered + f.resent + f.never_acked,
+        c.sent,
+        "{t:?}"
+    );
+}
+
+#[tokio::test]
+async fn jt808_and_teltonika_trackers_resend_what_a_drop_took_too() {
+    for family in [Family::Jt808, Family::Teltonika] {
+        let t = dropped_every_third_location(family, &[]).await;
+        let (c, f) = (&t.counts, &t.family);
+        assert_eq!(
+            c.received + c.lost_in_disconnect + c.unanswered + f.resent + f.never_acked,
+            c.sent,
+            "{family:?}: {t:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_memory_trackers_forget_what_a_drop_took() {
+    let t = dropped_every_third_location(Family::Gt06, &["--no-memory"]).await;
+    let (c, f) = (&t.counts, &t.family);
+    assert_eq!((f.resent, f.never_acked, f.dropped_from_memory), (0, 0, 0));
     assert_eq!(
         c.received + c.lost_in_disconnect + c.unanswered,
         c.sent,

@@ -8,6 +8,7 @@ pub mod echo;
 pub mod family;
 pub mod idle;
 
+use crate::acked_log::AckedLog;
 use crate::plan::Timing;
 use crate::stats::Stats;
 use crate::transport::Link;
@@ -40,6 +41,8 @@ pub struct Shared {
     pub epoch: Instant,
     /// The run's timing.
     pub timing: Timing,
+    /// Where trackers log the locations they saw acked (`--acked-log`).
+    pub acked_log: Option<Arc<AckedLog>>,
 }
 
 impl Shared {
@@ -64,4 +67,8 @@ pub trait DeviceBehaviour: Send + Sync + 'static {
         state: &mut Self::State,
         shared: &Shared,
     ) -> impl Future<Output = SessionEnd> + Send;
+
+    /// The device is done for this run (whether connected or not at the end): counts what its
+    /// state still holds.
+    fn finish(&self, _state: &mut Self::State, _shared: &Shared) {}
 }

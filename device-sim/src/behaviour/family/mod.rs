@@ -4,20 +4,25 @@
 //! it reconnects (in [`crate::device`]) and logs in again.
 //!
 //! One [`Dialect`] per family builds the device's frames and reads the server's; `session`
-//! runs a connection with any of them, and `acks` keeps what is still unanswered. The frames
-//! are written here from the protocol descriptions (../shared/vectors/README.md), not taken
-//! from devgate's codecs, so a simulator run checks those codecs rather than agreeing with them.
+//! runs a connection with any of them, `acks` keeps what is still unanswered on it, and
+//! `memory` keeps the locations not yet acked across connections, to send them again after a
+//! reconnect as real trackers do (unless `--no-memory`). The frames are written here from the
+//! protocol descriptions (../shared/vectors/README.md), not taken from devgate's codecs, so a
+//! simulator run checks those codecs rather than agreeing with them.
 
 pub mod acks;
 pub mod gt06;
 pub mod jt808;
+pub mod memory;
 pub mod motion;
 mod session;
 pub mod teltonika;
 
 use super::{DeviceBehaviour, SessionEnd, Shared};
 use crate::plan::{Family, FamilySettings};
+use crate::stats::FamilyCounts;
 use crate::transport::Link;
+use memory::Memory;
 use motion::{Fix, Motion};
 
 /// What an uplink frame waits for: the message kind and serial that the server's ack names.
@@ -105,11 +110,13 @@ pub struct FamilyDevice {
     settings: FamilySettings,
 }
 
-/// What a tracker keeps across reconnects: its serials and where it is.
+/// What a tracker keeps across reconnects: its serials, where it is, and its unacked
+/// locations.
 #[derive(Debug, Default)]
 pub struct FamilyState {
     dialect: Option<Box<dyn Dialect>>,
     motion: Option<Motion>,
+    memory: Memory,
 }
 
 impl FamilyDevice {
@@ -139,7 +146,27 @@ impl DeviceBehaviour for FamilyDevice {
             .dialect
             .get_or_insert_with(|| dialect(s.family, &device_id(s.family, s.id_base, device)));
         let motion = state.motion.get_or_insert_with(|| Motion::new(device));
-        session::run(s, stream, device, dialect.as_mut(), motion, shared).await
+        let tracker = session::Tracker {
+            device,
+            uid: device_id(s.family, s.id_base, device),
+            dialect: dialect.as_mut(),
+            motion,
+            memory: &mut state.memory,
+        };
+        session::run(s, stream, tracker, shared).await
+    }
+
+    fn finish(&self, state: &mut FamilyState, shared: &Shared) {
+        let never_acked = state.memory.len() as u64;
+        if self.settings.memory && never_acked > 0 {
+            let left = FamilyCounts {
+                never_acked,
+                ..FamilyCounts::default()
+            };
+            shared
+                .stats
+                .publish_family(&left, &mut FamilyCounts::default());
+        }
     }
 }
 

@@ -46,6 +46,21 @@ pub struct Motion {
 }
 
 impl Motion {
+    /// The GPS time of the next fix at wall time `unix_ms`: one second past the last fix when
+    /// the clock gives its second again (or goes back), so that a device's fixes have strictly
+    /// increasing whole seconds and (id, GPS time) names one location, as GT06's 1 s resolution
+    /// needs.
+    fn gps_time(&self, unix_ms: i64) -> i64 {
+        match self.last_ms {
+            Some(last) if unix_ms.div_euclid(1000) <= last.div_euclid(1000) => {
+                (last.div_euclid(1000) + 1) * 1000
+            }
+            _ => unix_ms,
+        }
+    }
+}
+
+impl Motion {
     /// The starting point and heading of device `device`.
     pub fn new(device: u64) -> Motion {
         let mut m = Motion {
@@ -64,8 +79,10 @@ impl Motion {
         m
     }
 
-    /// Drives on to the time `unix_ms` and returns the fix there.
+    /// Drives on to the time `unix_ms` and returns the fix there; its time is at least a whole
+    /// second after the last fix's.
     pub fn fix_at(&mut self, unix_ms: i64) -> Fix {
+        let unix_ms = self.gps_time(unix_ms);
         if let Some(last) = self.last_ms {
             let secs = ((unix_ms - last).max(0) as f64 / 1000.0).min(MAX_STEP_SECS);
             let metres = self.speed_kmh / 3.6 * secs;
@@ -173,5 +190,18 @@ mod tests {
         assert!((f64::from(second.odometer_m) - moved_m).abs() < 2.0);
         assert!(second.course < 360 && second.satellites >= 7);
         assert_ne!(Motion::new(8).fix_at(0), Motion::new(7).fix_at(0));
+    }
+
+    #[test]
+    fn fix_times_step_by_at_least_a_second_even_when_the_clock_does_not() {
+        let mut m = Motion::new(7);
+        let times: Vec<i64> = [1_000_100, 1_000_900, 1_000_950, 999_000, 1_005_000]
+            .into_iter()
+            .map(|t| m.fix_at(t).unix_ms)
+            .collect();
+        assert_eq!(
+            times,
+            [1_000_100, 1_001_000, 1_002_000, 1_003_000, 1_005_000]
+        );
     }
 }

@@ -2,10 +2,16 @@
 //! read every server frame (acks, commands) as it comes, and end when the run does (after the
 //! acks still awaited, within the grace period) or the link drops. A login unanswered for the
 //! loss timeout, or refused, drops the connection: the device reconnects and logs in again.
+//!
+//! Every location is also kept in the device's memory until acked; with memory on, each login
+//! first sends what the memory still holds, and a location's fate (acked, never acked, dropped
+//! from memory) is the memory's to count, not the connection's.
 
 use super::acks::{AckVerdict, Acks};
+use super::memory::Memory;
 use super::motion::{now_unix_ms, Motion};
 use super::{Dialect, Key, Login, Reply, SessionEnd, Shared};
+use crate::acked_log;
 use crate::checker::{Counts, End};
 use crate::plan::FamilySettings;
 use crate::stats::FamilyCounts;
@@ -21,20 +27,36 @@ const MAX_PENDING: usize = 4096;
 const READ_CHUNK: usize = 4096;
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365);
 
-/// Runs one connected session of device `device`.
+/// One tracker, as it is across its connections.
+pub(super) struct Tracker<'a> {
+    /// Its index in the fleet.
+    pub device: u64,
+    /// The id it logs in with, which the gateway binds as its uid.
+    pub uid: String,
+    /// Its frames.
+    pub dialect: &'a mut dyn Dialect,
+    /// Where it is.
+    pub motion: &'a mut Motion,
+    /// Its locations not yet acked.
+    pub memory: &'a mut Memory,
+}
+
+/// Runs one connected session of `tracker`.
 pub(super) async fn run(
     settings: &FamilySettings,
     stream: Stream,
-    device: u64,
-    dialect: &mut dyn Dialect,
-    motion: &mut Motion,
+    tracker: Tracker<'_>,
     shared: &Shared,
 ) -> SessionEnd {
     let session = Session {
         shared,
-        device,
-        dialect,
-        motion,
+        device: tracker.device,
+        uid: tracker.uid,
+        dialect: tracker.dialect,
+        motion: tracker.motion,
+        memory: tracker.memory,
+        keep: settings.memory,
+        log_lines: Vec::new(),
         stream,
         rbuf: BytesMut::with_capacity(READ_CHUNK),
         wbuf: Vec::new(),
@@ -59,8 +81,14 @@ enum Read {
 struct Session<'a> {
     shared: &'a Shared,
     device: u64,
+    uid: String,
     dialect: &'a mut dyn Dialect,
     motion: &'a mut Motion,
+    memory: &'a mut Memory,
+    /// Memory is on: kept locations outlive this connection.
+    keep: bool,
+    /// Acked-log lines of this batch of server frames.
+    log_lines: Vec<u8>,
     stream: Stream,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
@@ -135,9 +163,9 @@ impl Session<'_> {
                 }
                 _ = locations.tick(), if self.logged_in && !stopping => {
                     let fix = self.motion.fix_at(now_unix_ms());
+                    let start = self.wbuf.len();
                     let key = self.dialect.location(&fix, &mut self.wbuf);
-                    self.sent(key);
-                    self.family.locations += 1;
+                    self.location_sent(key, start, fix.unix_ms.div_euclid(1000));
                 }
                 _ = heartbeats.tick(), if self.logged_in && !stopping => {
                     if let Some(key) = self.dialect.heartbeat(&mut self.wbuf) {
@@ -159,6 +187,47 @@ impl Session<'_> {
 
     fn sent(&mut self, key: Key) {
         self.acks.send(key, self.shared.now_ns());
+    }
+
+    /// A location went into `wbuf` from `start`: it is remembered until its ack.
+    fn location_sent(&mut self, key: Key, start: usize, time: i64) {
+        let bytes = self.wbuf[start..].to_vec();
+        if self.memory.remember(key, bytes, time).is_some() && self.keep {
+            self.family.dropped_from_memory += 1;
+        }
+        if self.keep {
+            self.acks.send_kept(key, self.shared.now_ns());
+        } else {
+            self.sent(key);
+        }
+        self.family.locations += 1;
+    }
+
+    /// Logged in again: what the memory holds goes first, oldest first, as it was sent.
+    fn resend(&mut self) {
+        let now = self.shared.now_ns();
+        let keys = self.memory.resend(&mut self.wbuf);
+        self.family.resent += keys.len() as u64;
+        for key in keys {
+            self.acks.send_kept(key, now);
+        }
+    }
+
+    /// The ack of `key` came: its location, if the memory holds it, is acked for good.
+    fn ack(&mut self, key: Key, now: u64) -> AckVerdict {
+        let Some(acked) = self.memory.ack(key) else {
+            return self.acks.ack(key, now);
+        };
+        self.family.locations_acked += 1;
+        if self.shared.acked_log.is_some() {
+            acked_log::line(&self.uid, acked.time, acked.resent, &mut self.log_lines);
+        }
+        if self.keep {
+            self.acks.ack_remembered(key, now)
+        } else {
+            // Without memory the connection alone decides: an ack it forgot is a wrong one.
+            self.acks.ack(key, now)
+        }
     }
 
     /// A login frame went out: the login has the loss timeout from now to be answered.
@@ -183,7 +252,7 @@ impl Session<'_> {
             };
             used += n;
             match reply {
-                Reply::Ack(key) => match self.acks.ack(key, now) {
+                Reply::Ack(key) => match self.ack(key, now) {
                     AckVerdict::Fresh { latency_ns } => {
                         self.latencies.push(latency_ns);
                         if !self.logged_in {
@@ -191,7 +260,7 @@ impl Session<'_> {
                         }
                     }
                     AckVerdict::Late { latency_ns } => self.latencies.push(latency_ns),
-                    AckVerdict::Duplicate | AckVerdict::Unexpected => {}
+                    AckVerdict::Remembered | AckVerdict::Duplicate | AckVerdict::Unexpected => {}
                 },
                 Reply::Refused(key) => {
                     self.acks.refused(key);
@@ -212,6 +281,10 @@ impl Session<'_> {
         self.shared
             .stats
             .record_latencies(self.device, &self.latencies);
+        if let Some(log) = &self.shared.acked_log {
+            log.write(&self.log_lines);
+            self.log_lines.clear();
+        }
         outcome
     }
 
@@ -220,6 +293,9 @@ impl Session<'_> {
             Login::Done => {
                 self.logged_in = true;
                 self.family.logins += 1;
+                if self.keep {
+                    self.resend();
+                }
             }
             Login::Next(key) => self.login_sent(key),
             Login::Waiting => {}
@@ -234,6 +310,10 @@ impl Session<'_> {
 
     fn end(mut self, end: End) -> SessionEnd {
         self.acks.finish(end);
+        if !self.keep {
+            // A tracker without memory forgets with its connection.
+            self.memory.clear();
+        }
         self.publish();
         match end {
             End::RunOver => SessionEnd::Stopped,
