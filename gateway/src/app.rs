@@ -73,6 +73,44 @@ pub struct RunningGateway {
     pub listeners: Vec<(String, SocketAddr)>,
     /// The Prometheus endpoint's bound address, when `metrics_listen` is set.
     pub metrics: Option<SocketAddr>,
+    accepting: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// How long a stopping gateway waits for its clients to close and its workers to acknowledge.
+pub const GATEWAY_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl RunningGateway {
+    /// Stops gracefully: accepts no more clients, stops reading the connected ones, lets
+    /// each get what its pending events release (held acks, as the workers accept them) and
+    /// closes it, and waits until its workers have acknowledged every event, or `within`
+    /// passed. Returns whether everything was handed off.
+    pub async fn stop(&self, within: std::time::Duration) -> bool {
+        for task in &self.accepting {
+            task.abort();
+        }
+        self.state.stop_clients();
+        let deadline = tokio::time::Instant::now() + within;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+        loop {
+            if self.state.is_drained() {
+                tracing::info!("gateway stopped: every client closed, every event acknowledged");
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    clients = self.state.client_count(),
+                    unacknowledged = self
+                        .state
+                        .stats
+                        .retained
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    "gateway stopped before everything was handed off"
+                );
+                return false;
+            }
+            tick.tick().await;
+        }
+    }
 }
 
 /// Starts a gateway: internal listener, client listeners, heartbeat, register announcements,
@@ -115,9 +153,10 @@ pub async fn start_gateway(cfg: &Config) -> Result<RunningGateway, StartError> {
         ));
     }
     tokio::spawn(gateway::internal::run(state.clone(), internal));
-    for l in listeners {
-        tokio::spawn(l.run(state.clone()));
-    }
+    let accepting = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(l.run(state.clone())))
+        .collect();
     tokio::spawn(gateway::heartbeat::run(state.clone()));
     let announced = format!("{}:{}", g.lan_ip, internal_bound.port());
     let secret = Arc::new(secret);
@@ -134,6 +173,7 @@ pub async fn start_gateway(cfg: &Config) -> Result<RunningGateway, StartError> {
         internal: internal_bound,
         listeners: bound,
         metrics: metrics_bound,
+        accepting,
     })
 }
 

@@ -8,7 +8,6 @@ use gateway::cli::{Question, Target};
 use gateway::config::{Config, Handler};
 use gateway::worker::Echo;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// devgate: an IoT device gateway (register + gateways + business workers).
 #[derive(Parser)]
@@ -154,10 +153,7 @@ async fn stopped() {
 }
 
 /// Runs the configured handler as a worker until SIGTERM / Ctrl-C.
-async fn serve_worker(
-    cfg: &Config,
-    local: Option<Arc<gateway::gateway::GatewayState>>,
-) -> Result<()> {
+async fn serve_worker(cfg: &Config, local: Option<&app::RunningGateway>) -> Result<()> {
     let w = cfg.worker.as_ref().ok_or_else(|| {
         anyhow::anyhow!("{}: the [worker] section is required", cfg.path.display())
     })?;
@@ -173,9 +169,9 @@ async fn serve_worker(
 async fn run_handler<H: gateway::worker::EventHandler>(
     cfg: &Config,
     handler: H,
-    local: Option<Arc<gateway::gateway::GatewayState>>,
+    local: Option<&app::RunningGateway>,
 ) -> Result<()> {
-    let w = app::start_worker(cfg, handler, local).await?;
+    let w = app::start_worker(cfg, handler, local.map(|g| g.state.clone())).await?;
     if let Some(addr) = w.metrics {
         announce("metrics", format!("http://{addr}/metrics"));
     }
@@ -187,6 +183,10 @@ async fn run_handler<H: gateway::worker::EventHandler>(
             .unwrap_or_default(),
     );
     stopped().await;
+    // The gateway first: its clients' held acks wait for this worker's flushes.
+    if let Some(g) = local {
+        g.stop(app::GATEWAY_STOP_TIMEOUT).await;
+    }
     w.stop().await;
     Ok(())
 }
@@ -308,6 +308,7 @@ async fn run(command: Command) -> Result<()> {
                 announce("metrics", format!("http://{addr}/metrics"));
             }
             stopped().await;
+            g.stop(app::GATEWAY_STOP_TIMEOUT).await;
             Ok(())
         }
         Command::Worker { config } => {
@@ -332,7 +333,7 @@ async fn run(command: Command) -> Result<()> {
             if let Some(addr) = g.metrics {
                 announce("metrics", format!("http://{addr}/metrics"));
             }
-            serve_worker(&cfg, Some(g.state.clone())).await
+            serve_worker(&cfg, Some(&g)).await
         }
     }
 }

@@ -224,6 +224,13 @@ pub async fn run(
             tracing::warn!(client = %id, "no worker and the hold queue is full: closing")
         }
         End::HandshakeTimeout => tracing::info!(client = %id, %remote, "handshake timed out"),
+        End::Stopping => {
+            // Read no more; what its pending events release (held acks) still goes out.
+            if let Some(deadline) = conn.policy.half_closed(Instant::now()) {
+                let drain = conn.drain_pending(&mut wr);
+                let _ = Box::pin(timeout_at(deadline.into(), drain)).await;
+            }
+        }
         End::Refused(seq) => {
             state.stats.refused_events.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(

@@ -131,6 +131,7 @@ pub struct GatewayState {
     pub secret: Vec<u8>,
     /// When this state was created, for the uptime in `status`.
     pub started: std::time::Instant,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl GatewayState {
@@ -160,6 +161,7 @@ impl GatewayState {
             directory: Default::default(),
             secret,
             started: std::time::Instant::now(),
+            stopping: Default::default(),
         });
         state
             .counters
@@ -169,6 +171,28 @@ impl GatewayState {
 
     fn shard(&self, conn: u32) -> &RwLock<HashMap<u32, Arc<ClientHandle>, FastHash>> {
         &self.clients[conn as usize % TABLE_SHARDS]
+    }
+
+    /// Starts a graceful stop: every client is read no more, gets what its pending events
+    /// release (held acks, once the workers accept), and is closed (see `End::Stopping`).
+    pub fn stop_clients(&self) {
+        self.stopping.store(true, Ordering::Release);
+        for c in self.all_clients() {
+            c.notify();
+        }
+    }
+
+    /// Whether a graceful stop has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Whether nothing is left to hand off: no client, nothing a worker has not acknowledged,
+    /// and no held event (unless no worker is linked to take it).
+    pub fn is_drained(&self) -> bool {
+        self.client_count() == 0
+            && self.stats.retained.load(Ordering::Relaxed) == 0
+            && (self.router.held_now() == Some(0) || self.router.worker_count() == 0)
     }
 
     /// Registers a new client and returns its handle.

@@ -62,6 +62,9 @@ pub enum End {
     HandshakeTimeout,
     /// The worker refused this data event.
     Refused(u64),
+    /// The gateway is stopping: the client is read no more, gets what its pending events
+    /// release, then is closed.
+    Stopping,
 }
 
 impl End {
@@ -342,6 +345,9 @@ impl<'a> Policy<'a> {
     pub fn woken(&mut self) -> Result<(), End> {
         self.take_done()?;
         self.take_output();
+        if self.state.is_stopping() {
+            return Err(End::Stopping);
+        }
         Ok(())
     }
 
