@@ -15,8 +15,8 @@
 //! events (the gateway closes those clients, and the devices resend). At most
 //! `[worker.commit] pending_max` events wait for batches; the next one waits for room.
 //!
-//! The listener protocol of a client is learnt from its connect event; a client whose connect
-//! went to another worker (a worker restart) is seen with protocol "" until it reconnects.
+//! The listener protocol of a client comes with each of its events (a client whose connect went
+//! to another worker, before that worker died, is known by its next event).
 
 use crate::config::RulesConfig;
 use crate::counters::{Registry, Sample, Samples};
@@ -193,6 +193,11 @@ impl Inner {
         let (client_id, protocol, unapplied) = {
             let mut c = self.clients();
             let s = c.entry(cx.client_id).or_default();
+            if let Some(p) = &cx.protocol {
+                if *s.protocol != **p {
+                    s.protocol = p.clone();
+                }
+            }
             let id =
                 s.id.get_or_insert_with(|| cx.client_id.to_string().into())
                     .clone();
@@ -360,13 +365,6 @@ impl EventHandler for RulesHandler {
     }
 
     async fn on_connect(&self, cx: &Context<'_>) {
-        if let Some(p) = &cx.protocol {
-            self.inner
-                .clients()
-                .entry(cx.client_id)
-                .or_default()
-                .protocol = p.as_str().into();
-        }
         self.inner
             .run(cx, EventKind::Connect, Bytes::new(), None)
             .await

@@ -100,17 +100,25 @@ fn from_gateway() -> impl Strategy<Value = FromGateway> {
                 session,
             }
         }),
-        (client(), blob(), meta()).prop_map(|(client, data, meta)| FromGateway::Data {
-            client,
-            data,
-            meta
+        (client(), blob(), meta(), text()).prop_map(|(client, data, meta, protocol)| {
+            FromGateway::Data {
+                client,
+                data,
+                meta,
+                protocol: protocol.into(),
+            }
         }),
-        (client(), text(), blob()).prop_map(|(client, uid, session)| FromGateway::Close {
-            client,
-            uid,
-            session
+        (client(), text(), blob(), text()).prop_map(|(client, uid, session, protocol)| {
+            FromGateway::Close {
+                client,
+                uid,
+                session,
+                protocol: protocol.into(),
+            }
         }),
         (client(), text()).prop_map(|(client, uid)| FromGateway::Identity { client, uid }),
+        Just(FromGateway::Redelivered),
+        Just(FromGateway::Released),
         (any::<u64>(), blob()).prop_map(|(id, result)| FromGateway::QueryReply { id, result }),
     ]
 }
@@ -164,6 +172,9 @@ fn to_gateway() -> impl Strategy<Value = ToGateway> {
         client_blob().prop_map(|(client, session)| ToGateway::SetSession { client, session }),
         client_blob().prop_map(|(client, session)| ToGateway::UpdateSession { client, session }),
         (any::<u64>(), query()).prop_map(|(id, query)| ToGateway::Query { id, query }),
+        any::<u64>().prop_map(|upto| ToGateway::Ack { upto }),
+        any::<u64>().prop_map(|seq| ToGateway::EventRefused { seq }),
+        Just(ToGateway::Leaving),
     ]
 }
 
@@ -349,6 +360,7 @@ fn a_data_event_keeps_its_bytes_shared_with_the_frame() {
         client,
         data: Bytes::from_static(b"payload"),
         meta: None,
+        protocol: "text".into(),
     };
     let buf = frame(&msg).freeze();
     let range = buf.as_ptr_range();

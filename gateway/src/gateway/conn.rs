@@ -187,7 +187,7 @@ enum Woke {
 #[derive(Debug)]
 pub struct ListenerInfo {
     /// Codec name (`text`, `websocket`, ...).
-    pub protocol: String,
+    pub protocol: Arc<str>,
     /// When the codec's acks leave.
     pub ack: crate::config::AckMode,
 }
@@ -204,12 +204,18 @@ pub async fn run(
     let client = state.add_client();
     let id = client.id;
     let mut conn = Conn {
-        policy: Policy::new(&state, &client, codec.as_mut(), info.ack),
+        policy: Policy::new(
+            &state,
+            &client,
+            codec.as_mut(),
+            info.ack,
+            info.protocol.clone(),
+        ),
         tls_dirty: false,
     };
     let mut rbuf: Option<BytesMut> = None;
     let end = conn
-        .serve(&mut rd, &mut wr, &mut rbuf, remote, &info)
+        .serve(&mut rd, &mut wr, &mut rbuf, remote)
         .await
         .err()
         .unwrap_or(End::Closed);
@@ -258,11 +264,7 @@ pub async fn run(
     drop((rd, wr));
     state.remove_client(id);
     let (uid, session) = state.forget(&client);
-    let close = FromGateway::Close {
-        client: id,
-        uid,
-        session,
-    };
+    let close = conn.policy.close_event(uid, session);
     Box::pin(state.router.route(&client, close, 0, false)).await;
     state.router.release(&client);
 }
@@ -281,9 +283,8 @@ impl Conn<'_> {
         wr: &mut WriteSide,
         rbuf: &mut Option<BytesMut>,
         remote: SocketAddr,
-        info: &ListenerInfo,
     ) -> Result<(), End> {
-        let connect = self.policy.connect(remote, &info.protocol);
+        let connect = self.policy.connect(remote);
         Box::pin(self.route(connect, 0)).await?;
         if let Some(deadline) = self.policy.handshake_deadline(Instant::now()) {
             let handshake = timeout_at(deadline.into(), self.until_handshake(rd, wr, rbuf));

@@ -55,7 +55,7 @@ impl Listener {
             tcp,
             tls: cfg.tls.clone(),
             info: Arc::new(ListenerInfo {
-                protocol: url.protocol.clone(),
+                protocol: url.protocol.as_str().into(),
                 ack: cfg.ack,
             }),
             codec: cfg.codec.clone(),

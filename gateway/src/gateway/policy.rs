@@ -109,6 +109,8 @@ pub struct Policy<'a> {
     loose: Option<u32>,
     /// Acks leave as soon as they are decoded (`ack = "on_decode"`): nothing is held.
     on_decode: bool,
+    /// The listener's protocol, carried by every data event.
+    protocol: Arc<str>,
 }
 
 impl<'a> Policy<'a> {
@@ -118,6 +120,7 @@ impl<'a> Policy<'a> {
         client: &'a Arc<ClientHandle>,
         codec: &'a mut dyn Codec,
         ack: AckMode,
+        protocol: Arc<str>,
     ) -> Self {
         let handshaking = codec.expects_handshake();
         Policy {
@@ -133,6 +136,7 @@ impl<'a> Policy<'a> {
             acks: None,
             loose: None,
             on_decode: ack == AckMode::OnDecode,
+            protocol,
         }
     }
 
@@ -155,11 +159,21 @@ impl<'a> Policy<'a> {
     }
 
     /// The first event of every connection.
-    pub fn connect(&self, remote: SocketAddr, protocol: &str) -> FromGateway {
+    pub fn connect(&self, remote: SocketAddr) -> FromGateway {
         FromGateway::Connect {
             client: self.client.id,
             remote: remote.to_string(),
-            protocol: protocol.to_string(),
+            protocol: self.protocol.to_string(),
+        }
+    }
+
+    /// The last event of every connection.
+    pub fn close_event(&self, uid: String, session: Bytes) -> FromGateway {
+        FromGateway::Close {
+            client: self.client.id,
+            uid,
+            session,
+            protocol: self.protocol.clone(),
         }
     }
 
@@ -211,6 +225,7 @@ impl<'a> Policy<'a> {
                     client,
                     data,
                     meta: DataMeta::boxed(fields, uid, session),
+                    protocol: self.protocol.clone(),
                 };
                 Some(Step::Route(msg, self.seq))
             }

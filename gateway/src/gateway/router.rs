@@ -370,3 +370,6 @@ fn routed(o: Outcome) -> Routed {
         Outcome::Overflow => Routed::Overflow,
     }
 }
+
+#[cfg(test)]
+mod tests;

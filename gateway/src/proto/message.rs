@@ -10,6 +10,7 @@ use super::wire::{Field, Reader, WireError};
 use crate::client_id::ClientId;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt::Debug;
+use std::sync::Arc;
 
 /// What a connecting peer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,6 +380,9 @@ messages! {
             data: Bytes,
             /// Fields, uid and session; `None` when all are empty.
             meta: Option<Box<DataMeta>>,
+            /// The listener's protocol: with every event, so that a worker that did not get
+            /// the client's `Connect` (it took the client over from a dead one) knows it too.
+            protocol: Arc<str>,
         },
         /// A client is gone.
         Close = 0x23 {
@@ -388,6 +392,8 @@ messages! {
             uid: String,
             /// Its last session, empty when none.
             session: Bytes,
+            /// The listener's protocol (as in `Data`).
+            protocol: Arc<str>,
         },
         /// The device's identity was bound as uid by its codec.
         Identity = 0x24 {
@@ -573,6 +579,7 @@ mod tests {
                 client,
                 data: Bytes::from_static(b"hi"),
                 meta,
+                protocol: "text".into(),
             };
             let mut buf = bytes::BytesMut::new();
             msg.encode_body(&mut buf);

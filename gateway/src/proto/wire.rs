@@ -180,6 +180,33 @@ impl Field for String {
     }
 }
 
+/// `str16`, for short names repeated in many messages (a listener's protocol): read through a
+/// small per-thread table, so each name is allocated once, not once per message.
+impl Field for std::sync::Arc<str> {
+    fn put(&self, dst: &mut BytesMut) {
+        dst.put_str16(self);
+    }
+    fn get(r: &mut Reader, what: &'static str) -> Result<Self, WireError> {
+        /// Names kept per thread; past it a name is allocated per message (still correct).
+        const KEPT: usize = 32;
+        thread_local! {
+            static NAMES: std::cell::RefCell<Vec<std::sync::Arc<str>>> =
+                const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let s = r.str16(what)?;
+        Ok(NAMES.with_borrow_mut(|names| {
+            if let Some(n) = names.iter().find(|n| ***n == *s) {
+                return n.clone();
+            }
+            let n: std::sync::Arc<str> = s.into();
+            if names.len() < KEPT {
+                names.push(n.clone());
+            }
+            n
+        }))
+    }
+}
+
 /// `blob`, shared with the frame when read (no copy).
 impl Field for Bytes {
     fn put(&self, dst: &mut BytesMut) {

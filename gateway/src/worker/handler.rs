@@ -18,8 +18,8 @@ pub struct Context<'a> {
     pub api: &'a Api,
     /// The uid bound to the client when the gateway sent the event.
     pub uid: Option<String>,
-    /// The listener's protocol (`text`, `gt06`, ...); set on connect events.
-    pub protocol: Option<String>,
+    /// The listener's protocol (`text`, `gt06`, ...); set on connect, data and close events.
+    pub protocol: Option<std::sync::Arc<str>>,
     /// The event was delivered before to a worker that died without acknowledging it: its
     /// effects may have happened already (a handler that must not repeat them checks this).
     pub redelivered: bool,

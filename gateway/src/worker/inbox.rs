@@ -86,9 +86,13 @@ async fn handle_one<H: EventHandler>(
         let mut cx = Context::new(client_id, api, uid, session);
         cx.set_accept(accept);
         cx.redelivered = redelivered;
-        if let FromGateway::Connect { protocol, .. } = &msg {
-            cx.protocol = Some(protocol.clone());
-        }
+        cx.protocol = match &msg {
+            FromGateway::Connect { protocol, .. } => Some(protocol.as_str().into()),
+            FromGateway::Data { protocol, .. } | FromGateway::Close { protocol, .. } => {
+                Some(protocol.clone())
+            }
+            _ => None,
+        };
         let run = dispatch(handler, &cx, msg);
         if let Err(panic) = AssertUnwindSafe(run).catch_unwind().await {
             let what = panic

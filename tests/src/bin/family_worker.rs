@@ -62,7 +62,7 @@ impl EventHandler for Reporter {
     async fn on_connect(&self, cx: &Context<'_>) {
         if let Some(p) = &cx.protocol {
             let mut map = self.protocols.lock().unwrap_or_else(|p| p.into_inner());
-            map.insert(cx.client_id, p.clone());
+            map.insert(cx.client_id, p.to_string());
         }
     }
 

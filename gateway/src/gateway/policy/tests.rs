@@ -33,7 +33,13 @@ fn with_policy<C: Codec>(
 ) {
     let state = gateway(send_buffer_max, policy);
     let client = state.add_client();
-    let mut s = Policy::new(&state, &client, &mut codec, AckMode::OnCommit);
+    let mut s = Policy::new(
+        &state,
+        &client,
+        &mut codec,
+        AckMode::OnCommit,
+        "test".into(),
+    );
     test(&mut s, &state, &client);
 }
 
