@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,7 +38,7 @@ const CI_SECS: u64 = 30;
 const FREEZE: Duration = Duration::from_secs(5);
 /// How long the acked locations may take to reach the subscriber after the fleet is done.
 const DELIVERY: Duration = Duration::from_secs(60);
-/// Missing locations printed on failure.
+/// Trackers with missing locations printed on failure.
 const SHOWN: usize = 20;
 
 /// A location: the tracker's uid and its GPS time in Unix seconds.
@@ -488,7 +488,13 @@ async fn every_acked_location_reaches_mqtt_through_kills_stops_and_a_broker_rest
     let events = plan.len();
     let mut sim = Proc::device_sim("device-sim", &args);
     let started = Instant::now();
-    d.note(format!("device-sim started: {}", args.join(" ")));
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.as_secs());
+    d.note(format!(
+        "device-sim started (unix time {unix}): {}",
+        args.join(" ")
+    ));
 
     for (at, chaos) in plan {
         // The schedule's wait, cut short if device-sim dies (a flag it does not know, say).
@@ -540,16 +546,24 @@ async fn every_acked_location_reaches_mqtt_through_kills_stops_and_a_broker_rest
 
     poll_until(DELIVERY, || sub.missing(&acked).is_empty().then_some(())).await;
     d.note("delivery wait over".into());
-    let mut missing = sub.missing(&acked);
-    missing.sort();
+    let missing = sub.missing(&acked);
+    // Per tracker: its first missing GPS time and how many are missing.
+    let mut by_tracker: BTreeMap<&str, (i64, usize)> = BTreeMap::new();
+    for (uid, time) in &missing {
+        let e = by_tracker.entry(uid).or_insert((*time, 0));
+        e.0 = e.0.min(*time);
+        e.1 += 1;
+    }
     let (unreadable, bad) = sub.unreadable();
     let summary = format!(
         "chaos summary: seed {seed}; acked locations {} ({lines} acked-log lines, {resent} \
-         resent); chaos events {events}, kills {}; missing {}; duplicates {}; MQTT messages {} \
-         ({} distinct, {unreadable} unreadable); subscriber connects {}, sessions lost {}",
+         resent); chaos events {events}, kills {}; missing {} (of {} trackers); duplicates {}; \
+         MQTT messages {} ({} distinct, {unreadable} unreadable); subscriber connects {}, \
+         sessions lost {}",
         acked.len(),
         d.kills,
         missing.len(),
+        by_tracker.len(),
         sub.duplicates(),
         sub.messages(),
         sub.distinct(),
@@ -559,9 +573,9 @@ async fn every_acked_location_reaches_mqtt_through_kills_stops_and_a_broker_rest
     eprintln!("{summary}");
     assert!(
         missing.is_empty(),
-        "{summary}\nfirst missing (uid, GPS unix time): {:?}\nunreadable messages: {bad:?}\n\
-         chaos log:\n{}\ndevice-sim report:\n{report}\n{}",
-        &missing[..missing.len().min(SHOWN)],
+        "{summary}\ntrackers missing locations (uid: first missing GPS time, how many): \
+         {:?}\nunreadable messages: {bad:?}\nchaos log:\n{}\ndevice-sim report:\n{report}\n{}",
+        by_tracker.iter().take(SHOWN).collect::<Vec<_>>(),
         d.log.join("\n"),
         d.logs_tail(15)
     );
