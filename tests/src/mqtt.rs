@@ -14,7 +14,8 @@ use tokio::task::AbortHandle;
 /// Payloads kept for the report of messages the key function could not read.
 const BAD_KEPT: usize = 10;
 
-/// What the subscriber saw: per key, how many times.
+/// What the subscriber saw: per key, how many times (one entry per distinct key, which is
+/// what the test checks against).
 struct Seen<K> {
     counts: HashMap<K, u32>,
     /// Messages in total, duplicates included.

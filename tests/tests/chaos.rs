@@ -29,8 +29,8 @@ use tests::{poll_until, Cluster, Frozen, Gateway, Proc, WAIT};
 
 /// Trackers in the fleet.
 const DEVICES: u64 = 300;
-/// Locations per second per tracker: the fleet sends about 300/s. At most 1, so a tracker's
-/// GPS time (whole seconds) names one location.
+/// Locations per second per tracker: the fleet sends about 300/s. GT06 times are whole
+/// seconds (device-sim steps a repeated second on), so at most 1 keeps them near the clock.
 const RATE: f64 = 1.0;
 /// Fleet run of the CI profile, in seconds.
 const CI_SECS: u64 = 30;
