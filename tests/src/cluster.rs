@@ -82,8 +82,23 @@ impl Cluster {
         listeners: &[&str],
         extra: &str,
     ) -> Gateway {
+        let internal = "127.0.0.1:0".parse().expect("an address");
+        self.gateway_at(name, secret, internal, listeners, extra)
+            .await
+    }
+
+    /// Starts a gateway process whose internal listener is `internal` (a restarted gateway
+    /// comes back where the killed one was).
+    pub async fn gateway_at(
+        &self,
+        name: &str,
+        secret: &str,
+        internal: SocketAddr,
+        listeners: &[&str],
+        extra: &str,
+    ) -> Gateway {
         let config = format!(
-            "{}[gateway]\nname = \"{name}\"\nlan_ip = \"127.0.0.1\"\ninternal_listen = \"127.0.0.1:0\"\n\
+            "{}[gateway]\nname = \"{name}\"\nlan_ip = \"127.0.0.1\"\ninternal_listen = \"{internal}\"\n\
              listeners = [{}]\n{extra}\n",
             common_toml(secret, self.register_addr),
             listeners.join(", ")
@@ -98,8 +113,14 @@ impl Cluster {
 
     /// Starts an echo worker process that uses `secret`.
     pub async fn worker_with_secret(&self, name: &str, secret: &str) -> Proc {
+        self.worker_with(name, secret, "handler = \"echo\"\n").await
+    }
+
+    /// Starts a worker process named `name` whose `[worker]` section goes on with `section`
+    /// (its handler and whatever that needs, sub-tables included).
+    pub async fn worker_with(&self, name: &str, secret: &str, section: &str) -> Proc {
         let config = format!(
-            "{}[worker]\nname = \"{name}\"\nhandler = \"echo\"\n",
+            "{}[worker]\nname = \"{name}\"\n{section}",
             common_toml(secret, self.register_addr)
         );
         let worker = Proc::spawn(name, "worker", &config);

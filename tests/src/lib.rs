@@ -7,11 +7,15 @@
 //! - [`worker_main`] is the `main` of the test worker programs in `src/bin`.
 //! - [`clients`] are small text, frame and WebSocket clients; [`tls`] makes a test certificate;
 //!   [`scrape`] reads a metrics page.
+//! - [`mosquitto`] runs a broker process of a test's own (restartable, persistent); [`mqtt`]
+//!   is a persistent-session subscriber counting what arrives.
 //!
 //! Every port is ephemeral and every wait has a timeout, so tests can run in parallel.
 
 pub mod clients;
 pub mod cluster;
+pub mod mosquitto;
+pub mod mqtt;
 pub mod process;
 pub mod scrape;
 pub mod tls;
