@@ -4,7 +4,7 @@
 //! two workers running the example rules with the MQTT bridge (each its own data dir), a
 //! Mosquitto of the test's own with persistence, and a device-sim fleet of GT06 trackers that
 //! writes every location it saw acked to `--acked-log`. While the fleet runs, at seeded random
-//! moments, the test kills workers with SIGKILL (alternating, at least 3 times) and starts them
+//! moments, the test kills workers with SIGKILL (alternating, 4 times a round) and starts them
 //! again, kills a gateway and starts it again on the same ports, stops a worker for 5 s, and
 //! restarts the broker. At the end every acked (uid, GPS time) must be on `devices/+/location`
 //! at a persistent-session QoS 1 subscriber. Duplicates are allowed: counted, not failed.
@@ -80,11 +80,13 @@ fn gateway_name(i: usize) -> String {
 
 /// `rounds` rounds of chaos at seeded random moments within the run (after a first tenth
 /// in which the fleet settles, and ending early enough to see the last restart through):
-/// each round kills 3 workers (alternating), a gateway, freezes a worker, restarts the broker.
+/// each round kills 4 workers (alternating) and a gateway (5 process kills), freezes a worker
+/// and restarts the broker.
 fn schedule(rng: &mut StdRng, run: Duration, rounds: usize) -> Vec<(Duration, Chaos)> {
     let mut kinds = Vec::new();
     for _ in 0..rounds {
         let mut round = vec![
+            Chaos::KillWorker(0),
             Chaos::KillWorker(0),
             Chaos::KillWorker(0),
             Chaos::KillWorker(0),
@@ -418,7 +420,7 @@ fn rfc3339_times_become_unix_seconds() {
 fn the_schedule_alternates_worker_kills_and_does_everything_each_round() {
     let run = Duration::from_secs(30);
     let plan = schedule(&mut StdRng::seed_from_u64(7), run, 2);
-    assert_eq!(plan.len(), 12);
+    assert_eq!(plan.len(), 14);
     assert!(plan.windows(2).all(|w| w[0].0 <= w[1].0));
     assert!(plan.iter().all(|(at, _)| *at >= run / 10 && *at <= run));
     let kills: Vec<usize> = plan
@@ -428,7 +430,7 @@ fn the_schedule_alternates_worker_kills_and_does_everything_each_round() {
             _ => None,
         })
         .collect();
-    assert_eq!(kills.len(), 6);
+    assert_eq!(kills.len(), 8);
     assert!(kills.windows(2).all(|w| w[0] != w[1]), "{kills:?}");
     let count = |f: fn(&Chaos) -> bool| plan.iter().filter(|(_, c)| f(c)).count();
     assert_eq!(count(|c| matches!(c, Chaos::KillGateway(_))), 2);
@@ -579,4 +581,25 @@ async fn every_acked_location_reaches_mqtt_through_kills_stops_and_a_broker_rest
         d.log.join("\n"),
         d.logs_tail(15)
     );
+    assert!(
+        d.kills >= 5,
+        "{summary}\nfewer than 5 process kills happened during the run:\n{}",
+        d.log.join("\n")
+    );
+    // Liveness too: every location is acked in the end (a lost event would hold its tracker's
+    // acks forever: they are released in order), and no tracker's memory overflowed.
+    let family = family_counts(&report);
+    assert_eq!(
+        (family("never_acked"), family("dropped_from_memory")),
+        (Some(0), Some(0)),
+        "{summary}\nlocations never acked or dropped from a tracker's memory; report:\n{report}\n\
+         chaos log:\n{}",
+        d.log.join("\n")
+    );
+}
+
+/// A reader of the `family` counts of device-sim's (single group) JSON report.
+fn family_counts(report: &str) -> impl Fn(&str) -> Option<u64> {
+    let v: Value = serde_json::from_str(report).unwrap_or(Value::Null);
+    move |name| v["groups"][0]["family"][name].as_u64()
 }
