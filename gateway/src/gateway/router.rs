@@ -309,9 +309,10 @@ impl Router {
         unacked: Vec<ClientEvent>,
         unsent: Vec<ClientEvent>,
     ) {
-        let redelivered = unacked.len() as u64;
+        self.redelivered
+            .fetch_add(unacked.len() as u64, Ordering::Relaxed);
+        let mut held = self.held.lock().await;
         {
-            let mut held = self.held.lock().await;
             let mut h = slot.handover.lock().unwrap_or_else(|p| p.into_inner());
             let waiting = std::mem::take(&mut h.waiting);
             let unacked = unacked.into_iter().map(|mut ev| {
@@ -327,13 +328,20 @@ impl Router {
             }
             h.done = true;
         }
-        self.redelivered.fetch_add(redelivered, Ordering::Relaxed);
-        self.flush_held().await;
+        // Delivered before the lock is let go: the handed-over events may be more than the
+        // hold queue's bound, and a client routing meanwhile must not find it full (and be
+        // closed) while workers are up to take them.
+        self.flush_locked(&mut held).await;
     }
 
     /// Delivers held events in order while a worker is up.
     async fn flush_held(&self) {
         let mut held = self.held.lock().await;
+        self.flush_locked(&mut held).await;
+    }
+
+    /// [`Router::flush_held`] with the hold queue's lock already taken.
+    async fn flush_locked(&self, held: &mut VecDeque<ClientEvent>) {
         while let Some(ev) = held.pop_front() {
             let (client, seq) = (ev.client.clone(), ev.seq);
             match self.deliver_now(ev, true).await {

@@ -80,6 +80,10 @@ struct Window {
     kept: Mutex<Retention<Kept>>,
     /// Woken when an acknowledgement frees room.
     room: Notify,
+    /// A leaving worker's queue is closed and the writer has taken (and written) all of it.
+    queue_done: std::sync::atomic::AtomicBool,
+    /// Woken when `queue_done` is set.
+    queue_note: Notify,
 }
 
 impl Window {
@@ -111,18 +115,21 @@ pub(super) async fn serve(
     let window = Arc::new(Window {
         kept: Mutex::new(Retention::new(retention::MAX_EVENTS, retention::MAX_BYTES)),
         room: Notify::new(),
+        queue_done: Default::default(),
+        queue_note: Notify::new(),
     });
-    let stop = CancellationToken::new();
+    let (stop, finish) = (CancellationToken::new(), CancellationToken::new());
     let mut writer = tokio::spawn(write(
         state.clone(),
         wr,
         events_rx,
         control_rx,
         window.clone(),
-        stop.clone(),
+        Ends {
+            stop: stop.clone(),
+            finish: finish.clone(),
+        },
     ));
-    // Empty-queue probe for a leaving worker (see `drained`).
-    let probe = events_tx.clone();
     let slot = state
         .router
         .add_worker(name.clone(), WorkerSink::Remote(events_tx))
@@ -136,18 +143,18 @@ pub(super) async fn serve(
             r = link::next(&mut reader, &control_tx) => match r {
                 Ok(ToGateway::Ack { upto }) => {
                     acked(&state, &window, upto);
-                    if leaving && drained(&window, &probe) {
+                    if leaving && drained(&window) {
                         break Ended::Released;
                     }
                 }
                 Ok(ToGateway::EventRefused { seq }) => refused(&state, &window, seq),
                 Ok(ToGateway::Leaving) => {
                     leaving = true;
+                    // Out of routing, then the queue closes: what is in it still goes out,
+                    // what comes later waits for the handover.
                     state.router.remove_worker(slot.id);
+                    finish.cancel();
                     tracing::info!(worker = %name, "worker leaving: no new clients for it");
-                    if drained(&window, &probe) {
-                        break Ended::Released;
-                    }
                 }
                 Ok(msg) => {
                     if let Some(reply) = state.execute(msg) {
@@ -158,6 +165,11 @@ pub(super) async fn serve(
                 }
                 Err(e) => break Ended::Lost(e),
             },
+            () = window.queue_note.notified(), if leaving => {
+                if drained(&window) {
+                    break Ended::Released;
+                }
+            }
             done = &mut writer => {
                 written = Some(done);
                 break Ended::WriterDone;
@@ -166,8 +178,15 @@ pub(super) async fn serve(
     };
     // Out of routing first: from here its clients' new events wait for the handover.
     state.router.remove_worker(slot.id);
+    if matches!(ended, Ended::Released) {
+        // The writer ends by itself once `Released` is written (nothing else is left).
+        let _ = control_tx.send(FromGateway::Released).await;
+        if let Ok(done) = tokio::time::timeout(RELEASE_WRITE, &mut writer).await {
+            written = Some(done);
+        }
+    }
     stop.cancel();
-    let (mut queue, wr) = match written {
+    let (mut queue, _) = match written {
         Some(done) => done,
         None => (&mut writer).await,
     }
@@ -220,18 +239,24 @@ pub(super) async fn serve(
         );
     }
     state.router.hand_over(&slot, unacked, unsent).await;
-    if let (Ended::Released, Some(mut wr)) = (ended, wr) {
-        let mut buf = BytesMut::new();
-        proto::encode_frame(&FromGateway::Released, &mut buf);
-        let _ = wr.write_all_buf(&mut buf).await;
-        let _ = wr.shutdown().await;
-    }
 }
 
-/// Whether a leaving worker has acknowledged everything it was sent and nothing waits to be
-/// written to it.
-fn drained(window: &Window, queue: &mpsc::Sender<ClientEvent>) -> bool {
-    window.lock().is_empty() && queue.capacity() == queue.max_capacity()
+/// How long the writer may take to write `Released` to a leaving worker.
+const RELEASE_WRITE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether a leaving worker has been written everything it was to get and acknowledged all
+/// of it.
+fn drained(window: &Window) -> bool {
+    window.queue_done.load(Ordering::Acquire) && window.lock().is_empty()
+}
+
+/// How the writer is told to end.
+struct Ends {
+    /// Now: the link is over.
+    stop: CancellationToken,
+    /// The worker is leaving: close the event queue, write what is in it, and end once
+    /// `Released` is written.
+    finish: CancellationToken,
 }
 
 /// The worker handled every event up to `upto`: their clients learn it.
@@ -289,8 +314,11 @@ async fn write(
     mut events: mpsc::Receiver<ClientEvent>,
     mut control: mpsc::Receiver<FromGateway>,
     window: Arc<Window>,
-    stop: CancellationToken,
+    ends: Ends,
 ) -> (mpsc::Receiver<ClientEvent>, Option<OwnedWriteHalf>) {
+    let Ends { stop, finish } = ends;
+    let mut closing = false;
+    let mut last = false;
     let mut batch = Vec::with_capacity(64);
     let mut replies = Vec::new();
     let mut buf = BytesMut::new();
@@ -308,16 +336,28 @@ async fn write(
         tokio::select! {
             biased;
             () = stop.cancelled() => return (events, Some(wr)),
+            () = finish.cancelled(), if !closing => {
+                closing = true;
+                events.close();
+                continue;
+            }
             n = control.recv_many(&mut replies, 64) => {
                 if n == 0 {
                     return (events, Some(wr));
                 }
                 for m in replies.drain(..) {
+                    last |= matches!(m, FromGateway::Released);
                     proto::encode_frame(&m, &mut buf);
                 }
             }
-            first = events.recv(), if room => {
+            first = events.recv(), if room && !window.queue_done.load(Ordering::Acquire) => {
                 let Some(first) = first else {
+                    if closing {
+                        // Everything queued before the close is written (and kept).
+                        window.queue_done.store(true, Ordering::Release);
+                        window.queue_note.notify_one();
+                        continue;
+                    }
                     return (events, Some(wr));
                 };
                 // Woken by the first event, this task would run right after its sender and
@@ -362,6 +402,9 @@ async fn write(
         if let Err(e) = wrote {
             tracing::debug!("worker link write failed: {e}");
             return (events, None);
+        }
+        if last {
+            return (events, Some(wr));
         }
         live.on_sent(now());
         idle.as_mut().reset(live.ping_at().into());
