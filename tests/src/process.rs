@@ -1,5 +1,6 @@
 //! A `devgate` child process: its config in a temp dir, its stdout lines and stderr captured,
 //! killed with SIGKILL on drop so no test leaves a process behind, even when it panics.
+//! [`Proc::start`] runs any other program (device-sim, a broker) the same way.
 
 use crate::{poll_until, WAIT};
 use std::io::{BufRead, BufReader, Read};
@@ -15,11 +16,21 @@ pub fn devgate() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| match std::env::var_os("DEVGATE_BIN") {
         Some(bin) => PathBuf::from(bin),
-        None => build_devgate(),
+        None => build_bin("gateway", "devgate"),
     })
 }
 
-fn build_devgate() -> PathBuf {
+/// The `device-sim` binary: `$DEVICE_SIM_BIN` when set, else built once per test binary like
+/// [`devgate`] (a package's binary is only handed to its own package's tests).
+pub fn device_sim() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| match std::env::var_os("DEVICE_SIM_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => build_bin("device-sim", "device-sim"),
+    })
+}
+
+fn build_bin(package: &str, bin: &str) -> PathBuf {
     // target/<profile>/deps/<this test> -> target/<profile>: the dir the binary lands in.
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
@@ -35,7 +46,7 @@ fn build_devgate() -> PathBuf {
         .to_string();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "gateway", "--bin", "devgate"])
+    cmd.args(["build", "--quiet", "-p", package, "--bin", bin])
         .arg("--target-dir")
         .arg(&target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -67,15 +78,17 @@ fn build_devgate() -> PathBuf {
             cmd.args(["--profile", other]);
         }
     }
-    let out = cmd.output().expect("cannot run cargo to build devgate");
+    let out = cmd
+        .output()
+        .expect("cannot run cargo to build a test binary");
     assert!(
         out.status.success(),
-        "building devgate failed:\n{}",
+        "building {bin} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let bin = profile_dir.join("devgate");
-    assert!(bin.is_file(), "{} was not built", bin.display());
-    bin
+    let path = profile_dir.join(bin);
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
 }
 
 #[derive(Default)]
@@ -103,14 +116,26 @@ impl Proc {
         cmd.arg(command)
             .arg("--config")
             .arg(&path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
+            .env("RUST_LOG", "info");
+        Proc::start(label, cmd, dir)
+    }
+
+    /// Runs `device-sim <args>`, its output captured as a devgate process's is.
+    pub fn device_sim(label: &str, args: &[String]) -> Proc {
+        let mut cmd = Command::new(device_sim());
+        cmd.args(args);
+        Proc::start(label, cmd, tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// Runs `cmd` (any program) with its stdio captured; `dir` lives as long as the process.
+    pub fn start(label: &str, mut cmd: Command, dir: tempfile::TempDir) -> Proc {
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start devgate {command}: {e}"));
+            .unwrap_or_else(|e| panic!("{label}: cannot start {:?}: {e}", cmd.get_program()));
         let output = Arc::new(Output::default());
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
@@ -157,6 +182,11 @@ impl Proc {
     /// Everything the process wrote to stderr so far (its logs).
     pub fn stderr(&self) -> String {
         self.output.stderr.lock().unwrap().clone()
+    }
+
+    /// Every line printed on stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.output.stdout.lock().unwrap().clone()
     }
 
     /// The `devgate: ...` lines printed on stdout so far, without the prefix.
