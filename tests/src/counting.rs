@@ -159,6 +159,17 @@ impl CountingCluster {
         self.gateway.proc.log_lines(&["worker"]).join("\n")
     }
 
+    /// Stops `load`, waits up to `catch_up` until `logs` hold every number sent, and judges
+    /// them. Panics, with the gateway's view of its workers, if a client was closed.
+    pub async fn judge(&self, logs: &mut Logs, load: Load, catch_up: Duration) -> Verdict {
+        let (sent, _conns) = load
+            .finish()
+            .await
+            .unwrap_or_else(|e| panic!("{e}\nthe gateway's workers:\n{}", self.link_history()));
+        logs.wait_complete(&sent, catch_up).await;
+        logs.verdict(&sent)
+    }
+
     /// The workers' log files, to read as they grow.
     pub fn logs(&self) -> Logs {
         Logs {
@@ -240,20 +251,26 @@ impl Load {
     }
 
     /// Stops every client after its current line; returns each client's last number, in
-    /// client order, and the connections. Panics if a client was closed or did not stop.
-    pub async fn finish(self) -> (Vec<u64>, Vec<LineClient<TcpStream>>) {
+    /// client order, and the connections; or which clients were closed or did not stop.
+    pub async fn finish(self) -> Result<(Vec<u64>, Vec<LineClient<TcpStream>>), String> {
         self.stop.store(true, Ordering::Release);
-        let (mut last, mut conns) = (Vec::new(), Vec::new());
+        let (mut last, mut conns, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         for (i, s) in self.senders.into_iter().enumerate() {
-            let done = tokio::time::timeout(WAIT, s)
-                .await
-                .unwrap_or_else(|_| panic!("client c{i} was still blocked sending after {WAIT:?}"))
-                .unwrap_or_else(|e| panic!("client c{i} failed: {e}"))
-                .unwrap_or_else(|e| panic!("{e}"));
-            last.push(done.last);
-            conns.push(done.conn);
+            match tokio::time::timeout(WAIT, s).await {
+                Ok(Ok(Ok(done))) => {
+                    last.push(done.last);
+                    conns.push(done.conn);
+                }
+                Ok(Ok(Err(e))) => failed.push(e),
+                Ok(Err(e)) => failed.push(format!("c{i}: {e}")),
+                Err(_) => failed.push(format!("c{i}: still blocked sending after {WAIT:?}")),
+            }
         }
-        (last, conns)
+        if failed.is_empty() {
+            Ok((last, conns))
+        } else {
+            Err(failed.join("; "))
+        }
     }
 }
 
@@ -497,14 +514,6 @@ impl Logs {
             grew.is_some(),
             "{what}: the log of a worker of {workers:?} did not grow"
         );
-    }
-
-    /// Stops `load`, waits up to `catch_up` until the logs hold every number sent, and judges
-    /// them.
-    pub async fn judge(&mut self, load: Load, catch_up: Duration) -> Verdict {
-        let (sent, _conns) = load.finish().await;
-        self.wait_complete(&sent, catch_up).await;
-        self.verdict(&sent)
     }
 
     /// Judges the logs against `sent` (see [`Verdict`]).
