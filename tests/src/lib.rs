@@ -5,6 +5,7 @@
 //!   stderr, and killing them on drop.
 //! - [`cluster`] wires a register, gateways and workers together through the register's port.
 //! - [`worker_main`] is the `main` of the test worker programs in `src/bin`.
+//! - [`counting`] runs `counting_worker`s under numbered load and judges their logs.
 //! - [`clients`] are small text, frame and WebSocket clients; [`tls`] makes a test certificate;
 //!   [`scrape`] reads a metrics page.
 //! - [`mosquitto`] runs a broker process of a test's own (restartable, persistent); [`mqtt`]
@@ -14,6 +15,7 @@
 
 pub mod clients;
 pub mod cluster;
+pub mod counting;
 pub mod mosquitto;
 pub mod mqtt;
 pub mod process;

@@ -1,6 +1,6 @@
-//! The `main` of the test worker programs (`api_worker`, `family_worker`): run like
-//! `devgate worker`, `PROGRAM --config FILE` starts the `[worker]` of FILE with the program's
-//! own handler and prints `devgate: worker NAME` on stdout once started.
+//! The `main` of the test worker programs (`api_worker`, `family_worker`, `counting_worker`):
+//! run like `devgate worker`, `PROGRAM --config FILE` starts the `[worker]` of FILE with the
+//! program's own handler and prints `devgate: worker NAME` on stdout once started.
 
 use anyhow::{bail, Context as _, Result};
 use gateway::app;
