@@ -71,22 +71,20 @@ impl<T> Retention<T> {
         self.entries.len() < self.max_events && self.bytes < self.max_bytes
     }
 
-    /// The worker handled every event up to `upto`: forgets them and returns them, oldest
-    /// first (their clients may now be told).
-    pub fn ack(&mut self, upto: u64) -> Vec<T> {
+    /// The worker handled every event up to `upto`: forgets them and moves them to `out`,
+    /// oldest first (their clients may now be told).
+    pub fn ack(&mut self, upto: u64, out: &mut Vec<T>) {
         let last = self.next() - 1;
         let upto = upto.min(last);
         if upto < self.first {
-            return Vec::new();
+            return;
         }
         let n = (upto - self.first + 1) as usize;
         self.first = upto + 1;
-        let mut out = Vec::with_capacity(n);
         for (item, bytes) in self.entries.drain(..n) {
             self.bytes -= bytes;
             out.push(item);
         }
-        out
     }
 
     /// Event `seq`, if it is still held.
@@ -123,6 +121,12 @@ impl<T> Retention<T> {
 mod tests {
     use super::*;
 
+    fn ack(r: &mut Retention<&'static str>, upto: u64) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        r.ack(upto, &mut out);
+        out
+    }
+
     fn window(events: &[&'static str]) -> Retention<&'static str> {
         let mut r = Retention::new(100, 1000);
         for e in events {
@@ -145,7 +149,7 @@ mod tests {
     #[test]
     fn an_ack_forgets_every_event_up_to_it_and_returns_them_in_order() {
         let mut r = window(&["a", "bb", "ccc"]);
-        assert_eq!(r.ack(2), vec!["a", "bb"]);
+        assert_eq!(ack(&mut r, 2), vec!["a", "bb"]);
         assert_eq!((r.len(), r.bytes()), (1, 3));
         assert_eq!(r.get(2), None);
         assert_eq!(r.get(3), Some(&"ccc"));
@@ -155,20 +159,20 @@ mod tests {
     #[test]
     fn an_old_or_repeated_ack_changes_nothing() {
         let mut r = window(&["a", "b", "c"]);
-        assert_eq!(r.ack(2).len(), 2);
-        assert!(r.ack(2).is_empty());
-        assert!(r.ack(1).is_empty());
-        assert!(r.ack(0).is_empty());
+        assert_eq!(ack(&mut r, 2).len(), 2);
+        assert!(ack(&mut r, 2).is_empty());
+        assert!(ack(&mut r, 1).is_empty());
+        assert!(ack(&mut r, 0).is_empty());
         assert_eq!(r.len(), 1);
     }
 
     #[test]
     fn an_ack_past_what_was_sent_is_clamped_to_the_last_event() {
         let mut r = window(&["a", "b"]);
-        assert_eq!(r.ack(1_000), vec!["a", "b"]);
+        assert_eq!(ack(&mut r, 1_000), vec!["a", "b"]);
         assert!(r.is_empty());
         assert_eq!(r.push("c", 1), 3, "the next event is still 3, not 1001");
-        assert_eq!(r.ack(3), vec!["c"]);
+        assert_eq!(ack(&mut r, 3), vec!["c"]);
     }
 
     #[test]
@@ -178,13 +182,13 @@ mod tests {
         assert!(r.has_room());
         r.push("b", 1);
         assert!(!r.has_room(), "count bound");
-        r.ack(1);
+        ack(&mut r, 1);
         assert!(r.has_room());
 
         let mut r = Retention::new(100, 10);
         r.push("big", 10);
         assert!(!r.has_room(), "byte bound");
-        r.ack(1);
+        ack(&mut r, 1);
         assert!(r.has_room());
         assert_eq!(r.bytes(), 0);
     }
@@ -192,10 +196,10 @@ mod tests {
     #[test]
     fn take_all_hands_over_what_is_unacknowledged_oldest_first() {
         let mut r = window(&["a", "b", "c", "d"]);
-        r.ack(1);
+        ack(&mut r, 1);
         assert_eq!(r.take_all(), vec!["b", "c", "d"]);
         assert!(r.is_empty());
         assert_eq!(r.bytes(), 0);
-        assert!(r.ack(4).is_empty(), "nothing is acknowledged twice");
+        assert!(ack(&mut r, 4).is_empty(), "nothing is acknowledged twice");
     }
 }

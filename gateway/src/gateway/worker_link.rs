@@ -138,11 +138,12 @@ pub(super) async fn serve(
     tracing::info!(worker = %name, %peer, "worker linked");
     let mut leaving = false;
     let mut written = None;
+    let mut done = Vec::new();
     let ended = loop {
         tokio::select! {
             r = link::next(&mut reader, &control_tx) => match r {
                 Ok(ToGateway::Ack { upto }) => {
-                    acked(&state, &window, upto);
+                    acked(&state, &window, upto, &mut done);
                     if leaving && drained(&window) {
                         break Ended::Released;
                     }
@@ -259,13 +260,14 @@ struct Ends {
     finish: CancellationToken,
 }
 
-/// The worker handled every event up to `upto`: their clients learn it.
-fn acked(state: &GatewayState, window: &Window, upto: u64) {
-    let (done, bytes) = {
+/// The worker handled every event up to `upto`: their clients learn it. `done` is a buffer
+/// kept across calls (empty in, empty out), so an acknowledgement allocates nothing.
+fn acked(state: &GatewayState, window: &Window, upto: u64, done: &mut Vec<Kept>) {
+    let bytes = {
         let mut kept = window.lock();
         let before = kept.bytes();
-        let done = kept.ack(upto);
-        (done, before - kept.bytes())
+        kept.ack(upto, done);
+        before - kept.bytes()
     };
     if done.is_empty() {
         return;
@@ -279,7 +281,7 @@ fn acked(state: &GatewayState, window: &Window, upto: u64) {
         .stats
         .retained_bytes
         .fetch_sub(bytes as u64, Ordering::Relaxed);
-    for ev in done {
+    for ev in done.drain(..) {
         if ev.confirm && ev.seq != 0 {
             ev.client.event_done(ev.seq, true);
         }
@@ -430,7 +432,9 @@ fn keep(
         // The body, past the 4-byte length.
         spans.push((start + 4, buf.len()));
     }
-    let written = std::mem::take(buf).freeze();
+    // The next batch is likely as large as this one: room for it at once, not by doublings.
+    let next = BytesMut::with_capacity(buf.len().max(4096));
+    let written = std::mem::replace(buf, next).freeze();
     let (n, mut bytes) = (batch.len() as u64, 0u64);
     let mut kept = window.lock();
     for (ev, (from, to)) in batch.drain(..).zip(spans) {

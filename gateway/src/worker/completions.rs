@@ -2,7 +2,7 @@
 //! and what to acknowledge.
 //!
 //! The link numbers the events it reads 1, 2, 3, ... (the gateway numbers them the same way as
-//! it writes them). Handler shards finish them in any order; the gateway is told cumulatively
+//! it writes them); only finished numbers are reported here. Handler shards finish them in any order; the gateway is told cumulatively
 //! (`ToGateway::Ack { upto }`) how far every event is finished, and separately which ones were
 //! refused. [`Completions`] is the state machine (no I/O, no clock); [`LinkCompletions`] shares
 //! it between the shards, which report through the events' [`Accept`](crate::delivery::Accept)
@@ -28,16 +28,18 @@ impl Completions {
         Completions::default()
     }
 
-    /// One more event came; returns its number.
-    pub fn received(&mut self) -> u64 {
-        self.open.push_back(false);
-        self.upto + self.open.len() as u64
-    }
-
     /// Event `seq` is finished (handled or refused). Returns the new acknowledgement point when
-    /// it moved. A number not received, or finished already, changes nothing.
+    /// it moved. A number finished already changes nothing.
+    ///
+    /// Events are numbered by the link as they are read, and a number is finished only after
+    /// it was read, so the received events need no record of their own: one finished past the
+    /// open ones opens the numbers before it, unfinished, and the point never passes an event
+    /// that is not finished.
     pub fn finished(&mut self, seq: u64) -> Option<u64> {
         let i = usize::try_from(seq.checked_sub(self.upto + 1)?).ok()?;
+        if i >= self.open.len() {
+            self.open.resize(i + 1, false);
+        }
         let slot = self.open.get_mut(i)?;
         *slot = true;
         if i != 0 {
@@ -55,7 +57,7 @@ impl Completions {
         self.upto
     }
 
-    /// Events received and not yet acknowledgeable.
+    /// Events known to be open: finished out of order, or waiting for those before them.
     pub fn open(&self) -> usize {
         self.open.len()
     }
@@ -74,18 +76,13 @@ impl LinkCompletions {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// One more event came over the link; returns its number.
-    pub fn received(&self) -> u64 {
-        self.lock().0.received()
-    }
-
     /// The refusals to report since the last call, and the acknowledgement point now.
     pub fn take(&self) -> (Vec<u64>, u64) {
         let mut s = self.lock();
         (std::mem::take(&mut s.1), s.0.upto())
     }
 
-    /// Events received and not yet acknowledgeable.
+    /// Events known to be open (see [`Completions::open`]).
     pub fn open(&self) -> usize {
         self.lock().0.open()
     }
@@ -114,7 +111,6 @@ mod tests {
     #[test]
     fn events_finished_in_order_move_the_point_one_by_one() {
         let mut c = Completions::new();
-        assert_eq!((c.received(), c.received()), (1, 2));
         assert_eq!(c.finished(1), Some(1));
         assert_eq!(c.finished(2), Some(2));
         assert_eq!(c.open(), 0);
@@ -123,9 +119,6 @@ mod tests {
     #[test]
     fn an_event_finished_early_waits_for_the_ones_before_it() {
         let mut c = Completions::new();
-        for _ in 0..4 {
-            c.received();
-        }
         assert_eq!(c.finished(3), None);
         assert_eq!(c.finished(2), None);
         assert_eq!(c.upto(), 0);
@@ -134,22 +127,30 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_repeated_numbers_change_nothing() {
+    fn zero_and_repeated_numbers_change_nothing() {
         let mut c = Completions::new();
-        c.received();
-        c.received();
         assert_eq!(c.finished(0), None);
-        assert_eq!(c.finished(3), None, "not received");
         assert_eq!(c.finished(1), Some(1));
         assert_eq!(c.finished(1), None, "already acknowledged");
         assert_eq!(c.finished(2), Some(2));
         assert_eq!(c.upto(), 2);
+        assert_eq!(c.open(), 0);
+    }
+
+    #[test]
+    fn an_event_finished_ahead_never_lets_the_point_pass_an_unfinished_one() {
+        let mut c = Completions::new();
+        assert_eq!(c.finished(5), None);
+        assert_eq!(c.open(), 5);
+        for seq in 1..4 {
+            assert_eq!(c.finished(seq), Some(seq));
+        }
+        assert_eq!(c.finished(4), Some(5), "4 closes the gap up to 5");
     }
 
     #[test]
     fn a_refusal_is_reported_and_still_moves_the_point() {
         let l = LinkCompletions::default();
-        assert_eq!((l.received(), l.received()), (1, 2));
         l.event_done(2, false);
         assert_eq!(l.take(), (vec![2], 0));
         l.event_done(1, true);
