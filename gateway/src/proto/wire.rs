@@ -96,10 +96,14 @@ impl Reader {
     }
     /// A u16-length-prefixed UTF-8 string.
     pub fn str16(&mut self, what: &'static str) -> Result<String, WireError> {
+        let b = self.str16_bytes(what)?;
+        String::from_utf8(b.to_vec()).map_err(|_| WireError::Invalid(what))
+    }
+    /// A `str16`'s bytes, shared with the frame (no copy); the caller checks they are UTF-8.
+    pub fn str16_bytes(&mut self, what: &'static str) -> Result<Bytes, WireError> {
         let n = self.u16(what)? as usize;
         self.need(n, what)?;
-        let b = self.buf.split_to(n);
-        String::from_utf8(b.to_vec()).map_err(|_| WireError::Invalid(what))
+        Ok(self.buf.split_to(n))
     }
     /// A list of strings; the count is checked against the bytes left, so it cannot
     /// make us allocate more than the frame holds.
@@ -193,17 +197,18 @@ impl Field for std::sync::Arc<str> {
             static NAMES: std::cell::RefCell<Vec<std::sync::Arc<str>>> =
                 const { std::cell::RefCell::new(Vec::new()) };
         }
-        let s = r.str16(what)?;
-        Ok(NAMES.with_borrow_mut(|names| {
-            if let Some(n) = names.iter().find(|n| ***n == *s) {
-                return n.clone();
+        let b = r.str16_bytes(what)?;
+        NAMES.with_borrow_mut(|names| {
+            if let Some(n) = names.iter().find(|n| n.as_bytes() == &b[..]) {
+                return Ok(n.clone());
             }
+            let s = std::str::from_utf8(&b).map_err(|_| WireError::Invalid(what))?;
             let n: std::sync::Arc<str> = s.into();
             if names.len() < KEPT {
                 names.push(n.clone());
             }
-            n
-        }))
+            Ok(n)
+        })
     }
 }
 
