@@ -4,7 +4,9 @@
 //! the `codecs` crate and routes every event to a **business worker** (`worker`), where an
 //! [`EventHandler`](worker::EventHandler) runs and answers through the [`Api`](worker::Api).
 //! The **register** (`register`) tells workers where gateways are. Processes talk over the
-//! internal protocol (`proto`, `link`), authenticated with a shared secret. `app` wires the
+//! internal protocol (`proto`, `link`), authenticated with a shared secret; a gateway keeps
+//! each event it sends a worker until the worker acknowledges it, and redelivers it to another
+//! worker if that one dies (`gateway::worker_link`, `worker::completions`). `app` wires the
 //! three roles from a [`Config`](config::Config), alone or all in one process (`devgate start`).
 //! There, a gateway hands events straight to the worker's inbox (`delivery`, the contract both
 //! sides share, so that `gateway` and `worker` never import each other both ways:

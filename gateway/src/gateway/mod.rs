@@ -6,9 +6,11 @@
 //! `policy`, the connection's policy as a state machine; `client` is the part of a client other
 //! tasks touch (its output queue, the worker's completions). `acks` keeps a device-family ack
 //! until the worker accepted the data it confirms. `router` picks a worker (`worker_slot`) per
-//! client and holds events while none is up. `internal` accepts worker links, `announce` keeps
-//! this gateway listed in every register, and `heartbeat` closes silent clients. `metrics`
-//! serves the optional Prometheus page.
+//! client, holds events while none is up, and hands a dead or leaving worker's events over to
+//! the others. `internal` accepts links; a worker's is served by `worker_link`, which keeps
+//! every event sent until the worker acknowledges it (`retention`). `announce` keeps this
+//! gateway listed in every register, and `heartbeat` closes silent clients. `metrics` serves
+//! the optional Prometheus page.
 
 pub mod acks;
 pub mod admission;
