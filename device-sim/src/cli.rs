@@ -1,8 +1,10 @@
 //! The command line (clap), and how its flags become a [`Plan`].
 
+use crate::dialects::Dialects;
+pub use crate::dialects::ProtoName;
 use crate::plan::{
-    default_source_ips, parse_duration, parse_source_ips, Behaviour, Family, FamilySettings, Group,
-    Load, Plan, Proto, Timing, TlsSettings, DEFAULT_HEARTBEAT, DEFAULT_LOCATION_RATE,
+    default_source_ips, parse_duration, parse_source_ips, Behaviour, FamilySettings, Group, Load,
+    Plan, Proto, Timing, TlsSettings, DEFAULT_HEARTBEAT, DEFAULT_LOCATION_RATE,
 };
 use crate::server::faulty::FaultSpec;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -25,8 +27,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Echo devices: send checked payloads and check every reply. With `--proto gt06`, `jt808`
-    /// or `teltonika`: GPS trackers that log in, heartbeat, report locations at `--rate`, check
+    /// Echo devices: send checked payloads and check every reply. With `--proto gt06`, `jt808`,
+    /// `teltonika` or a family the binary added: GPS trackers that log in, heartbeat, report locations at `--rate`, check
     /// every ack and answer the server's commands.
     Run(RunArgs),
     /// Idle devices: hold connections open; optionally report the server's memory per connection.
@@ -54,47 +56,6 @@ impl From<ProtoArg> for Proto {
             ProtoArg::Text => Proto::Text,
             ProtoArg::Frame => Proto::Frame,
             ProtoArg::Websocket => Proto::Websocket,
-        }
-    }
-}
-
-/// What devices speak: a wire protocol, or a device family (carried over a plain byte stream).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProtoName {
-    /// Newline-delimited text.
-    Text,
-    /// 4-byte big-endian length frames.
-    Frame,
-    /// WebSocket text frames.
-    Websocket,
-    /// GT06 / Concox trackers (`run` only).
-    Gt06,
-    /// JT/T 808 terminals (`run` only).
-    Jt808,
-    /// Teltonika trackers (`run` only).
-    Teltonika,
-}
-
-impl ProtoName {
-    /// The wire protocol: a device family frames its own bytes over a plain stream (`Text`).
-    pub fn wire(self) -> Proto {
-        match self {
-            ProtoName::Frame => Proto::Frame,
-            ProtoName::Websocket => Proto::Websocket,
-            ProtoName::Text | ProtoName::Gt06 | ProtoName::Jt808 | ProtoName::Teltonika => {
-                Proto::Text
-            }
-        }
-    }
-
-    /// The device family, if this is one.
-    pub fn family(self) -> Option<Family> {
-        match self {
-            ProtoName::Gt06 => Some(Family::Gt06),
-            ProtoName::Jt808 => Some(Family::Jt808),
-            ProtoName::Teltonika => Some(Family::Teltonika),
-            ProtoName::Text | ProtoName::Frame | ProtoName::Websocket => None,
         }
     }
 }
@@ -131,9 +92,10 @@ pub struct ConnectArgs {
     /// The server, `host:port`.
     #[arg(long)]
     pub target: String,
-    /// Wire protocol, or a device family (`run` only).
-    #[arg(long, value_enum, default_value = "text")]
-    pub proto: ProtoName,
+    /// Wire protocol (`text`, `frame`, `websocket`), or a device family of this binary
+    /// (`run` only; stock: `gt06`, `jt808`, `teltonika`).
+    #[arg(long, default_value = "text")]
+    pub proto: String,
     /// Number of devices.
     #[arg(long)]
     pub devices: u64,
@@ -309,7 +271,12 @@ pub fn resolve(target: &str) -> Result<SocketAddr, String> {
 }
 
 impl ConnectArgs {
-    fn group(&self, name: &str, behaviour: Behaviour) -> Result<Group, String> {
+    /// What `--proto` names, among the wire protocols and `dialects`.
+    pub fn proto(&self, dialects: &Dialects) -> Result<ProtoName, String> {
+        dialects.proto(&self.proto)
+    }
+
+    fn group(&self, name: &str, proto: ProtoName, behaviour: Behaviour) -> Result<Group, String> {
         let target = resolve(&self.target)?;
         let source_ips = match &self.source_ips {
             Some(ips) => ips.0.clone(),
@@ -319,7 +286,7 @@ impl ConnectArgs {
             name: name.to_string(),
             target_host: self.target.clone(),
             target,
-            proto: self.proto.wire(),
+            proto: proto.wire(),
             devices: self.devices,
             first_device: 0,
             local_devices: self.devices,
@@ -347,9 +314,10 @@ impl ConnectArgs {
 }
 
 impl RunArgs {
-    /// The plan these flags describe.
-    pub fn plan(&self) -> Result<Plan, String> {
-        let behaviour = match self.connect.proto.family() {
+    /// The plan these flags describe, with `--proto` looked up in `dialects`.
+    pub fn plan(&self, dialects: &Dialects) -> Result<Plan, String> {
+        let proto = self.connect.proto(dialects)?;
+        let behaviour = match proto.family() {
             Some(family) => {
                 if self.depth.is_some() {
                     return Err("--depth: trackers report at a fixed --rate".to_string());
@@ -368,9 +336,11 @@ impl RunArgs {
                     || self.no_memory
                     || self.acked_log.is_some()
                 {
-                    return Err("--heartbeat, --id-base, --no-memory and --acked-log need \
-                         --proto gt06, jt808 or teltonika"
-                        .to_string());
+                    return Err(format!(
+                        "--heartbeat, --id-base, --no-memory and --acked-log need a device \
+                         family: --proto {}",
+                        dialects.names().join(", --proto ")
+                    ));
                 }
                 let load = match (self.rate, self.depth) {
                     (Some(rate), _) => Load::Rate(rate),
@@ -383,7 +353,7 @@ impl RunArgs {
             }
         };
         Ok(Plan {
-            groups: vec![self.connect.group("run", behaviour)?],
+            groups: vec![self.connect.group("run", proto, behaviour)?],
             timing: Timing {
                 grace: self.grace,
                 loss_timeout: self.loss_timeout,
@@ -397,13 +367,14 @@ impl RunArgs {
 }
 
 impl IdleArgs {
-    /// The plan these flags describe.
-    pub fn plan(&self) -> Result<Plan, String> {
-        if self.connect.proto.family().is_some() {
+    /// The plan these flags describe, with `--proto` looked up in `dialects`.
+    pub fn plan(&self, dialects: &Dialects) -> Result<Plan, String> {
+        let proto = self.connect.proto(dialects)?;
+        if proto.family().is_some() {
             return Err("idle devices speak text, frame or websocket; trackers use `run`".into());
         }
         Ok(Plan {
-            groups: vec![self.connect.group("idle", Behaviour::Idle)?],
+            groups: vec![self.connect.group("idle", proto, Behaviour::Idle)?],
             timing: self.connect.timing(),
             server_pids: self.server_pids.clone(),
             timeline: self.output.timeline,

@@ -2,6 +2,7 @@
 //! the timing shared by the whole run. Built from the command line or a scenario file, checked
 //! once, then handed to the runner (or split into shards first).
 
+pub use crate::dialects::Family;
 use crate::payload::PayloadFormat;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -26,47 +27,6 @@ impl Proto {
             Proto::Text => "text",
             Proto::Frame => "frame",
             Proto::Websocket => "websocket",
-        }
-    }
-}
-
-/// A family of GPS trackers that device-sim plays: each device logs in with its own id, sends
-/// heartbeats and locations, checks the server's ack of each and answers its commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Family {
-    /// GT06 / Concox: IMEI login, 0x13 status, 0x22 locations, 0x80 commands.
-    Gt06,
-    /// JT/T 808: 0x0100 registration and 0x0102 authentication, 0x0002 heartbeats, 0x0200
-    /// locations, 0x8300 text messages.
-    Jt808,
-    /// Teltonika: IMEI packet, codec 8 AVL packets (no heartbeat), codec 12 commands.
-    Teltonika,
-}
-
-impl Family {
-    /// The family's name, as written on the command line and in devgate's listener URLs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::Gt06 => "gt06",
-            Family::Jt808 => "jt808",
-            Family::Teltonika => "teltonika",
-        }
-    }
-
-    /// Digits of a device id: 15 for an IMEI, 12 for a JT/T 808 terminal phone number.
-    pub fn id_digits(self) -> u32 {
-        match self {
-            Family::Gt06 | Family::Teltonika => 15,
-            Family::Jt808 => 12,
-        }
-    }
-
-    /// The id of device 0 when none is given (device `i` is this plus `i`).
-    pub fn default_id_base(self) -> u64 {
-        match self {
-            Family::Gt06 | Family::Teltonika => 860_000_000_000_000,
-            Family::Jt808 => 13_800_000_000,
         }
     }
 }
@@ -131,7 +91,7 @@ impl Behaviour {
                 payload,
             } => format!("echo, {r} msg/s each, {payload} B"),
             Behaviour::Idle => "idle".to_string(),
-            Behaviour::Family(f) if f.family == Family::Teltonika => {
+            Behaviour::Family(f) if !f.family.heartbeats() => {
                 format!("trackers, {} locations/s each, no heartbeat", f.rate)
             }
             Behaviour::Family(f) => format!(

@@ -407,6 +407,14 @@ impl GroupReport {
             group_digits(family.never_acked),
             group_digits(family.dropped_from_memory)
         );
+        if family.without_ack > 0 {
+            // Such locations wait for nothing: they are in none of the counts above or below.
+            let _ = writeln!(
+                out,
+                "  no ack      {} locations sent to a server that does not ack them (not checked)",
+                group_digits(family.without_ack)
+            );
+        }
         self.render_rates("acks", out);
         let _ = writeln!(
             out,

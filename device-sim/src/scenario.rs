@@ -2,16 +2,18 @@
 //!
 //! Top-level keys are defaults for every group (`target`, timing); each `[[group]]` names its
 //! devices, protocol, behaviour (`mode = "echo"` or `"idle"`) and load (`rate` or `depth`). A
-//! group with `proto = "gt06"`, `"jt808"` or `"teltonika"` is trackers of that family instead:
+//! group with `proto = "gt06"`, `"jt808"`, `"teltonika"` (or a family the binary added) is
+//! trackers of that family instead:
 //! `rate` is locations per second each, with `heartbeat` and `id_base` as on the command line,
 //! and `memory = false` as `--no-memory` (trackers keep unacked locations by default).
 //! Unknown keys are errors, and every problem is reported at once with the file and key.
 //! See `examples/fleet-scenario.toml`.
 
-use crate::cli::{resolve, ProtoName, DEVICES_PER_SOURCE_IP};
+use crate::cli::{resolve, DEVICES_PER_SOURCE_IP};
+use crate::dialects::{Dialects, ProtoName};
 use crate::plan::{
     default_source_ips, parse_duration, parse_source_ips, Behaviour, FamilySettings, Group, Load,
-    Plan, Timing, TlsSettings, DEFAULT_HEARTBEAT, DEFAULT_LOCATION_RATE,
+    Plan, Proto, Timing, TlsSettings, DEFAULT_HEARTBEAT, DEFAULT_LOCATION_RATE,
 };
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -95,7 +97,7 @@ struct GroupSpec {
     name: Option<String>,
     target: Option<String>,
     #[serde(default = "default_proto")]
-    proto: ProtoName,
+    proto: String,
     devices: u64,
     #[serde(default)]
     mode: Mode,
@@ -118,8 +120,8 @@ struct GroupSpec {
     memory: Option<bool>,
 }
 
-fn default_proto() -> ProtoName {
-    ProtoName::Text
+fn default_proto() -> String {
+    Proto::Text.name().to_string()
 }
 
 fn default_payload() -> usize {
@@ -130,13 +132,14 @@ fn default_ws_path() -> String {
     "/".to_string()
 }
 
-/// Reads the scenario at `path`; `target` overrides its default target.
-pub fn load(path: &Path, target: Option<&str>) -> Result<Plan, ScenarioError> {
+/// Reads the scenario at `path`; `target` overrides its default target; `proto` names are
+/// looked up in `dialects`.
+pub fn load(path: &Path, target: Option<&str>, dialects: &Dialects) -> Result<Plan, ScenarioError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text, target).map_err(|e| match e {
+    parse(&text, target, dialects).map_err(|e| match e {
         Problem::Parse(message) => ScenarioError::Parse {
             path: path.to_owned(),
             message,
@@ -157,8 +160,9 @@ pub enum Problem {
     Invalid(Vec<String>),
 }
 
-/// Parses a scenario's text; `target` overrides its default target.
-pub fn parse(text: &str, target: Option<&str>) -> Result<Plan, Problem> {
+/// Parses a scenario's text; `target` overrides its default target; `proto` names are looked
+/// up in `dialects`.
+pub fn parse(text: &str, target: Option<&str>, dialects: &Dialects) -> Result<Plan, Problem> {
     let file: ScenarioFile = toml::from_str(text).map_err(|e| Problem::Parse(e.to_string()))?;
     let mut problems = Vec::new();
     let mut timing = Timing::default();
@@ -189,7 +193,7 @@ pub fn parse(text: &str, target: Option<&str>) -> Result<Plan, Problem> {
     let mut groups = Vec::new();
     for (i, spec) in file.groups.iter().enumerate() {
         let key = format!("group[{i}]");
-        let (group, mut p) = build_group(&key, spec, default_target.as_deref());
+        let (group, mut p) = build_group(&key, spec, default_target.as_deref(), dialects);
         problems.append(&mut p);
         groups.extend(group);
     }
@@ -220,8 +224,13 @@ fn build_group(
     key: &str,
     spec: &GroupSpec,
     default_target: Option<&str>,
+    dialects: &Dialects,
 ) -> (Option<Group>, Vec<String>) {
     let mut problems = Vec::new();
+    let proto = dialects.proto(&spec.proto).unwrap_or_else(|e| {
+        problems.push(format!("{key}.proto: {e}"));
+        ProtoName::Wire(Proto::Text)
+    });
     let name = spec.name.clone().unwrap_or_else(|| key.to_string());
     let host = spec.target.as_deref().or(default_target);
     let target = match host {
@@ -237,7 +246,7 @@ fn build_group(
             }
         },
     };
-    let behaviour = behaviour(key, spec, &mut problems);
+    let behaviour = behaviour(key, spec, proto, &mut problems);
     let source_ips = match (&spec.source_ips, target) {
         (Some(s), _) => match parse_source_ips(s) {
             Ok(ips) => ips,
@@ -259,7 +268,7 @@ fn build_group(
             name,
             target_host: host.to_string(),
             target,
-            proto: spec.proto.wire(),
+            proto: proto.wire(),
             devices: spec.devices,
             first_device: 0,
             local_devices: spec.devices,
@@ -279,11 +288,16 @@ fn build_group(
 }
 
 /// What a group's devices do, adding what is wrong with it to `problems`.
-fn behaviour(key: &str, spec: &GroupSpec, problems: &mut Vec<String>) -> Behaviour {
-    let family = spec.proto.family();
+fn behaviour(
+    key: &str,
+    spec: &GroupSpec,
+    proto: ProtoName,
+    problems: &mut Vec<String>,
+) -> Behaviour {
+    let family = proto.family();
     if family.is_none() && (spec.heartbeat.is_some() || spec.id_base.is_some()) {
         problems.push(format!(
-            "{key}: heartbeat and id_base need proto = \"gt06\", \"jt808\" or \"teltonika\""
+            "{key}: heartbeat and id_base need a device family (proto = \"gt06\" and kin)"
         ));
     }
     if family.is_none() && spec.memory.is_some() {

@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 /// Largest latency recorded exactly, in nanoseconds (larger ones are clamped to it).
 pub const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
 const HISTOGRAM_SHARDS: usize = 16;
-const FAMILY_FIELDS: usize = 8;
+const FAMILY_FIELDS: usize = 9;
 
 /// A histogram of latencies in nanoseconds, 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
@@ -77,6 +77,10 @@ pub struct FamilyCounts {
     /// Frames pushed out of a full memory unacknowledged: the tracker forgot them.
     #[serde(default)]
     pub dropped_from_memory: u64,
+    /// Locations of a family whose server does not ack them (the dialect says so): sent once,
+    /// never kept or resent, and neither acked nor lost.
+    #[serde(default)]
+    pub without_ack: u64,
 }
 
 impl FamilyCounts {
@@ -90,6 +94,7 @@ impl FamilyCounts {
             self.locations_acked,
             self.never_acked,
             self.dropped_from_memory,
+            self.without_ack,
         ]
     }
 
@@ -103,6 +108,7 @@ impl FamilyCounts {
             locations_acked: a[5],
             never_acked: a[6],
             dropped_from_memory: a[7],
+            without_ack: a[8],
         }
     }
 

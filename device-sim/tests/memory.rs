@@ -159,7 +159,7 @@ async fn a_reconnected_tracker_first_resends_exactly_its_unacked_locations_byte_
     let mut expected_lines = BTreeSet::new();
     let mut resent_times = BTreeSet::new();
     for i in 0..2 {
-        let uid = device_id(Family::Gt06, id_base, i);
+        let uid = device_id(Family::GT06, id_base, i);
         let t = &seen[&uid];
         assert!(t.connections.len() >= 2, "{uid} reconnected: {t:?}");
         let (first, second) = (&t.connections[0], &t.connections[1]);

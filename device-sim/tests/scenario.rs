@@ -1,8 +1,14 @@
 //! Scenario files: every problem is reported at once, naming the key; good files become plans.
 
-use device_sim::plan::{Behaviour, Load, Proto};
-use device_sim::scenario::{parse, Problem};
+use device_sim::dialects::Dialects;
+use device_sim::plan::{Behaviour, Load, Plan, Proto};
+use device_sim::scenario::Problem;
 use std::time::Duration;
+
+/// A scenario's text, read with the stock families.
+fn parse(text: &str, target: Option<&str>) -> Result<Plan, Problem> {
+    device_sim::scenario::parse(text, target, &Dialects::stock())
+}
 
 #[test]
 fn a_scenario_becomes_one_group_per_table_with_the_top_level_defaults() {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use device_sim::cli::{Cli, Command};
+use device_sim::dialects::Dialects;
 use device_sim::plan::Plan;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -79,10 +80,15 @@ pub fn plan(args: &[&str]) -> Plan {
     )
     .unwrap();
     match cli.command {
-        Command::Run(a) => a.plan().unwrap(),
-        Command::Idle(a) => a.plan().unwrap(),
+        Command::Run(a) => a.plan(&Dialects::stock()).unwrap(),
+        Command::Idle(a) => a.plan(&Dialects::stock()).unwrap(),
         other => panic!("not a run or idle command: {other:?}"),
     }
+}
+
+/// A scenario's text, read with the stock families.
+pub fn scenario(text: &str, target: Option<&str>) -> Result<Plan, device_sim::scenario::Problem> {
+    device_sim::scenario::parse(text, target, &Dialects::stock())
 }
 
 /// A fresh empty directory under the system's temp dir.

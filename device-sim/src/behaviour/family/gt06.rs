@@ -41,6 +41,11 @@ impl Gt06 {
         }
     }
 
+    /// [`Gt06::new`], boxed as the dialect registry builds it.
+    pub fn boxed(id: &str) -> Box<dyn Dialect> {
+        Box::new(Gt06::new(id))
+    }
+
     fn send(&mut self, proto: u8, content: &[u8], out: &mut Vec<u8>) -> Key {
         let serial = self.serial;
         self.serial = self.serial.wrapping_add(1);
@@ -104,9 +109,9 @@ pub fn location_content(fix: &Fix) -> Vec<u8> {
 }
 
 impl Dialect for Gt06 {
-    fn login(&mut self, out: &mut Vec<u8>) -> Key {
+    fn login(&mut self, out: &mut Vec<u8>) -> Option<Key> {
         let imei = bcd(&self.imei);
-        self.send(LOGIN, &imei, out)
+        Some(self.send(LOGIN, &imei, out))
     }
 
     fn login_acked(&mut self, acked: Key, _out: &mut Vec<u8>) -> Login {
@@ -122,8 +127,8 @@ impl Dialect for Gt06 {
         Some(self.send(STATUS, &[0x46, 0x06, 0x04, 0x00, 0x02], out))
     }
 
-    fn location(&mut self, fix: &Fix, out: &mut Vec<u8>) -> Key {
-        self.send(LOCATION, &location_content(fix), out)
+    fn location(&mut self, fix: &Fix, out: &mut Vec<u8>) -> Option<Key> {
+        Some(self.send(LOCATION, &location_content(fix), out))
     }
 
     fn read(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Option<(usize, Reply)>, Broken> {
@@ -184,7 +189,7 @@ mod tests {
     fn the_manual_login_and_its_ack_are_built_byte_for_byte() {
         let mut dev = Gt06::new("123456789012345");
         let mut out = Vec::new();
-        assert_eq!(dev.login(&mut out), Key { id: 1, serial: 1 });
+        assert_eq!(dev.login(&mut out), Some(Key { id: 1, serial: 1 }));
         assert_eq!(out, unhex("78780d01012345678901234500018cdd0d0a"));
         let mut ack = Vec::new();
         frame(0x01, &[], 1, &mut ack);

@@ -48,6 +48,11 @@ impl Jt808 {
         }
     }
 
+    /// [`Jt808::new`], boxed as the dialect registry builds it.
+    pub fn boxed(id: &str) -> Box<dyn Dialect> {
+        Box::new(Jt808::new(id))
+    }
+
     fn send(&mut self, msg_id: u16, body: &[u8], out: &mut Vec<u8>) -> Key {
         let serial = self.serial;
         self.serial = self.serial.wrapping_add(1);
@@ -147,10 +152,10 @@ pub fn location_body(fix: &Fix) -> Vec<u8> {
 }
 
 impl Dialect for Jt808 {
-    fn login(&mut self, out: &mut Vec<u8>) -> Key {
+    fn login(&mut self, out: &mut Vec<u8>) -> Option<Key> {
         self.auth_code = None;
         let body = self.registration();
-        self.send(REGISTER, &body, out)
+        Some(self.send(REGISTER, &body, out))
     }
 
     fn login_acked(&mut self, acked: Key, out: &mut Vec<u8>) -> Login {
@@ -165,8 +170,8 @@ impl Dialect for Jt808 {
         Some(self.send(HEARTBEAT, &[], out))
     }
 
-    fn location(&mut self, fix: &Fix, out: &mut Vec<u8>) -> Key {
-        self.send(LOCATION, &location_body(fix), out)
+    fn location(&mut self, fix: &Fix, out: &mut Vec<u8>) -> Option<Key> {
+        Some(self.send(LOCATION, &location_body(fix), out))
     }
 
     fn read(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Option<(usize, Reply)>, Broken> {
@@ -297,7 +302,7 @@ mod tests {
     fn registration_then_authentication_with_the_servers_auth_code() {
         let mut dev = Jt808::new("013800000001");
         let mut out = Vec::new();
-        let register = dev.login(&mut out);
+        let register = dev.login(&mut out).unwrap();
         assert_eq!(
             register,
             Key {

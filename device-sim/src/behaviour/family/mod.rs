@@ -1,9 +1,13 @@
 //! Device families: simulated GPS trackers that behave as real GT06, JT/T 808 and Teltonika
-//! devices do. Each logs in with its own id, sends heartbeats and locations, waits for the
-//! server's ack of every frame that gets one, and answers the server's commands; after a drop
-//! it reconnects (in [`crate::device`]) and logs in again.
+//! devices do (and any family a user's binary registers in [`crate::dialects`]). Each logs in
+//! with its own id, sends heartbeats and locations, waits for the server's ack of every frame
+//! that gets one, and answers the server's commands; after a drop it reconnects (in
+//! [`crate::device`]) and logs in again.
 //!
-//! One [`Dialect`] per family builds the device's frames and reads the server's; `session`
+//! One [`Dialect`] per family builds the device's frames and reads the server's. It says which
+//! frames wait for an ack: a family may have no login (the device is logged in as soon as it is
+//! connected) and locations the server does not ack (H02): those are sent once, never kept in
+//! memory nor resent, and counted apart (`without_ack`), neither acked nor lost. `session`
 //! runs a connection with any of them, `acks` keeps what is still unanswered on it, and
 //! `memory` keeps the locations not yet acked across connections, to send them again after a
 //! reconnect as real trackers do (unless `--no-memory`). The frames are written here from the
@@ -43,6 +47,9 @@ pub enum Reply {
     Refused(Key),
     /// A frame that is no ack of ours: bad checksum, another device's, or unknown.
     Wrong,
+    /// A frame of the server's that waits for nothing and acks nothing the device waits for
+    /// (H02's confirmation of a location the device does not keep): read and let go.
+    Notice,
     /// A server command. The answer is already written; `answer` is the ack it waits for.
     Command {
         /// What the answer waits for, when the server acks answers.
@@ -67,15 +74,20 @@ pub enum Login {
 pub struct Broken(pub String);
 
 /// One family's frames, for one device. Serials live here, so they go on across reconnects.
+///
+/// A frame written with a [`Key`] waits for the server's ack naming it; one written with
+/// `None` waits for nothing.
 pub trait Dialect: Send + std::fmt::Debug + 'static {
     /// Starts a connection: forgets what the last one knew and writes the first login frame.
-    fn login(&mut self, out: &mut Vec<u8>) -> Key;
+    /// `None`: the family has no login, the device may report at once.
+    fn login(&mut self, out: &mut Vec<u8>) -> Option<Key>;
     /// The login frame sent with `acked` was accepted: writes the next one, if any.
     fn login_acked(&mut self, acked: Key, out: &mut Vec<u8>) -> Login;
     /// Writes a heartbeat, if the family has one.
     fn heartbeat(&mut self, out: &mut Vec<u8>) -> Option<Key>;
-    /// Writes a location frame for `fix`.
-    fn location(&mut self, fix: &Fix, out: &mut Vec<u8>) -> Key;
+    /// Writes a location frame for `fix`. `None`: the server does not ack locations of this
+    /// family, so the device neither waits for nor keeps them.
+    fn location(&mut self, fix: &Fix, out: &mut Vec<u8>) -> Option<Key>;
     /// Reads the server frame at the front of `input`: its length and what it was, or `None`
     /// until it is complete. Answers to commands are written to `out`.
     fn read(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Option<(usize, Reply)>, Broken>;
@@ -85,15 +97,6 @@ pub trait Dialect: Send + std::fmt::Debug + 'static {
 pub fn device_id(family: Family, id_base: u64, index: u64) -> String {
     let width = family.id_digits() as usize;
     format!("{:0width$}", id_base.saturating_add(index))
-}
-
-/// The dialect of `family` for the device with `id`.
-pub fn dialect(family: Family, id: &str) -> Box<dyn Dialect> {
-    match family {
-        Family::Gt06 => Box::new(gt06::Gt06::new(id)),
-        Family::Jt808 => Box::new(jt808::Jt808::new(id)),
-        Family::Teltonika => Box::new(teltonika::Teltonika::new(id)),
-    }
 }
 
 /// What a device answers to a command: the command and `:OK`, as a tracker acknowledges it.
@@ -144,7 +147,7 @@ impl DeviceBehaviour for FamilyDevice {
         let s = &self.settings;
         let dialect = state
             .dialect
-            .get_or_insert_with(|| dialect(s.family, &device_id(s.family, s.id_base, device)));
+            .get_or_insert_with(|| s.family.dialect(&device_id(s.family, s.id_base, device)));
         let motion = state.motion.get_or_insert_with(|| Motion::new(device));
         let tracker = session::Tracker {
             device,
@@ -177,10 +180,10 @@ mod tests {
     #[test]
     fn ids_are_the_base_plus_the_index_padded_to_the_familys_digits() {
         assert_eq!(
-            device_id(Family::Gt06, 860_000_000_000_000, 42),
+            device_id(Family::GT06, 860_000_000_000_000, 42),
             "860000000000042"
         );
-        assert_eq!(device_id(Family::Jt808, 13_800_000_000, 1), "013800000001");
-        assert_eq!(device_id(Family::Teltonika, 7, 0), "000000000000007");
+        assert_eq!(device_id(Family::JT808, 13_800_000_000, 1), "013800000001");
+        assert_eq!(device_id(Family::TELTONIKA, 7, 0), "000000000000007");
     }
 }

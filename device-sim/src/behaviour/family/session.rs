@@ -5,7 +5,9 @@
 //!
 //! Every location is also kept in the device's memory until acked; with memory on, each login
 //! first sends what the memory still holds, and a location's fate (acked, never acked, dropped
-//! from memory) is the memory's to count, not the connection's.
+//! from memory) is the memory's to count, not the connection's. A location the dialect sends
+//! without an ack (H02) is neither: it goes once and is counted `without_ack`. A family without
+//! a login is logged in as soon as it is connected (no login counted).
 
 use super::acks::{AckVerdict, Acks};
 use super::memory::Memory;
@@ -128,8 +130,11 @@ impl Session<'_> {
         tokio::pin!(grace);
         let mut stopping = false;
 
-        let key = self.dialect.login(&mut self.wbuf);
-        self.login_sent(key);
+        match self.dialect.login(&mut self.wbuf) {
+            Some(key) => self.login_sent(key),
+            // No login: what the first frames name is all the server needs.
+            None => self.logged_in(false),
+        }
         loop {
             if !self.wbuf.is_empty() {
                 let written = tokio::select! {
@@ -164,8 +169,13 @@ impl Session<'_> {
                 _ = locations.tick(), if self.logged_in && !stopping => {
                     let fix = self.motion.fix_at(now_unix_ms());
                     let start = self.wbuf.len();
-                    let key = self.dialect.location(&fix, &mut self.wbuf);
-                    self.location_sent(key, start, fix.unix_ms.div_euclid(1000));
+                    match self.dialect.location(&fix, &mut self.wbuf) {
+                        Some(key) => self.location_sent(key, start, fix.unix_ms.div_euclid(1000)),
+                        None => {
+                            self.family.locations += 1;
+                            self.family.without_ack += 1;
+                        }
+                    }
                 }
                 _ = heartbeats.tick(), if self.logged_in && !stopping => {
                     if let Some(key) = self.dialect.heartbeat(&mut self.wbuf) {
@@ -269,6 +279,7 @@ impl Session<'_> {
                     }
                 }
                 Reply::Wrong => self.acks.wrong(),
+                Reply::Notice => {}
                 Reply::Command { answer } => {
                     self.family.downlinks += 1;
                     if let Some(key) = answer {
@@ -290,15 +301,21 @@ impl Session<'_> {
 
     fn login_step(&mut self, acked: Key) {
         match self.dialect.login_acked(acked, &mut self.wbuf) {
-            Login::Done => {
-                self.logged_in = true;
-                self.family.logins += 1;
-                if self.keep {
-                    self.resend();
-                }
-            }
+            Login::Done => self.logged_in(true),
             Login::Next(key) => self.login_sent(key),
             Login::Waiting => {}
+        }
+    }
+
+    /// Logged in (`accepted`: by the server's answer to a login): locations may go, the
+    /// memory's first.
+    fn logged_in(&mut self, accepted: bool) {
+        self.logged_in = true;
+        if accepted {
+            self.family.logins += 1;
+        }
+        if self.keep {
+            self.resend();
         }
     }
 

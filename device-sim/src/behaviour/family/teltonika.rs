@@ -48,6 +48,11 @@ impl Teltonika {
             awaiting_accept: false,
         }
     }
+
+    /// [`Teltonika::new`], boxed as the dialect registry builds it.
+    pub fn boxed(id: &str) -> Box<dyn Dialect> {
+        Box::new(Teltonika::new(id))
+    }
 }
 
 /// Appends a data packet around `data` (codec id through N2).
@@ -92,11 +97,11 @@ pub fn codec12_data(kind: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 impl Dialect for Teltonika {
-    fn login(&mut self, out: &mut Vec<u8>) -> Key {
+    fn login(&mut self, out: &mut Vec<u8>) -> Option<Key> {
         self.awaiting_accept = true;
         out.extend_from_slice(&(self.imei.len() as u16).to_be_bytes());
         out.extend_from_slice(self.imei.as_bytes());
-        IMEI
+        Some(IMEI)
     }
 
     fn login_acked(&mut self, acked: Key, _out: &mut Vec<u8>) -> Login {
@@ -111,9 +116,9 @@ impl Dialect for Teltonika {
         None
     }
 
-    fn location(&mut self, fix: &Fix, out: &mut Vec<u8>) -> Key {
+    fn location(&mut self, fix: &Fix, out: &mut Vec<u8>) -> Option<Key> {
         packet(&avl_data(fix), out);
-        RECORDS
+        Some(RECORDS)
     }
 
     fn read(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<Option<(usize, Reply)>, Broken> {
@@ -203,7 +208,7 @@ mod tests {
     fn the_accept_byte_then_record_counts_are_the_acks() {
         let mut dev = Teltonika::new("356307042441013");
         let mut out = Vec::new();
-        assert_eq!(dev.login(&mut out), IMEI);
+        assert_eq!(dev.login(&mut out), Some(IMEI));
         assert_eq!(out, b"\x00\x0f356307042441013");
         assert_eq!(
             dev.read(&[1, 0, 0], &mut out).unwrap(),
