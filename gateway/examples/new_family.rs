@@ -10,7 +10,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: new_family NAME DIR [DEVGATE]");
     };
     let devgate = match rest {
-        [] => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
+        [] => gateway::new_family::default_devgate_root(),
         [path] => PathBuf::from(path),
         _ => anyhow::bail!("usage: new_family NAME DIR [DEVGATE]"),
     };

@@ -136,6 +136,12 @@ pub enum NewFamilyError {
     },
 }
 
+/// The devgate checkout this binary was built from: where a generated crate's path
+/// dependencies point unless the caller names another (`--devgate PATH`).
+pub fn default_devgate_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// Writes the crate of a new device family called `name` into `out_dir` (created; refused if
 /// it holds anything), depending by path on the devgate checkout at `devgate_root`. Returns
 /// the files written, under `out_dir`.
