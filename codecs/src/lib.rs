@@ -8,8 +8,9 @@
 //! which checks a listener's options once ([`CodecRegistry::prepare`]) before any connection.
 //!
 //! Parts: `error` (the error type), `event` (what a codec yields and accepts), `registry`
-//! (codecs by name), `options` (typed reading of codec-specific settings), `family` (the
-//! position, alarm and clock the device-family codecs share), and one module per stock codec.
+//! (codecs by name), `options` (typed reading of codec-specific settings), `family` (what the
+//! device-family codecs share: their message, position, alarm, clocks and the
+//! [`family_codec!`] glue), and one module per stock codec.
 
 pub mod error;
 pub mod event;

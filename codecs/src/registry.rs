@@ -4,6 +4,7 @@
 //! checks the listener's options once (a config check reports what it refuses), and the
 //! [`PreparedCodec`] it returns builds a fresh codec for each connection and cannot fail.
 
+use crate::family::clock::Clock;
 use crate::options::OptionsError;
 use crate::{Codec, DEFAULT_MAX_MESSAGE_SIZE};
 use std::collections::BTreeMap;
@@ -16,6 +17,9 @@ pub struct CodecOptions {
     pub max_message_size: usize,
     /// Codec-specific settings from the listener's config (string values).
     pub extra: BTreeMap<String, String>,
+    /// The server's clock, for codecs whose answers carry the time (the system clock unless a
+    /// test fixes it).
+    pub clock: Clock,
 }
 
 impl Default for CodecOptions {
@@ -23,6 +27,7 @@ impl Default for CodecOptions {
         CodecOptions {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             extra: BTreeMap::new(),
+            clock: Clock::System,
         }
     }
 }

@@ -4,4 +4,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| devgate_fuzz::family_codec(data, 4096, codec_teltonika::codec));
+fuzz_target!(|data: &[u8]| family_kit::family_codec(data, 4096, codec_teltonika::codec));

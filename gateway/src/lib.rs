@@ -16,7 +16,8 @@
 //! by its [`ClientId`]. A program that is not a worker uses the API as a [`StandaloneApi`]
 //! (`standalone`; GatewayWorker's `GatewayClient`), and `cli` is the command line's `send`,
 //! `query` and `status` built on it. `net` binds listeners; `fast_hash` is the hasher of the
-//! hot maps keyed by devgate's own ids.
+//! hot maps keyed by devgate's own ids. `new_family` writes a new device-family crate from the
+//! repository's template (`devgate new-family`).
 
 pub mod app;
 pub mod cli;
@@ -29,6 +30,7 @@ pub mod gateway;
 pub mod link;
 pub mod liveness;
 pub mod net;
+pub mod new_family;
 pub mod proto;
 pub mod reconnect;
 pub mod register;

@@ -1,15 +1,11 @@
 //! GT06 location frames (0x12 GPS+LBS) decoded per second on one core.
 
-// One shared copy for the three family crates: the decode loop and its measurement.
-#[path = "../../family-tests/decode_bench.rs"]
-mod decode_bench;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const LOCATION: &str = "78781f120f0a140e150bc505e51e780293a9e800540000f601006e0055da00035f240d0a";
 
 fn decode_locations(c: &mut Criterion) {
-    decode_bench::decode_locations(
+    family_kit::decode_locations(
         c,
         "gt06",
         "decode_location_0x12",

@@ -26,7 +26,7 @@ pub(crate) fn kind_of(proto: u8) -> Kind {
 /// Decodes `content` (the bytes between protocol number and serial) of protocol `proto`;
 /// device clock readings are `timezone_minutes` east of UTC.
 pub(crate) fn decode(proto: u8, content: &[u8], timezone_minutes: i32) -> Gt06Message {
-    let mut msg = Gt06Message::new(kind_of(proto), proto);
+    let mut msg = crate::message::new_message(kind_of(proto), proto);
     let outcome = match proto {
         0x01 => login(content, &mut msg),
         0x13 => status(content, &mut msg),

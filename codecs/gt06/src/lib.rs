@@ -40,34 +40,7 @@ pub use message::{Alarm, Cell, Gt06Details, Gt06Message, Kind, Position};
 pub use options::{BadFramePolicy, Gt06Options, OptionsError};
 pub use protocol::Gt06Protocol;
 
-use codecs::{CodecOptions, CodecRegistry, NomCodec, PreparedCodec};
-use std::sync::Arc;
-
 /// The registry name: listeners are written `gt06://ip:port`.
 pub const NAME: &str = "gt06";
 
-/// A codec for one connection. Invalid option values fall back to the defaults (tests and
-/// benchmarks); the registry goes through [`prepare`], which refuses them.
-pub fn codec(options: &CodecOptions) -> NomCodec<Gt06Protocol> {
-    let settings = Gt06Options::from_codec_options(options).unwrap_or_default();
-    NomCodec::new(Gt06Protocol::new(settings), max_message_size(options))
-}
-
-/// Checks a listener's options (bad values and unknown keys are errors) and prepares the
-/// codec its connections get.
-pub fn prepare(options: &CodecOptions) -> Result<PreparedCodec, OptionsError> {
-    let settings = Gt06Options::from_codec_options(options)?;
-    let max = max_message_size(options);
-    Ok(PreparedCodec::new(move || {
-        NomCodec::new(Gt06Protocol::new(settings), max)
-    }))
-}
-
-fn max_message_size(options: &CodecOptions) -> usize {
-    options.max_message_size.min(frame::MAX_FRAME)
-}
-
-/// Registers the codec under [`NAME`].
-pub fn register(registry: &mut CodecRegistry) {
-    registry.register(NAME, Arc::new(prepare));
-}
+codecs::family_codec!(protocol: Gt06Protocol, settings: Gt06Options, max_frame: frame::MAX_FRAME);

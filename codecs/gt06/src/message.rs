@@ -2,9 +2,10 @@
 //!
 //! The top-level keys are shared with the jt808 and teltonika codecs, so one rule can match
 //! any family (`kind`, `latitude`, `speed`, `alarm.name`, ...); GT06-only values sit under
-//! `details`. The position and alarm are `codecs::family`'s, shared by all three;
+//! `details`. The message, position and alarm are `codecs::family`'s, shared by all three;
 //! docs/CODEC_GUIDE.md lists the shared keys.
 
+use codecs::family::{hex_id, Message};
 pub use codecs::family::{Alarm, Position};
 use serde::{Deserialize, Serialize};
 
@@ -98,60 +99,10 @@ pub struct Gt06Details {
     pub decode_error: Option<String>,
 }
 
-/// One decoded GT06 frame.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Gt06Message {
-    /// Always `gt06`.
-    pub protocol: String,
-    /// What the frame carried.
-    pub kind: Kind,
-    /// The protocol number as hex, e.g. `0x12`.
-    pub msg_type: String,
-    /// The device's serial number of this frame (echoed in the ack).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub serial: Option<u16>,
-    /// The IMEI, on a login.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_id: Option<String>,
-    /// The GPS fix, when the packet has one.
-    #[serde(flatten, default)]
-    pub position: Option<Position>,
-    /// The alarm, when one is set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alarm: Option<Alarm>,
-    /// Text of a command response.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// Content bytes (between protocol number and serial) as hex, for `other` and unreadable packets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raw: Option<String>,
-    /// GT06-specific values.
-    #[serde(default)]
-    pub details: Gt06Details,
-}
+/// One decoded GT06 frame: the shared message with GT06's kinds and details.
+pub type Gt06Message = Message<Kind, Gt06Details>;
 
-/// `0x12` for protocol number 0x12, without the formatting machinery (once per frame).
-fn msg_type(proto: u8) -> String {
-    let mut text = *b"0x00";
-    // Two hex digits always fit the two bytes left.
-    let _ = hex::encode_to_slice([proto], &mut text[2..]);
-    String::from_utf8_lossy(&text).into_owned()
-}
-
-impl Gt06Message {
-    /// A message of `kind` for protocol number `proto` with nothing else filled in.
-    pub fn new(kind: Kind, proto: u8) -> Self {
-        Gt06Message {
-            protocol: crate::NAME.to_string(),
-            kind,
-            msg_type: msg_type(proto),
-            serial: None,
-            device_id: None,
-            position: None,
-            alarm: None,
-            text: None,
-            raw: None,
-            details: Gt06Details::default(),
-        }
-    }
+/// A message of `kind` for protocol number `proto` (`msg_type` `0x12`) with nothing else filled in.
+pub fn new_message(kind: Kind, proto: u8) -> Gt06Message {
+    Message::new(crate::NAME, kind, hex_id(&[proto]))
 }

@@ -6,6 +6,7 @@ use crate::frame::{self, RawFrame};
 use crate::message::{Gt06Message, Kind};
 use crate::options::Gt06Options;
 use bytes::{Bytes, BytesMut};
+use codecs::family::Identity;
 use codecs::{CodecError, Inbound, NomProtocol, Outbound};
 use std::collections::VecDeque;
 
@@ -28,7 +29,7 @@ const COMMAND: u8 = 0x80;
 pub struct Gt06Protocol {
     options: Gt06Options,
     timezone_minutes: i32,
-    identity_sent: bool,
+    identity: Identity,
     command_serial: u16,
     bad_checksums: u64,
     bad_lengths: u64,
@@ -60,7 +61,7 @@ impl Gt06Protocol {
 
     fn wifi_variant(&self, raw: &RawFrame, out: &mut VecDeque<Inbound>) {
         let proto = raw.proto().unwrap_or_default();
-        let mut msg = Gt06Message::new(Kind::Other, proto);
+        let mut msg = crate::message::new_message(Kind::Other, proto);
         let content = raw
             .bytes
             .get(raw.header_len() + 1..raw.bytes.len() - 2)
@@ -123,9 +124,8 @@ impl NomProtocol for Gt06Protocol {
             if let Some(offset) = msg.details.timezone_offset_minutes {
                 self.timezone_minutes = offset;
             }
-            if let (Some(imei), false) = (&msg.device_id, self.identity_sent) {
-                self.identity_sent = true;
-                out.push_back(Inbound::Identity(imei.clone()));
+            if let Some(imei) = &msg.device_id {
+                self.identity.announce(out, || imei.clone());
             }
         }
         if ACKED.contains(&proto) {

@@ -1,13 +1,9 @@
 //! Connection-level behaviour of the GT06 codec: identity, timezone, commands, registry.
 
-// One shared copy for the three family crates: reading ../shared/vectors, hex helpers.
-#[path = "../../family-tests/common.rs"]
-mod common;
-
 use bytes::{Bytes, BytesMut};
 use codec_gt06::{codec, frame::build_frame, register, Gt06Options};
 use codecs::{CodecOptions, CodecRegistry, Outbound};
-use common::{feed, identities, messages};
+use family_kit::{feed, identities, messages};
 use tokio_util::codec::Encoder;
 
 fn login(imei_bcd: &str, serial: u16, extension: &[u8]) -> Vec<u8> {
@@ -127,7 +123,7 @@ fn typed_fields_survive_a_json_round_trip() {
 
 #[test]
 fn the_shared_options_are_read_and_bad_values_refused() {
-    common::assert_reads_shared_options(
+    family_kit::assert_reads_shared_options(
         Gt06Options::from_codec_options,
         |o| o.bad_checksum,
         Some(|o| o.timezone_offset_minutes),
@@ -136,5 +132,5 @@ fn the_shared_options_are_read_and_bad_values_refused() {
 
 #[test]
 fn the_registry_refuses_bad_option_values_and_unknown_keys_with_a_clear_message() {
-    common::assert_registry_refuses_bad_options(register, "gt06", true);
+    family_kit::assert_registry_refuses_bad_options(register, "gt06", true);
 }

@@ -1,11 +1,7 @@
 //! `Gt06Message::into_fields` against serde's value of the same message.
 
-// One shared copy for the three family crates.
-#[path = "../../family-tests/common.rs"]
-mod common;
-
 use codec_gt06::{Alarm, Cell, Gt06Details, Gt06Message, Kind, Position};
-use common::assert_fields_as_serde;
+use family_kit::assert_fields_as_serde;
 
 /// Every field set, listed without `..Default::default()`: a new field does not compile
 /// here until it is set, and then the comparison shows whether `into_fields` writes it.
@@ -65,9 +61,12 @@ fn a_message_with_every_field_set_equals_its_serde_value() {
 
 #[test]
 fn a_bare_message_equals_its_serde_value() {
-    assert_eq!(Gt06Message::new(Kind::Other, 0xab).msg_type, "0xab");
-    check(Gt06Message::new(Kind::Heartbeat, 0x13));
-    let mut msg = Gt06Message::new(Kind::Location, 0x12);
+    assert_eq!(
+        codec_gt06::message::new_message(Kind::Other, 0xab).msg_type,
+        "0xab"
+    );
+    check(codec_gt06::message::new_message(Kind::Heartbeat, 0x13));
+    let mut msg = codec_gt06::message::new_message(Kind::Location, 0x12);
     msg.position = Some(Position {
         latitude: f64::NAN,
         ..Position::default()

@@ -1,13 +1,9 @@
 //! Splitting and batching never change what the GT06 codec decodes; arbitrary bytes never
 //! panic it or grow its buffer past the limit.
 
-// One shared copy for the three family crates: reading ../shared/vectors, the decode loops.
-#[path = "../../family-tests/common.rs"]
-mod common;
-
 use codec_gt06::codec;
 use codecs::CodecOptions;
-use common::{feed, uplink_frames};
+use family_kit::{feed, uplink_frames};
 use proptest::prelude::*;
 
 #[test]
@@ -15,7 +11,7 @@ fn every_vector_split_in_two_anywhere_decodes_as_if_whole() {
     let Some(frames) = uplink_frames("gt06", |_| true) else {
         return;
     };
-    common::assert_splits_decode_as_whole(codec, &frames);
+    family_kit::assert_splits_decode_as_whole(codec, &frames);
 }
 
 #[test]
@@ -23,9 +19,9 @@ fn all_vectors_back_to_back_in_one_buffer_decode_as_when_sent_one_by_one() {
     let Some(frames) = uplink_frames("gt06", |_| true) else {
         return;
     };
-    let batched = common::assert_batched_as_one_by_one(codec, &frames, 7);
+    let batched = family_kit::assert_batched_as_one_by_one(codec, &frames, 7);
     // 30 verified frames and 2 unverified WiFi packets; the 6 bad frames are skipped.
-    assert_eq!(common::messages(&batched).len(), 32);
+    assert_eq!(family_kit::messages(&batched).len(), 32);
 }
 
 proptest! {
@@ -40,7 +36,7 @@ proptest! {
         } else {
             Vec::new()
         };
-        common::assert_chunks_stay_bounded(codec, 512, &prefix, &chunks);
+        family_kit::assert_chunks_stay_bounded(codec, 512, &prefix, &chunks);
     }
 
     #[test]

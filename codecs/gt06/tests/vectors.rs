@@ -1,13 +1,9 @@
 //! The GT06 codec against frames captured from real devices (../shared/vectors/gt06.jsonl).
 
-// One shared copy for the three family crates: reading ../shared/vectors, hex helpers.
-#[path = "../../family-tests/common.rs"]
-mod common;
-
 use bytes::{Bytes, BytesMut};
 use codec_gt06::{codec, Gt06Message};
 use codecs::{CodecOptions, Outbound};
-use common::{
+use family_kit::{
     assert_close_policy_is_fatal, check_verified_uplinks, close, compare_each, feed, identities,
     int, label, messages, replies, select, skipped_then_good, Event,
 };
@@ -142,14 +138,14 @@ fn check_expect(v: &Value, msg: &Value) {
 
 #[test]
 fn every_verified_uplink_frame_decodes_to_its_derived_and_expected_values() {
-    let Some(vectors) = common::load("gt06") else {
+    let Some(vectors) = family_kit::load("gt06") else {
         return;
     };
     let checked = check_verified_uplinks(&vectors, hex_of, codec, |v, events| {
         let what = label(v);
         let msgs = messages(events);
         assert_eq!(msgs.len(), 1, "{what}");
-        common::assert_typed(&what, &msgs[0], Gt06Message::into_fields);
+        family_kit::assert_typed(&what, &msgs[0], Gt06Message::into_fields);
         check_derived(v, &msgs[0]);
         check_expect(v, &msgs[0]);
         if v["kind"] == "login" {
@@ -172,7 +168,7 @@ fn every_verified_uplink_frame_decodes_to_its_derived_and_expected_values() {
 
 #[test]
 fn frames_with_a_bad_crc_are_skipped_counted_and_the_stream_goes_on() {
-    let Some(vectors) = common::load("gt06") else {
+    let Some(vectors) = family_kit::load("gt06") else {
         return;
     };
     let login = hex::decode(LOGIN).unwrap();
@@ -190,7 +186,7 @@ fn frames_with_a_bad_crc_are_skipped_counted_and_the_stream_goes_on() {
 
 #[test]
 fn frames_whose_length_disagrees_with_the_terminator_are_skipped_once_the_terminator_is_seen() {
-    let Some(vectors) = common::load("gt06") else {
+    let Some(vectors) = family_kit::load("gt06") else {
         return;
     };
     let login = hex::decode(LOGIN).unwrap();
@@ -208,7 +204,7 @@ fn frames_whose_length_disagrees_with_the_terminator_are_skipped_once_the_termin
 
 #[test]
 fn wifi_packets_without_crc_are_passed_on_unverified_and_unanswered() {
-    let Some(vectors) = common::load("gt06") else {
+    let Some(vectors) = family_kit::load("gt06") else {
         return;
     };
     for v in select(&vectors, 2, |v| v["frame_status"] == "no_checksum_variant") {
@@ -225,7 +221,7 @@ fn wifi_packets_without_crc_are_passed_on_unverified_and_unanswered() {
 
 #[test]
 fn the_close_policy_turns_a_bad_crc_into_a_fatal_error() {
-    let Some(vectors) = common::load("gt06") else {
+    let Some(vectors) = family_kit::load("gt06") else {
         return;
     };
     let v = vectors
@@ -237,7 +233,7 @@ fn the_close_policy_turns_a_bad_crc_into_a_fatal_error() {
 
 #[test]
 fn online_commands_encode_to_the_downlink_vector() {
-    let Some(vectors) = common::load("gt06") else {
+    let Some(vectors) = family_kit::load("gt06") else {
         return;
     };
     for v in select(&vectors, 1, |v| v["direction"] == "downlink") {
@@ -253,21 +249,4 @@ fn online_commands_encode_to_the_downlink_vector() {
             v["expect"]["encoder_output_hex"].as_str().unwrap()
         );
     }
-}
-
-// The lookup is shared by the three families; its decision is tested once, here.
-#[test]
-fn missing_vectors_skip_outside_ci() {
-    assert!(common::load_from("gt06", None, false).is_none());
-    assert!(!common::in_ci(None));
-    assert!(!common::in_ci(Some("".into())));
-    assert!(!common::in_ci(Some("false".into())));
-    assert!(common::in_ci(Some("true".into())));
-    assert!(common::in_ci(Some("1".into())));
-}
-
-#[test]
-#[should_panic(expected = "CI is set")]
-fn missing_vectors_fail_the_test_under_ci() {
-    common::load_from("gt06", None, true);
 }

@@ -5,7 +5,7 @@
 
 use crate::header::Header;
 use crate::message::{Alarm, Jt808Details, Jt808Message, Kind, Position};
-use codecs::family::clock;
+use codecs::family::{clock, hex_id};
 use nom::bytes::complete::take;
 use nom::number::complete::{be_i16, be_u16, be_u32, be_u8};
 use nom::sequence::tuple;
@@ -58,10 +58,11 @@ fn base(header: &Header, kind: Kind) -> Jt808Message {
         protocol: crate::NAME.to_string(),
         kind,
         msg_type: hex_id(&header.msg_id.to_be_bytes()),
-        serial: header.serial,
-        device_id: header.phone_id(),
+        serial: Some(header.serial),
+        device_id: Some(header.phone_id()),
         position: None,
         alarm: None,
+        text: None,
         raw: None,
         details: Jt808Details {
             protocol_version: header.version,
@@ -70,16 +71,6 @@ fn base(header: &Header, kind: Kind) -> Jt808Message {
             ..Jt808Details::default()
         },
     }
-}
-
-/// `0x` and `bytes` in lower-case hex (`0x0200`), without the formatting machinery: this runs
-/// for every message and every extra item.
-fn hex_id(bytes: &[u8]) -> String {
-    let mut text = vec![b'0'; 2 + 2 * bytes.len()];
-    text[1] = b'x';
-    // The slice is exactly twice the input long, so this cannot fail.
-    let _ = hex::encode_to_slice(bytes, &mut text[2..]);
-    String::from_utf8(text).unwrap_or_default()
 }
 
 fn fail(msg: &mut Jt808Message, body: &[u8], reason: String) {

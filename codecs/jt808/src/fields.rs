@@ -1,36 +1,14 @@
-//! The message as the `fields` JSON value, built directly: the same value
-//! `serde_json::to_value` gives, for less. serde's path clones every string, goes through a
-//! map serializer for the flattened position, and inserts keys in field order; this one moves
-//! the strings and inserts keys from last to first, so each insert stops at its first compare.
-//! The position and alarm keys come from `codecs::family`, as for every family.
-//! tests/fields.rs and the vector tests hold the two equal.
+//! JT/T 808's own values as the `details` of the `fields` JSON value, built directly like the
+//! rest of the message (`codecs::family::Message::into_fields`): the same value serde gives,
+//! with the keys inserted from last to first. tests/fields.rs and the vector tests hold the two
+//! equal.
 
-use crate::message::{Jt808Details, Jt808Message};
-use codecs::family::{put_alarm, put_position};
+use crate::message::Jt808Details;
+use codecs::family::Details;
 use codecs::put_field as put;
 use serde_json::{Map, Value};
 
-impl Jt808Message {
-    /// This message as the `fields` value of `Inbound::Message`: equal to
-    /// `serde_json::to_value(&self)`, built without serde's clones and field-order inserts.
-    pub fn into_fields(self) -> Value {
-        let mut map = Map::new();
-        // The fix's keys sit at the top level (`#[serde(flatten)]`); the message's own keys
-        // then go in from last to first, so each insert stops at the first key it compares.
-        put_position(&mut map, self.position);
-        put(&mut map, "serial", Some(self.serial));
-        put(&mut map, "raw", self.raw);
-        put(&mut map, "protocol", Some(self.protocol));
-        put(&mut map, "msg_type", Some(self.msg_type));
-        put(&mut map, "kind", serde_json::to_value(self.kind).ok());
-        put(&mut map, "device_id", Some(self.device_id));
-        put(&mut map, "details", Some(self.details.into_fields()));
-        put_alarm(&mut map, self.alarm);
-        Value::Object(map)
-    }
-}
-
-impl Jt808Details {
+impl Details for Jt808Details {
     fn into_fields(self) -> Value {
         let mut map = Map::new();
         put(&mut map, "transparent_type", self.transparent_type);

@@ -44,34 +44,7 @@ pub use message::{Alarm, Jt808Details, Jt808Message, Kind, Position};
 pub use options::{BadFramePolicy, Jt808Options, OptionsError};
 pub use protocol::Jt808Protocol;
 
-use codecs::{CodecOptions, CodecRegistry, NomCodec, PreparedCodec};
-use std::sync::Arc;
-
 /// The registry name: listeners are written `jt808://ip:port`.
 pub const NAME: &str = "jt808";
 
-/// A codec for one connection. Invalid option values fall back to the defaults (tests and
-/// benchmarks); the registry goes through [`prepare`], which refuses them.
-pub fn codec(options: &CodecOptions) -> NomCodec<Jt808Protocol> {
-    let settings = Jt808Options::from_codec_options(options).unwrap_or_default();
-    NomCodec::new(Jt808Protocol::new(settings), max_message_size(options))
-}
-
-/// Checks a listener's options (bad values and unknown keys are errors) and prepares the
-/// codec its connections get.
-pub fn prepare(options: &CodecOptions) -> Result<PreparedCodec, OptionsError> {
-    let settings = Jt808Options::from_codec_options(options)?;
-    let max = max_message_size(options);
-    Ok(PreparedCodec::new(move || {
-        NomCodec::new(Jt808Protocol::new(settings), max)
-    }))
-}
-
-fn max_message_size(options: &CodecOptions) -> usize {
-    options.max_message_size
-}
-
-/// Registers the codec under [`NAME`].
-pub fn register(registry: &mut CodecRegistry) {
-    registry.register(NAME, Arc::new(prepare));
-}
+codecs::family_codec!(protocol: Jt808Protocol, settings: Jt808Options, max_frame: usize::MAX);

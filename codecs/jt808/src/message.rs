@@ -1,9 +1,10 @@
 //! The typed JT/T 808 message the codec puts in `Inbound::Message.fields`.
 //!
 //! The top-level keys are shared with the gt06 and teltonika codecs (`kind`, `latitude`,
-//! `speed`, `alarm.name`, ...); JT/T 808-only values sit under `details`. The position and alarm are
-//! `codecs::family`'s, shared by all three.
+//! `speed`, `alarm.name`, ...); JT/T 808-only values sit under `details`. The message, position
+//! and alarm are `codecs::family`'s, shared by all three.
 
+use codecs::family::Message;
 pub use codecs::family::{Alarm, Position};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -120,29 +121,7 @@ pub struct Jt808Details {
     pub decode_error: Option<String>,
 }
 
-/// One decoded JT/T 808 message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Jt808Message {
-    /// Always `jt808`.
-    pub protocol: String,
-    /// What the message carried.
-    pub kind: Kind,
-    /// The message id as hex, e.g. `0x0200`.
-    pub msg_type: String,
-    /// The terminal's message serial.
-    pub serial: u16,
-    /// The terminal phone number from the header, as hex digits (`013511221122`).
-    pub device_id: String,
-    /// The GPS fix, when the message has one.
-    #[serde(flatten, default)]
-    pub position: Option<Position>,
-    /// The alarm, when a flag is set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alarm: Option<Alarm>,
-    /// Body bytes as hex, for `other` and unreadable messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raw: Option<String>,
-    /// JT/T 808-specific values.
-    #[serde(default)]
-    pub details: Jt808Details,
-}
+/// One decoded JT/T 808 message: the shared message with JT/T 808's kinds and details. Every
+/// header carries the serial and the terminal phone, so `serial` and `device_id` are always
+/// set (the phone as hex digits, `013511221122`); it never sets `text`.
+pub type Jt808Message = Message<Kind, Jt808Details>;

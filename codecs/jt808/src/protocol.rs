@@ -6,6 +6,7 @@ use crate::frame::{self, Chunk};
 use crate::header::{self, Terminal};
 use crate::options::Jt808Options;
 use bytes::{Bytes, BytesMut};
+use codecs::family::Identity;
 use codecs::{CodecError, Inbound, NomProtocol, Outbound};
 use std::collections::VecDeque;
 
@@ -21,7 +22,7 @@ const TEXT_MESSAGE: u16 = 0x8300;
 pub struct Jt808Protocol {
     options: Jt808Options,
     terminal: Option<Terminal>,
-    identity_sent: bool,
+    identity: Identity,
     platform_serial: u16,
     bad_checksums: u64,
     bad_frames: u64,
@@ -33,7 +34,7 @@ impl Jt808Protocol {
         Jt808Protocol {
             options,
             terminal: None,
-            identity_sent: false,
+            identity: Identity::default(),
             platform_serial: 0,
             bad_checksums: 0,
             bad_frames: 0,
@@ -104,10 +105,7 @@ impl NomProtocol for Jt808Protocol {
             phone: head.phone.clone(),
             version: head.version,
         };
-        if !self.identity_sent {
-            self.identity_sent = true;
-            out.push_back(Inbound::Identity(head.phone_id()));
-        }
+        self.identity.announce(out, || head.phone_id());
         // Acks carry platform serial 0, as Traccar sends them: terminals match an ack by the
         // reply serial in its body. 0x0001 is itself an answer and gets none.
         let ack = match head.msg_id {

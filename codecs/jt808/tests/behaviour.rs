@@ -1,13 +1,9 @@
 //! Connection-level behaviour of the JT/T 808 codec: identity, time zone, commands, registry.
 
-// One shared copy for the three family crates: reading ../shared/vectors, hex helpers.
-#[path = "../../family-tests/common.rs"]
-mod common;
-
 use bytes::{Bytes, BytesMut};
 use codec_jt808::{codec, frame, register, Jt808Options};
 use codecs::{CodecOptions, CodecRegistry, Outbound};
-use common::{feed, identities, messages, replies};
+use family_kit::{feed, identities, messages, replies};
 use tokio_util::codec::Encoder;
 
 const PHONE: [u8; 6] = [0x01, 0x35, 0x11, 0x22, 0x11, 0x22];
@@ -145,7 +141,7 @@ fn typed_fields_survive_a_json_round_trip() {
 
 #[test]
 fn the_shared_options_are_read_and_bad_values_refused() {
-    common::assert_reads_shared_options(
+    family_kit::assert_reads_shared_options(
         Jt808Options::from_codec_options,
         |o| o.bad_checksum,
         Some(|o| o.timezone_offset_minutes),
@@ -154,5 +150,5 @@ fn the_shared_options_are_read_and_bad_values_refused() {
 
 #[test]
 fn the_registry_refuses_bad_option_values_and_unknown_keys_with_a_clear_message() {
-    common::assert_registry_refuses_bad_options(register, "jt808", true);
+    family_kit::assert_registry_refuses_bad_options(register, "jt808", true);
 }

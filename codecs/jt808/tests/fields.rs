@@ -1,11 +1,7 @@
 //! `Jt808Message::into_fields` against serde's value of the same message.
 
-// One shared copy for the three family crates.
-#[path = "../../family-tests/common.rs"]
-mod common;
-
 use codec_jt808::{Alarm, Jt808Details, Jt808Message, Kind, Position};
-use common::assert_fields_as_serde;
+use family_kit::assert_fields_as_serde;
 use std::collections::BTreeMap;
 
 fn bare(kind: Kind) -> Jt808Message {
@@ -13,10 +9,11 @@ fn bare(kind: Kind) -> Jt808Message {
         protocol: "jt808".into(),
         kind,
         msg_type: "0x0002".into(),
-        serial: 0,
-        device_id: "013511221122".into(),
+        serial: Some(0),
+        device_id: Some("013511221122".into()),
         position: None,
         alarm: None,
+        text: None,
         raw: None,
         details: Jt808Details::default(),
     }
@@ -34,8 +31,8 @@ fn a_message_with_every_field_set_equals_its_serde_value() {
         protocol: "jt808".into(),
         kind: Kind::Alarm,
         msg_type: "0x0200".into(),
-        serial: 21,
-        device_id: "013511221122".into(),
+        serial: Some(21),
+        device_id: Some("013511221122".into()),
         position: Some(Position {
             time: Some("2017-01-17T02:04:42Z".into()),
             timestamp: Some(1_484_618_682),
@@ -51,6 +48,8 @@ fn a_message_with_every_field_set_equals_its_serde_value() {
             name: "sos,overspeed".into(),
             code: 3,
         }),
+        // JT/T 808 frames carry no text field.
+        text: None,
         raw: Some("00ff".into()),
         details: Jt808Details {
             protocol_version: Some(1),

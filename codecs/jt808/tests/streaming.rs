@@ -1,12 +1,8 @@
 //! Splitting and batching never change what the JT/T 808 codec decodes; arbitrary bytes never
 //! panic it or grow its buffer past the limit.
 
-// One shared copy for the three family crates: reading ../shared/vectors, the decode loops.
-#[path = "../../family-tests/common.rs"]
-mod common;
-
 use codec_jt808::codec;
-use common::uplink_frames;
+use family_kit::uplink_frames;
 use proptest::prelude::*;
 
 #[test]
@@ -14,7 +10,7 @@ fn every_vector_split_in_two_anywhere_decodes_as_if_whole() {
     let Some(frames) = uplink_frames("jt808", |_| true) else {
         return;
     };
-    let wholes = common::assert_splits_decode_as_whole(codec, &frames);
+    let wholes = family_kit::assert_splits_decode_as_whole(codec, &frames);
     for (frame, whole) in frames.iter().zip(&wholes) {
         assert!(!whole.is_empty(), "{}", hex::encode(frame));
     }
@@ -25,9 +21,9 @@ fn all_vectors_back_to_back_in_one_buffer_decode_as_when_sent_one_by_one() {
     let Some(frames) = uplink_frames("jt808", |_| true) else {
         return;
     };
-    let batched = common::assert_batched_as_one_by_one(codec, &frames, 7);
+    let batched = family_kit::assert_batched_as_one_by_one(codec, &frames, 7);
     // 32 verified frames, one of them a 0x0704 batch of 8, one of 4 and one of 1.
-    assert_eq!(common::messages(&batched).len(), 32 - 3 + 8 + 4 + 1);
+    assert_eq!(family_kit::messages(&batched).len(), 32 - 3 + 8 + 4 + 1);
 }
 
 proptest! {
@@ -45,6 +41,6 @@ proptest! {
                 }
             }
         }
-        common::assert_chunks_stay_bounded(codec, 512, &[], &chunks);
+        family_kit::assert_chunks_stay_bounded(codec, 512, &[], &chunks);
     }
 }

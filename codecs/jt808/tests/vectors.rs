@@ -1,13 +1,9 @@
 //! The JT/T 808 codec against frames captured from real devices (../shared/vectors/jt808.jsonl).
 
-// One shared copy for the three family crates: reading ../shared/vectors, hex helpers.
-#[path = "../../family-tests/common.rs"]
-mod common;
-
 use bytes::{Bytes, BytesMut};
 use codec_jt808::{codec, frame, Jt808Message};
 use codecs::{CodecOptions, Inbound, Outbound};
-use common::{
+use family_kit::{
     assert_close_policy_is_fatal, check_verified_uplinks, close, compare_each, feed, identities,
     int, label, messages, select, skipped_then_good, wire, Event,
 };
@@ -210,7 +206,7 @@ fn check_expect(v: &Value, msgs: &[Value]) {
 
 #[test]
 fn every_verified_uplink_frame_decodes_to_its_derived_and_expected_values() {
-    let Some(vectors) = common::load("jt808") else {
+    let Some(vectors) = family_kit::load("jt808") else {
         return;
     };
     let checked = check_verified_uplinks(&vectors, wire, codec, |v, events| {
@@ -225,7 +221,7 @@ fn every_verified_uplink_frame_decodes_to_its_derived_and_expected_values() {
         let msgs = messages(events);
         assert!(!msgs.is_empty(), "{what}");
         for msg in &msgs {
-            common::assert_typed(&what, msg, Jt808Message::into_fields);
+            family_kit::assert_typed(&what, msg, Jt808Message::into_fields);
             check_header(&what, &v["derived"]["header"], msg);
         }
         check_body(v, &msgs);
@@ -236,7 +232,7 @@ fn every_verified_uplink_frame_decodes_to_its_derived_and_expected_values() {
 
 #[test]
 fn a_truncated_frame_with_a_bad_checksum_is_skipped_counted_and_the_stream_goes_on() {
-    let Some(vectors) = common::load("jt808") else {
+    let Some(vectors) = family_kit::load("jt808") else {
         return;
     };
     let heartbeat = hex::decode("7e0002000004304832546500b7ca7e").unwrap();
@@ -254,7 +250,7 @@ fn a_truncated_frame_with_a_bad_checksum_is_skipped_counted_and_the_stream_goes_
 
 #[test]
 fn the_close_policy_turns_a_bad_checksum_into_a_fatal_error() {
-    let Some(vectors) = common::load("jt808") else {
+    let Some(vectors) = family_kit::load("jt808") else {
         return;
     };
     let v = vectors.iter().find(|v| bad_checksum(v)).unwrap();
@@ -263,7 +259,7 @@ fn the_close_policy_turns_a_bad_checksum_into_a_fatal_error() {
 
 #[test]
 fn escape_vectors_unescape_and_escape_exactly_and_garbage_before_them_is_skipped() {
-    let Some(vectors) = common::load("jt808") else {
+    let Some(vectors) = family_kit::load("jt808") else {
         return;
     };
     for v in select(&vectors, 3, |v| v["frame_status"] == "synthetic") {
@@ -293,7 +289,7 @@ fn escape_vectors_unescape_and_escape_exactly_and_garbage_before_them_is_skipped
 
 #[test]
 fn platform_messages_encode_to_the_downlink_vectors() {
-    let Some(vectors) = common::load("jt808") else {
+    let Some(vectors) = family_kit::load("jt808") else {
         return;
     };
     let downlinks = select(&vectors, 3, |v| {
@@ -309,7 +305,7 @@ fn platform_messages_encode_to_the_downlink_vectors() {
         hello.extend_from_slice(&[0x00, 0x01]);
         let mut codec = codec(&CodecOptions::default());
         assert_eq!(
-            common::messages(&feed(&mut codec, &[&frame::wrap(&hello)])).len(),
+            family_kit::messages(&feed(&mut codec, &[&frame::wrap(&hello)])).len(),
             1
         );
         let item = if v["msg_type"] == "0x8300" {

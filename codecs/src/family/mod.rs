@@ -1,14 +1,22 @@
-//! What the device-family codecs (gt06, jt808, teltonika) share in their typed messages: the
-//! GPS fix and the alarm, their `fields` builders, and device clock conversions.
+//! What the device-family codecs (gt06, jt808, teltonika) share: in their typed messages, the
+//! GPS fix and the alarm and their `fields` builders; device clock conversions and the server's
+//! [`Clock`]; and the glue every family crate needs (`codec`, `prepare` and `register` from
+//! [`family_codec!`](crate::family_codec), the once-per-connection [`Identity`]).
 //!
 //! One definition keeps the top-level keys the same across families, so one rule matches any
-//! family (`latitude`, `speed`, `alarm.name`, ...); docs/CODEC_GUIDE.md lists the keys. Each
-//! family's message puts a [`Position`] under `#[serde(flatten)]` and an [`Alarm`] under `alarm`.
+//! family (`latitude`, `speed`, `alarm.name`, ...); docs/CODEC_GUIDE.md lists the keys. A
+//! family's message is a [`Message`] of its own `kind` enum and `details` struct, which puts a
+//! [`Position`] under `#[serde(flatten)]` and an [`Alarm`] under `alarm`.
 
 pub mod clock;
 mod fields;
+mod glue;
+mod message;
 
+pub use clock::Clock;
 pub use fields::{put_alarm, put_position};
+pub use glue::Identity;
+pub use message::{hex_id, Details, Message};
 
 use serde::{Deserialize, Serialize};
 

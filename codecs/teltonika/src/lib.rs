@@ -41,34 +41,7 @@ pub use message::{Kind, Position, TeltonikaDetails, TeltonikaMessage};
 pub use options::{BadFramePolicy, OptionsError, TeltonikaOptions};
 pub use protocol::TeltonikaProtocol;
 
-use codecs::{CodecOptions, CodecRegistry, NomCodec, PreparedCodec};
-use std::sync::Arc;
-
 /// The registry name: listeners are written `teltonika://ip:port`.
 pub const NAME: &str = "teltonika";
 
-/// A codec for one connection. Invalid option values fall back to the defaults (tests and
-/// benchmarks); the registry goes through [`prepare`], which refuses them.
-pub fn codec(options: &CodecOptions) -> NomCodec<TeltonikaProtocol> {
-    let settings = TeltonikaOptions::from_codec_options(options).unwrap_or_default();
-    NomCodec::new(TeltonikaProtocol::new(settings), max_message_size(options))
-}
-
-/// Checks a listener's options (bad values and unknown keys are errors) and prepares the
-/// codec its connections get.
-pub fn prepare(options: &CodecOptions) -> Result<PreparedCodec, OptionsError> {
-    let settings = TeltonikaOptions::from_codec_options(options)?;
-    let max = max_message_size(options);
-    Ok(PreparedCodec::new(move || {
-        NomCodec::new(TeltonikaProtocol::new(settings), max)
-    }))
-}
-
-fn max_message_size(options: &CodecOptions) -> usize {
-    options.max_message_size
-}
-
-/// Registers the codec under [`NAME`].
-pub fn register(registry: &mut CodecRegistry) {
-    registry.register(NAME, Arc::new(prepare));
-}
+codecs::family_codec!(protocol: TeltonikaProtocol, settings: TeltonikaOptions, max_frame: usize::MAX);

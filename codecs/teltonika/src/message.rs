@@ -3,10 +3,11 @@
 //! The top-level keys are shared with the gt06 and jt808 codecs (`kind`, `latitude`, `speed`,
 //! ...); Teltonika-only values sit under `details`. Teltonika devices report alarms as IO
 //! events and priority (2 = panic), not as a separate field, so `details.io` and
-//! `details.priority` are what rules match for them. The position is `codecs::family`'s,
+//! `details.priority` are what rules match for them. The message and position are `codecs::family`'s,
 //! shared by all three.
 
 use crate::avl::IoValue;
+use codecs::family::Message;
 pub use codecs::family::Position;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -59,44 +60,11 @@ pub struct TeltonikaDetails {
     pub command_timestamp: Option<u32>,
 }
 
-/// One decoded Teltonika packet (or one record of an AVL packet).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TeltonikaMessage {
-    /// Always `teltonika`.
-    pub protocol: String,
-    /// What the packet carried.
-    pub kind: Kind,
-    /// The codec id as hex (`0x08`, `0x8e`, `0x10`, `0x0c`), or `imei` / `ping`.
-    pub msg_type: String,
-    /// The IMEI, on the identification packet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_id: Option<String>,
-    /// The GPS fix of an AVL record.
-    #[serde(flatten, default)]
-    pub position: Option<Position>,
-    /// Printable payload of a command response.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// Command payload or unknown data as hex.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raw: Option<String>,
-    /// Teltonika-specific values.
-    #[serde(default)]
-    pub details: TeltonikaDetails,
-}
+/// One decoded Teltonika packet (or one record of an AVL packet): the shared message with
+/// Teltonika's kinds and details (it never sets `serial` or `alarm`).
+pub type TeltonikaMessage = Message<Kind, TeltonikaDetails>;
 
-impl TeltonikaMessage {
-    /// A message of `kind` and `msg_type` with nothing else filled in.
-    pub fn new(kind: Kind, msg_type: &str) -> Self {
-        TeltonikaMessage {
-            protocol: crate::NAME.to_string(),
-            kind,
-            msg_type: msg_type.to_string(),
-            device_id: None,
-            position: None,
-            text: None,
-            raw: None,
-            details: TeltonikaDetails::default(),
-        }
-    }
+/// A message of `kind` and `msg_type` with nothing else filled in.
+pub fn new_message(kind: Kind, msg_type: &str) -> TeltonikaMessage {
+    Message::new(crate::NAME, kind, msg_type.to_string())
 }

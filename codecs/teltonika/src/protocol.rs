@@ -6,7 +6,7 @@ use crate::frame::{self, Packet};
 use crate::message::{Kind, Position, TeltonikaMessage};
 use crate::options::TeltonikaOptions;
 use bytes::{Bytes, BytesMut};
-use codecs::family::clock;
+use codecs::family::{clock, Identity};
 use codecs::{CodecError, Inbound, NomProtocol, Outbound};
 use std::collections::VecDeque;
 
@@ -17,7 +17,7 @@ const ACCEPT: u8 = 0x01;
 #[derive(Debug, Default)]
 pub struct TeltonikaProtocol {
     options: TeltonikaOptions,
-    identity_sent: bool,
+    identity: Identity,
     bad_checksums: u64,
     bad_frames: u64,
 }
@@ -55,12 +55,9 @@ impl TeltonikaProtocol {
             ));
         }
         let id = String::from_utf8_lossy(digits).into_owned();
-        if !self.identity_sent {
-            self.identity_sent = true;
-            out.push_back(Inbound::Identity(id.clone()));
-        }
+        self.identity.announce(out, || id.clone());
         out.push_back(Inbound::Reply(Bytes::from_static(&[ACCEPT])));
-        let mut msg = TeltonikaMessage::new(Kind::Login, "imei");
+        let mut msg = crate::message::new_message(Kind::Login, "imei");
         msg.device_id = Some(id);
         push(out, packet, msg);
         Ok(())
@@ -101,7 +98,7 @@ impl TeltonikaProtocol {
                     } else {
                         Kind::Other
                     };
-                    let mut msg = TeltonikaMessage::new(kind, &msg_type);
+                    let mut msg = crate::message::new_message(kind, &msg_type);
                     msg.details.command_type = Some(command.kind);
                     msg.details.command_timestamp = command.timestamp;
                     msg.text = printable(&command.payload);
@@ -115,7 +112,7 @@ impl TeltonikaProtocol {
                 out.push_back(Inbound::Reply(count_reply(usize::from(
                     data.get(1).copied().unwrap_or(0),
                 ))));
-                let mut msg = TeltonikaMessage::new(Kind::Other, &msg_type);
+                let mut msg = crate::message::new_message(Kind::Other, &msg_type);
                 msg.raw = Some(hex::encode(data));
                 push(out, packet.clone(), msg);
             }
@@ -145,7 +142,7 @@ fn printable(payload: &[u8]) -> Option<String> {
 }
 
 fn location(msg_type: &str, record: Record) -> TeltonikaMessage {
-    let mut msg = TeltonikaMessage::new(Kind::Location, msg_type);
+    let mut msg = crate::message::new_message(Kind::Location, msg_type);
     msg.position = Some(Position {
         time: clock::rfc3339_ms(record.timestamp_ms),
         timestamp: Some(record.timestamp_ms.div_euclid(1000)),
@@ -188,7 +185,7 @@ impl NomProtocol for TeltonikaProtocol {
                 push(
                     out,
                     Bytes::from_static(&[0xff]),
-                    TeltonikaMessage::new(Kind::Heartbeat, "ping"),
+                    crate::message::new_message(Kind::Heartbeat, "ping"),
                 );
                 Ok(())
             }

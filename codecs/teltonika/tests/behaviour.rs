@@ -1,13 +1,9 @@
 //! Connection-level behaviour of the Teltonika codec: identity, acks, commands, registry.
 
-// One shared copy for the three family crates: reading ../shared/vectors, hex helpers.
-#[path = "../../family-tests/common.rs"]
-mod common;
-
 use bytes::{Bytes, BytesMut};
 use codec_teltonika::{codec, frame, register, TeltonikaOptions};
 use codecs::{CodecOptions, CodecRegistry, Outbound};
-use common::{feed, identities, messages, replies, Event};
+use family_kit::{feed, identities, messages, replies, Event};
 use tokio_util::codec::Encoder;
 
 const IMEI: &str = "000f333536333037303432343431303133";
@@ -147,7 +143,7 @@ fn typed_fields_survive_a_json_round_trip() {
 
 #[test]
 fn the_shared_options_are_read_and_bad_values_refused() {
-    common::assert_reads_shared_options(
+    family_kit::assert_reads_shared_options(
         TeltonikaOptions::from_codec_options,
         |o| o.bad_checksum,
         None,
@@ -156,5 +152,5 @@ fn the_shared_options_are_read_and_bad_values_refused() {
 
 #[test]
 fn the_registry_refuses_bad_option_values_and_unknown_keys_with_a_clear_message() {
-    common::assert_registry_refuses_bad_options(register, "teltonika", false);
+    family_kit::assert_registry_refuses_bad_options(register, "teltonika", false);
 }

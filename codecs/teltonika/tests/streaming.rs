@@ -1,13 +1,9 @@
 //! Splitting and batching never change what the Teltonika codec decodes; arbitrary bytes
 //! never panic it or grow its buffer past the limit.
 
-// One shared copy for the three family crates: reading ../shared/vectors, the decode loops.
-#[path = "../../family-tests/common.rs"]
-mod common;
-
 use codec_teltonika::codec;
 use codecs::CodecOptions;
-use common::{feed, uplink_frames, Event};
+use family_kit::{feed, uplink_frames, Event};
 use proptest::prelude::*;
 
 #[test]
@@ -15,7 +11,7 @@ fn every_vector_split_in_two_anywhere_decodes_as_if_whole() {
     let Some(packets) = uplink_frames("teltonika", |_| true) else {
         return;
     };
-    common::assert_splits_decode_as_whole(codec, &packets);
+    family_kit::assert_splits_decode_as_whole(codec, &packets);
 }
 
 #[test]
@@ -26,7 +22,7 @@ fn a_whole_session_back_to_back_in_one_buffer_decodes_as_when_sent_one_by_one() 
     else {
         return;
     };
-    let batched = common::assert_batched_as_one_by_one(codec, &packets, 11);
+    let batched = family_kit::assert_batched_as_one_by_one(codec, &packets, 11);
     let skipped = batched.iter().filter(|e| matches!(e, Event::Skipped(_)));
     assert_eq!(skipped.count(), 3);
 }
@@ -39,7 +35,7 @@ proptest! {
     ) {
         // A preamble, so the bytes after it are read as a length and records.
         let prefix: &[u8] = if zero_prefix { &[0, 0, 0, 0] } else { &[] };
-        common::assert_chunks_stay_bounded(codec, 512, prefix, &chunks);
+        family_kit::assert_chunks_stay_bounded(codec, 512, prefix, &chunks);
     }
 
     #[test]

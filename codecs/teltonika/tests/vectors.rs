@@ -1,14 +1,10 @@
 //! The Teltonika codec against packets captured from real devices
 //! (../shared/vectors/teltonika.jsonl).
 
-// One shared copy for the three family crates: reading ../shared/vectors, hex helpers.
-#[path = "../../family-tests/common.rs"]
-mod common;
-
 use bytes::{Bytes, BytesMut};
 use codec_teltonika::{codec, TeltonikaMessage};
 use codecs::{CodecOptions, Inbound, Outbound};
-use common::{
+use family_kit::{
     assert_close_policy_is_fatal, check_verified_uplinks, close, compare_each, feed, identities,
     int, label, messages, replies, select, skipped_then_good, Event,
 };
@@ -151,14 +147,14 @@ fn check_expect(v: &Value, msgs: &[Value]) {
 
 #[test]
 fn every_verified_uplink_packet_decodes_to_its_derived_and_expected_values() {
-    let Some(vectors) = common::load("teltonika") else {
+    let Some(vectors) = family_kit::load("teltonika") else {
         return;
     };
     let checked = check_verified_uplinks(&vectors, bytes_of, codec, |v, events| {
         let what = label(v);
         assert!(!messages(events).is_empty(), "{what}");
         for msg in messages(events) {
-            common::assert_typed(&what, &msg, TeltonikaMessage::into_fields);
+            family_kit::assert_typed(&what, &msg, TeltonikaMessage::into_fields);
         }
         if v["msg_type"] == "imei" {
             assert!(matches!(&events[0], Event::Item(Inbound::Identity(_))));
@@ -183,7 +179,7 @@ fn every_verified_uplink_packet_decodes_to_its_derived_and_expected_values() {
 
 #[test]
 fn packets_with_a_bad_crc_are_skipped_counted_and_the_stream_goes_on() {
-    let Some(vectors) = common::load("teltonika") else {
+    let Some(vectors) = family_kit::load("teltonika") else {
         return;
     };
     let good = vectors
@@ -204,7 +200,7 @@ fn packets_with_a_bad_crc_are_skipped_counted_and_the_stream_goes_on() {
 
 #[test]
 fn wrong_length_fields_close_the_connection_or_wait_for_bytes_that_never_come() {
-    let Some(vectors) = common::load("teltonika") else {
+    let Some(vectors) = family_kit::load("teltonika") else {
         return;
     };
     for v in select(&vectors, 3, |v| v["frame_status"] == "length_mismatch") {
@@ -229,7 +225,7 @@ fn wrong_length_fields_close_the_connection_or_wait_for_bytes_that_never_come() 
 
 #[test]
 fn the_close_policy_turns_a_bad_crc_into_a_fatal_error() {
-    let Some(vectors) = common::load("teltonika") else {
+    let Some(vectors) = family_kit::load("teltonika") else {
         return;
     };
     let v = vectors
@@ -241,7 +237,7 @@ fn the_close_policy_turns_a_bad_crc_into_a_fatal_error() {
 
 #[test]
 fn codec_12_commands_encode_to_the_downlink_vectors() {
-    let Some(vectors) = common::load("teltonika") else {
+    let Some(vectors) = family_kit::load("teltonika") else {
         return;
     };
     for v in select(&vectors, 2, |v| v["direction"] == "downlink") {

@@ -177,6 +177,7 @@ impl Check<'_> {
         let options = CodecOptions {
             max_message_size,
             extra: l.options,
+            ..CodecOptions::default()
         };
         let codec = match registry.prepare(&url.protocol, &options) {
             Ok(codec) => codec,

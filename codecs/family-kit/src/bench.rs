@@ -1,5 +1,5 @@
-//! The decode benchmark the gt06, jt808 and teltonika crates share: one location frame
-//! repeated [`FRAMES`] times, decoded by a fresh codec per iteration, counted in frames.
+//! The decode benchmark every family runs (criterion): one location frame repeated [`FRAMES`]
+//! times, decoded by a fresh codec per iteration, counted in frames.
 
 use bytes::BytesMut;
 use codecs::{CodecError, CodecOptions, Inbound};
@@ -26,7 +26,7 @@ pub fn decode_locations<C>(
     group.throughput(Throughput::Elements(FRAMES as u64));
     group.bench_function(name, |b| {
         b.iter(|| {
-            let mut codec = new_codec(&CodecOptions::default());
+            let mut codec = new_codec(&crate::options());
             let mut buf = BytesMut::from(&stream[..]);
             let mut messages = 0;
             while let Some(event) = codec.decode(&mut buf).expect("valid stream") {

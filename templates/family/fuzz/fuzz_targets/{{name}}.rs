@@ -1,0 +1,7 @@
+//! The {{name}} codec on arbitrary bytes in arbitrary chunks: never panics, never buffers past
+//! its limit, and encodes arbitrary commands without panicking.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| family_kit::family_codec(data, 512, {{crate_ident}}::codec));
