@@ -1,6 +1,7 @@
 //! A devgate binary of your own: every `devgate` subcommand (`start`, `check-config`,
-//! `worker`, `send`, ...) with one more codec, `semi`, defined here. A real family crate
-//! exports a `register(&mut CodecRegistry)` instead; the `main` is the same.
+//! `worker`, `send`, ...) with one more codec, `semi`, and one more handler, `shout`, defined
+//! here. A real family crate exports a `register(&mut CodecRegistry)` instead; with no handler
+//! of its own, `main` is `gateway::front::run(codecs)`.
 //!
 //! ```text
 //! cargo run -p gateway --example own_binary -- check-config my.toml
@@ -10,18 +11,31 @@
 //! `semi` is the smallest useful protocol: messages end with `;` (so `a;b;` is two messages),
 //! and what the worker sends goes out with a `;` after it. It reads one listener option,
 //! `trim = "true" | "false"` (strip spaces around each message; default `false`), so a config
-//! shows how your own codec's options are checked with the rest of the file.
+//! shows how your own codec's options are checked with the rest of the file. `handler =
+//! "shout"` in `[worker]` answers every message in upper case.
 
 use bytes::{BufMut, BytesMut};
 use codecs::options::OptionsReader;
 use codecs::{Codec, CodecError, CodecOptions, CodecRegistry, Inbound, Outbound, PreparedCodec};
+use gateway::worker::{Context, EventHandler, Incoming};
 use std::sync::Arc;
 use tokio_util::codec::{Decoder, Encoder};
 
 fn main() -> std::process::ExitCode {
     let mut codecs = gateway::codec_registry(); // the stock codecs and families
     register(&mut codecs);
-    gateway::front::run(codecs)
+    gateway::front::Devgate::new(codecs)
+        .handler("shout", || Shout)
+        .run()
+}
+
+/// Answers every message in upper case.
+struct Shout;
+
+impl EventHandler for Shout {
+    async fn on_message(&self, cx: &Context<'_>, msg: Incoming) {
+        let _ = cx.reply(msg.data.to_ascii_uppercase()).await;
+    }
 }
 
 /// Adds `semi` to a registry: what a family crate's `register` does.

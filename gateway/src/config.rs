@@ -206,6 +206,8 @@ pub enum Handler {
     Echo,
     /// `rules`: the rule pipeline.
     Rules(Box<RulesConfig>),
+    /// A handler the binary added by name (`gateway::front::Devgate::handler`).
+    Named(String),
 }
 
 impl Handler {
@@ -328,6 +330,15 @@ impl fmt::Display for ConfigErrors {
 impl Config {
     /// Reads and checks a file; listeners may use the codecs of `registry`.
     pub fn load(path: &Path, registry: &CodecRegistry) -> Result<Config, ConfigErrors> {
+        Config::load_with_handlers(path, registry, &[])
+    }
+
+    /// As [`Config::load`], where `handler` may also be one of `handlers` (a binary's own).
+    pub fn load_with_handlers(
+        path: &Path,
+        registry: &CodecRegistry,
+        handlers: &[&str],
+    ) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError {
                 file: path.to_path_buf(),
@@ -335,7 +346,7 @@ impl Config {
                 reason: format!("cannot read: {e}"),
             }])
         })?;
-        Config::parse(path, &text, registry)
+        Config::parse_with_handlers(path, &text, registry, handlers)
     }
 
     /// Parses and checks configuration text (`path` is only used in errors).
@@ -344,9 +355,20 @@ impl Config {
         text: &str,
         registry: &CodecRegistry,
     ) -> Result<Config, ConfigErrors> {
+        Config::parse_with_handlers(path, text, registry, &[])
+    }
+
+    /// As [`Config::parse`], where `handler` may also be one of `handlers` (a binary's own).
+    pub fn parse_with_handlers(
+        path: &Path,
+        text: &str,
+        registry: &CodecRegistry,
+        handlers: &[&str],
+    ) -> Result<Config, ConfigErrors> {
         let mut check = Check {
             file: path,
             errors: Vec::new(),
+            handlers,
         };
         let top: TopLevel = toml::from_str(text).map_err(|e| {
             let key = e

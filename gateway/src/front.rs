@@ -19,12 +19,14 @@
 use crate::app;
 use crate::cli::{Question, Target};
 use crate::config::{Config, Handler};
-use crate::worker::Echo;
+use crate::worker::{Echo, EventHandler};
 use anyhow::{Context as _, Result};
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use codecs::CodecRegistry;
 use std::ffi::OsString;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 
 /// Runs the subcommand of this process's arguments with the codecs of `codecs`; the binary's
@@ -33,12 +35,22 @@ pub fn run(codecs: CodecRegistry) -> ExitCode {
     Devgate::new(codecs).run()
 }
 
-/// The command line of a devgate binary, for more than [`run`]: its name and version.
+/// The command line of a devgate binary, for more than [`run`]: its name and version, and
+/// handlers of its own that `[worker] handler = "NAME"` selects.
 pub struct Devgate {
     codecs: CodecRegistry,
     name: Option<String>,
     version: Option<String>,
+    handlers: Vec<(String, Launch)>,
 }
+
+/// Starts a worker running one of the binary's own handlers, until SIGTERM / Ctrl-C.
+type Launch = Box<
+    dyn for<'a> Fn(
+        &'a Config,
+        Option<&'a app::RunningGateway>,
+    ) -> Pin<Box<dyn Future<Output = Result<ExitCode>> + 'a>>,
+>;
 
 impl Devgate {
     /// A command line serving the codecs of `codecs`.
@@ -47,7 +59,21 @@ impl Devgate {
             codecs,
             name: None,
             version: None,
+            handlers: Vec::new(),
         }
+    }
+
+    /// Adds a handler of this binary's own: a worker whose config says `handler = "NAME"`
+    /// runs what `make` returns (`start` and `worker`; `check-config` accepts the name). The
+    /// built-in names (`echo`, `rules`) cannot be replaced.
+    pub fn handler<H, F>(mut self, name: &str, make: F) -> Devgate
+    where
+        H: EventHandler,
+        F: Fn() -> H + 'static,
+    {
+        let launch: Launch = Box::new(move |cfg, local| Box::pin(run_handler(cfg, make(), local)));
+        self.handlers.push((name.to_string(), launch));
+        self
     }
 
     /// The name `--help` and `--version` show; by default the binary's file name.
@@ -87,7 +113,7 @@ impl Devgate {
                 return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
             }
         };
-        match main(cli, &self.codecs) {
+        match main(cli, &self) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("Error: {e:?}");
@@ -231,8 +257,14 @@ struct Remote {
 }
 
 /// Reads and checks the config; every problem is reported, as `check-config` does.
-fn load(path: &Path, codecs: &CodecRegistry) -> Result<Config> {
-    Config::load(path, codecs).map_err(|e| anyhow::anyhow!("{e}"))
+fn load(path: &Path, dg: &Devgate) -> Result<Config> {
+    check(path, dg).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Reads and checks the config with the binary's codecs and handler names.
+fn check(path: &Path, dg: &Devgate) -> Result<Config, crate::config::ConfigErrors> {
+    let names: Vec<&str> = dg.handlers.iter().map(|(n, _)| n.as_str()).collect();
+    Config::load_with_handlers(path, &dg.codecs, &names)
 }
 
 fn init_logs(cfg: &Config) {
@@ -270,7 +302,11 @@ async fn stopped() {
 }
 
 /// Runs the configured handler as a worker until SIGTERM / Ctrl-C.
-async fn serve_worker(cfg: &Config, local: Option<&app::RunningGateway>) -> Result<ExitCode> {
+async fn serve_worker(
+    cfg: &Config,
+    local: Option<&app::RunningGateway>,
+    dg: &Devgate,
+) -> Result<ExitCode> {
     let w = cfg.worker.as_ref().ok_or_else(|| {
         anyhow::anyhow!("{}: the [worker] section is required", cfg.path.display())
     })?;
@@ -280,10 +316,15 @@ async fn serve_worker(cfg: &Config, local: Option<&app::RunningGateway>) -> Resu
             run_handler(cfg, handler, local).await
         }
         Handler::Echo => run_handler(cfg, Echo, local).await,
+        Handler::Named(name) => match dg.handlers.iter().find(|(n, _)| n == name) {
+            Some((_, launch)) => launch(cfg, local).await,
+            // The check accepts only names this binary added.
+            None => anyhow::bail!("no handler {name:?} in this binary"),
+        },
     }
 }
 
-async fn run_handler<H: crate::worker::EventHandler>(
+async fn run_handler<H: EventHandler>(
     cfg: &Config,
     handler: H,
     local: Option<&app::RunningGateway>,
@@ -313,9 +354,9 @@ fn announce(what: &str, addr: impl std::fmt::Display) {
     println!("devgate: {what} {addr}");
 }
 
-fn main(cli: Cli, codecs: &CodecRegistry) -> Result<ExitCode> {
+fn main(cli: Cli, dg: &Devgate) -> Result<ExitCode> {
     if let Command::CheckConfig { config } = &cli.command {
-        return match Config::load(config, codecs) {
+        return match check(config, dg) {
             Ok(_) => {
                 println!("{}: ok", config.display());
                 Ok(ExitCode::SUCCESS)
@@ -351,10 +392,10 @@ fn main(cli: Cli, codecs: &CodecRegistry) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    rt.block_on(dispatch(cli.command, codecs))
+    rt.block_on(dispatch(cli.command, dg))
 }
 
-async fn dispatch(command: Command, codecs: &CodecRegistry) -> Result<ExitCode> {
+async fn dispatch(command: Command, dg: &Devgate) -> Result<ExitCode> {
     match command {
         Command::CheckConfig { .. } | Command::TestRules { .. } => Ok(ExitCode::SUCCESS),
         Command::Send {
@@ -409,7 +450,7 @@ async fn dispatch(command: Command, codecs: &CodecRegistry) -> Result<ExitCode> 
             })
         }
         Command::Register { config } => {
-            let cfg = load(&config, codecs)?;
+            let cfg = load(&config, dg)?;
             init_logs(&cfg);
             let addr = app::start_register(&cfg).await?;
             announce("register", addr);
@@ -417,7 +458,7 @@ async fn dispatch(command: Command, codecs: &CodecRegistry) -> Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Gateway { config } => {
-            let cfg = load(&config, codecs)?;
+            let cfg = load(&config, dg)?;
             init_logs(&cfg);
             let g = app::start_gateway(&cfg).await?;
             announce("internal", g.internal);
@@ -432,12 +473,12 @@ async fn dispatch(command: Command, codecs: &CodecRegistry) -> Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker { config } => {
-            let cfg = load(&config, codecs)?;
+            let cfg = load(&config, dg)?;
             init_logs(&cfg);
-            serve_worker(&cfg, None).await
+            serve_worker(&cfg, None, dg).await
         }
         Command::Start { config } => {
-            let mut cfg = load(&config, codecs)?;
+            let mut cfg = load(&config, dg)?;
             init_logs(&cfg);
             let addr = app::start_register(&cfg).await?;
             announce("register", addr);
@@ -453,7 +494,7 @@ async fn dispatch(command: Command, codecs: &CodecRegistry) -> Result<ExitCode> 
             if let Some(addr) = g.metrics {
                 announce("metrics", format!("http://{addr}/metrics"));
             }
-            serve_worker(&cfg, Some(&g)).await
+            serve_worker(&cfg, Some(&g), dg).await
         }
     }
 }

@@ -10,10 +10,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `devgate start` with a `semi` listener (and a text one, to show the stock codecs stay).
 fn config(semi_options: &str) -> String {
+    config_with(semi_options, "echo")
+}
+
+/// [`config`] with another `[worker] handler`.
+fn config_with(semi_options: &str, handler: &str) -> String {
     format!(
         "[register]\nlisten = \"127.0.0.1:0\"\n[gateway]\ninternal_listen = \"127.0.0.1:0\"\n\
          listeners = [{{ url = \"text://127.0.0.1:0\" }}, \
-         {{ url = \"semi://127.0.0.1:0\"{semi_options} }}]\n[worker]\nhandler = \"echo\"\n"
+         {{ url = \"semi://127.0.0.1:0\"{semi_options} }}]\n[worker]\nhandler = \"{handler}\"\n"
     )
 }
 
@@ -139,4 +144,54 @@ async fn the_own_binary_starts_and_echoes_through_its_own_codec() {
     // The stock codecs are still there.
     let mut line = LineClient::connect(text).await;
     line.echo_many("stock", 5).await;
+}
+
+#[test]
+fn a_handler_of_the_own_binary_is_selected_by_name_and_unknown_to_the_stock_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shout.toml");
+    std::fs::write(&path, config_with("", "shout")).unwrap();
+    let own = check_config_with(own_binary(), &path);
+    assert!(
+        own.status.success(),
+        "own binary refused:\n{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    let stock = check_config(&path);
+    assert!(
+        !stock.status.success(),
+        "stock devgate accepted handler shout"
+    );
+    let stderr = String::from_utf8_lossy(&stock.stderr);
+    let line = format!(
+        "{}: worker.handler: unknown handler \"shout\"; built in: echo, rules",
+        path.display()
+    );
+    assert!(
+        stderr.lines().any(|l| l == line),
+        "no `{line}` in:\n{stderr}"
+    );
+
+    std::fs::write(&path, config_with("", "shoutt")).unwrap();
+    let own = check_config_with(own_binary(), &path);
+    let stderr = String::from_utf8_lossy(&own.stderr);
+    assert!(
+        stderr.contains("unknown handler \"shoutt\"; built in: echo, rules; this binary's: shout"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_own_binary_runs_its_own_handler_by_name() {
+    let p = Proc::spawn_with(
+        own_binary(),
+        "own_binary",
+        "start",
+        &config_with("", "shout"),
+    );
+    let text = p.wait_listener("text").await;
+    p.wait_announced("worker").await;
+    let mut line = LineClient::connect(text).await;
+    line.send("quiet please").await;
+    assert_eq!(line.recv().await, "QUIET PLEASE");
 }
