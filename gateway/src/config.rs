@@ -570,6 +570,22 @@ mod tests {
     }
 
     #[test]
+    fn a_binarys_own_handler_is_accepted_by_name_only_where_it_was_added() {
+        let own = |text: &str| {
+            let registry = crate::codec_registry();
+            Config::parse_with_handlers(Path::new("x.toml"), text, &registry, &["shout", "echo"])
+        };
+        let shout = "[worker]\nhandler = \"shout\"\n";
+        let cfg = own(shout).unwrap();
+        let handler = cfg.worker.map(|w| w.handler);
+        assert!(matches!(handler, Some(Handler::Named(n)) if n == "shout"));
+        assert_eq!(keys(&parse(shout).unwrap_err()), ["worker.handler"]);
+        // A built-in name stays the built-in handler.
+        let cfg = own("[worker]\nhandler = \"echo\"\n").unwrap();
+        assert!(matches!(cfg.worker.map(|w| w.handler), Some(Handler::Echo)));
+    }
+
+    #[test]
     fn listener_urls_split_into_protocol_and_address() {
         let u = parse_listener_url("Frame://127.0.0.1:8283").unwrap();
         assert_eq!(u.protocol, "frame");
