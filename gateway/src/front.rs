@@ -11,7 +11,9 @@
 //! ```
 //!
 //! Every subcommand reads configs with the registry it is given, so a listener of your own
-//! protocol passes your binary's `check-config` and is refused by the stock `devgate`'s. This
+//! protocol passes your binary's `check-config` and is refused by the stock `devgate`'s.
+//! [`Devgate`] does more: handlers of your own selected by `[worker] handler = "NAME"`, and the
+//! name and version `--help` and `--version` show. This
 //! module is the binary's body: it parses the arguments, sets up logging, waits for SIGTERM and
 //! turns every failure into a message on stderr and an exit code, so it reports errors with
 //! `anyhow` internally and returns only an [`ExitCode`].
