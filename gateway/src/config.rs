@@ -206,6 +206,8 @@ pub enum Handler {
     Echo,
     /// `rules`: the rule pipeline.
     Rules(Box<RulesConfig>),
+    /// A handler the binary added by name (`gateway::front::Devgate::handler`).
+    Named(String),
 }
 
 impl Handler {
@@ -328,6 +330,15 @@ impl fmt::Display for ConfigErrors {
 impl Config {
     /// Reads and checks a file; listeners may use the codecs of `registry`.
     pub fn load(path: &Path, registry: &CodecRegistry) -> Result<Config, ConfigErrors> {
+        Config::load_with_handlers(path, registry, &[])
+    }
+
+    /// As [`Config::load`], where `handler` may also be one of `handlers` (a binary's own).
+    pub fn load_with_handlers(
+        path: &Path,
+        registry: &CodecRegistry,
+        handlers: &[&str],
+    ) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors(vec![ConfigError {
                 file: path.to_path_buf(),
@@ -335,7 +346,7 @@ impl Config {
                 reason: format!("cannot read: {e}"),
             }])
         })?;
-        Config::parse(path, &text, registry)
+        Config::parse_with_handlers(path, &text, registry, handlers)
     }
 
     /// Parses and checks configuration text (`path` is only used in errors).
@@ -344,9 +355,20 @@ impl Config {
         text: &str,
         registry: &CodecRegistry,
     ) -> Result<Config, ConfigErrors> {
+        Config::parse_with_handlers(path, text, registry, &[])
+    }
+
+    /// As [`Config::parse`], where `handler` may also be one of `handlers` (a binary's own).
+    pub fn parse_with_handlers(
+        path: &Path,
+        text: &str,
+        registry: &CodecRegistry,
+        handlers: &[&str],
+    ) -> Result<Config, ConfigErrors> {
         let mut check = Check {
             file: path,
             errors: Vec::new(),
+            handlers,
         };
         let top: TopLevel = toml::from_str(text).map_err(|e| {
             let key = e
@@ -545,6 +567,22 @@ mod tests {
         assert_eq!(r.commit, CommitConfig::default());
         let errs = parse("[worker]\nhandler = \"rules\"\n").unwrap_err();
         assert_eq!(keys(&errs), ["worker.rules"]);
+    }
+
+    #[test]
+    fn a_binarys_own_handler_is_accepted_by_name_only_where_it_was_added() {
+        let own = |text: &str| {
+            let registry = crate::codec_registry();
+            Config::parse_with_handlers(Path::new("x.toml"), text, &registry, &["shout", "echo"])
+        };
+        let shout = "[worker]\nhandler = \"shout\"\n";
+        let cfg = own(shout).unwrap();
+        let handler = cfg.worker.map(|w| w.handler);
+        assert!(matches!(handler, Some(Handler::Named(n)) if n == "shout"));
+        assert_eq!(keys(&parse(shout).unwrap_err()), ["worker.handler"]);
+        // A built-in name stays the built-in handler.
+        let cfg = own("[worker]\nhandler = \"echo\"\n").unwrap();
+        assert!(matches!(cfg.worker.map(|w| w.handler), Some(Handler::Echo)));
     }
 
     #[test]

@@ -15,9 +15,11 @@
 //! As in GatewayWorker, a **client** is a device's or browser's connection to a gateway, named
 //! by its [`ClientId`]. A program that is not a worker uses the API as a [`StandaloneApi`]
 //! (`standalone`; GatewayWorker's `GatewayClient`), and `cli` is the command line's `send`,
-//! `query` and `status` built on it. `net` binds listeners; `fast_hash` is the hasher of the
-//! hot maps keyed by devgate's own ids. `new_family` writes a new device-family crate from the
-//! repository's template (`devgate new-family`).
+//! `query` and `status` built on it. `front` is the whole `devgate` command line as one call
+//! taking a [`codecs::CodecRegistry`]: the `devgate` binary is that call with
+//! [`codec_registry`], and a binary of your own adds its codecs first. `new_family` writes a
+//! new device-family crate from the repository's template (`devgate new-family`). `net` binds
+//! listeners; `fast_hash` is the hasher of the hot maps keyed by devgate's own ids.
 
 pub mod app;
 pub mod cli;
@@ -26,6 +28,7 @@ pub mod config;
 pub mod counters;
 pub mod delivery;
 pub mod fast_hash;
+pub mod front;
 pub mod gateway;
 pub mod link;
 pub mod liveness;

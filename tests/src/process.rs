@@ -16,8 +16,32 @@ pub fn devgate() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| match std::env::var_os("DEVGATE_BIN") {
         Some(bin) => PathBuf::from(bin),
-        None => build_bin("gateway", "devgate"),
+        None => build_bin("gateway", Target::Bin("devgate")),
     })
+}
+
+/// `own_binary`, the example of a devgate binary of one's own (examples/own_binary.rs: the
+/// stock codecs plus `semi`): `$OWN_BINARY_BIN` when set, else built once like [`devgate`].
+pub fn own_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| match std::env::var_os("OWN_BINARY_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => build_bin("gateway", Target::Example("own_binary")),
+    })
+}
+
+/// Runs `devgate check-config PATH` to its end.
+pub fn check_config(path: &Path) -> std::process::Output {
+    check_config_with(devgate(), path)
+}
+
+/// Runs `PROGRAM check-config PATH` to its end (a devgate binary of one's own).
+pub fn check_config_with(program: &Path, path: &Path) -> std::process::Output {
+    Command::new(program)
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} check-config: {e}", program.display()))
 }
 
 /// The `device-sim` binary: `$DEVICE_SIM_BIN` when set, else built once per test binary like
@@ -26,11 +50,17 @@ pub fn device_sim() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| match std::env::var_os("DEVICE_SIM_BIN") {
         Some(bin) => PathBuf::from(bin),
-        None => build_bin("device-sim", "device-sim"),
+        None => build_bin("device-sim", Target::Bin("device-sim")),
     })
 }
 
-fn build_bin(package: &str, bin: &str) -> PathBuf {
+/// A program `cargo build` makes: a package's binary or example.
+enum Target {
+    Bin(&'static str),
+    Example(&'static str),
+}
+
+fn build_bin(package: &str, target: Target) -> PathBuf {
     // target/<profile>/deps/<this test> -> target/<profile>: the dir the binary lands in.
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
@@ -46,7 +76,11 @@ fn build_bin(package: &str, bin: &str) -> PathBuf {
         .to_string();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", package, "--bin", bin])
+    let (kind, bin, subdir) = match target {
+        Target::Bin(name) => ("--bin", name, ""),
+        Target::Example(name) => ("--example", name, "examples"),
+    };
+    cmd.args(["build", "--quiet", "-p", package, kind, bin])
         .arg("--target-dir")
         .arg(&target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -86,7 +120,7 @@ fn build_bin(package: &str, bin: &str) -> PathBuf {
         "building {bin} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let path = profile_dir.join(bin);
+    let path = profile_dir.join(subdir).join(bin);
     assert!(path.is_file(), "{} was not built", path.display());
     path
 }
@@ -109,10 +143,15 @@ pub struct Proc {
 impl Proc {
     /// Writes `config` to a fresh temp dir and runs `devgate <command> --config <file>`.
     pub fn spawn(label: &str, command: &str, config: &str) -> Proc {
+        Proc::spawn_with(devgate(), label, command, config)
+    }
+
+    /// As [`Proc::spawn`], with another devgate binary (one of one's own, as `own_binary`).
+    pub fn spawn_with(program: &Path, label: &str, command: &str, config: &str) -> Proc {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("devgate.toml");
         std::fs::write(&path, config).expect("write config");
-        let mut cmd = Command::new(devgate());
+        let mut cmd = Command::new(program);
         cmd.arg(command)
             .arg("--config")
             .arg(&path)

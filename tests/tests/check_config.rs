@@ -2,15 +2,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use tests::process::devgate;
-
-fn check(path: &Path) -> std::process::Output {
-    Command::new(devgate())
-        .arg("check-config")
-        .arg(path)
-        .output()
-        .expect("run devgate check-config")
-}
+use tests::process::{check_config as check, devgate};
 
 #[test]
 fn check_config_reports_every_problem_with_file_key_and_reason_and_fails() {
@@ -188,4 +180,106 @@ fn a_broker_url_with_a_scheme_other_than_mqtt_is_a_config_error() {
         stderr.contains("worker.mqtt.broker") && stderr.contains("\"mqtts\" is not supported"),
         "{stderr}"
     );
+}
+
+/// What each codec of `gateway::codec_registry()` is given by [`a_codec_reports`]: a bad
+/// value of an option it reads (`None` for codecs that read none), and a key it does not read.
+const CODEC_OPTIONS: &[(&str, Option<(&str, &str)>)] = &[
+    ("text", None),
+    ("frame", None),
+    ("raw", None),
+    ("websocket", Some(("handshake_max_bytes", "0"))),
+    ("gt06", Some(("timezone_offset_hours", "15"))),
+    ("jt808", Some(("text_flag", "256"))),
+    ("teltonika", Some(("bad_checksum", "drop"))),
+];
+
+/// Runs `devgate check-config` on a file whose listeners of `codec` carry a bad value (when
+/// the codec reads an option) and an unknown key, beside a good listener; asserts each is
+/// reported as `FILE: gateway.listeners[I].options.KEY: CODEC option `KEY`: ...`, and nothing
+/// else.
+fn a_codec_reports(codec: &str) {
+    let (_, bad_value) = CODEC_OPTIONS
+        .iter()
+        .find(|(name, _)| *name == codec)
+        .unwrap_or_else(|| panic!("no options to try for {codec}"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{codec}.toml"));
+    let mut listeners = vec![
+        format!("{{ url = \"{codec}://127.0.0.1:0\" }}"),
+        format!("{{ url = \"{codec}://127.0.0.1:0\", options = {{ colour = \"red\" }} }}"),
+    ];
+    let mut expected = vec![(1, "colour", "no such option")];
+    if let Some((key, value)) = bad_value {
+        listeners.push(format!(
+            "{{ url = \"{codec}://127.0.0.1:0\", options = {{ {key} = \"{value}\" }} }}"
+        ));
+        expected.push((2, key, "expected"));
+    }
+    std::fs::write(
+        &path,
+        format!("[gateway]\nlisteners = [{}]\n", listeners.join(", ")),
+    )
+    .unwrap();
+    let out = check(&path);
+    assert!(!out.status.success(), "{codec}: bad options passed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    for (i, key, reason) in &expected {
+        let line = format!(
+            "{file}: gateway.listeners[{i}].options.{key}: {codec} option `{key}`: {reason}"
+        );
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&line)),
+            "{codec}: no `{line}...` in:\n{stderr}"
+        );
+    }
+    let found = format!("{} problem(s) found", expected.len());
+    assert!(
+        stderr.lines().any(|l| l == found),
+        "{codec}: not exactly {} problem(s):\n{stderr}",
+        expected.len()
+    );
+}
+
+#[test]
+fn every_codec_of_the_stock_registry_has_its_option_check_tested_here() {
+    let mut tested: Vec<&str> = CODEC_OPTIONS.iter().map(|(name, _)| *name).collect();
+    tested.sort_unstable();
+    assert_eq!(gateway::codec_registry().names(), tested);
+}
+
+#[test]
+fn text_options_are_checked_by_check_config() {
+    a_codec_reports("text");
+}
+
+#[test]
+fn frame_options_are_checked_by_check_config() {
+    a_codec_reports("frame");
+}
+
+#[test]
+fn raw_options_are_checked_by_check_config() {
+    a_codec_reports("raw");
+}
+
+#[test]
+fn websocket_options_are_checked_by_check_config() {
+    a_codec_reports("websocket");
+}
+
+#[test]
+fn gt06_options_are_checked_by_check_config() {
+    a_codec_reports("gt06");
+}
+
+#[test]
+fn jt808_options_are_checked_by_check_config() {
+    a_codec_reports("jt808");
+}
+
+#[test]
+fn teltonika_options_are_checked_by_check_config() {
+    a_codec_reports("teltonika");
 }

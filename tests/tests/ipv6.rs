@@ -2,9 +2,8 @@
 //! `[::1]`, and what cannot work on IPv6 (an internal port bound to one IPv6 address, an IPv6
 //! `lan_ip`: client ids encode the gateway's IPv4 address and port) is a config error.
 
-use std::process::Command;
 use std::time::Duration;
-use tests::process::devgate;
+use tests::process::check_config;
 use tests::{LineClient, Proc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -49,14 +48,6 @@ async fn devices_echo_and_a_tracker_logs_in_over_ipv6_with_the_register_on_ipv6(
         .expect("no login ack over ipv6")
         .unwrap();
     assert_eq!(&ack[..4], [0x78, 0x78, 0x05, 0x01], "{}", hex::encode(ack));
-}
-
-fn check_config(path: &std::path::Path) -> std::process::Output {
-    Command::new(devgate())
-        .arg("check-config")
-        .arg(path)
-        .output()
-        .expect("run devgate check-config")
 }
 
 #[test]

@@ -16,6 +16,8 @@ use std::path::Path;
 pub(super) struct Check<'a> {
     pub(super) file: &'a Path,
     pub(super) errors: Vec<ConfigError>,
+    /// The binary's own handler names, accepted beside the built-in ones.
+    pub(super) handlers: &'a [&'a str],
 }
 
 /// What a bad address becomes while the check goes on.
@@ -250,11 +252,15 @@ impl Check<'_> {
                     }
                 },
             },
+            other if self.handlers.contains(&other) => Handler::Named(other.to_string()),
             other => {
-                let reason = format!(
+                let mut reason = format!(
                     "unknown handler {other:?}; built in: {}",
                     Handler::NAMES.join(", ")
                 );
+                if !self.handlers.is_empty() {
+                    reason.push_str(&format!("; this binary's: {}", self.handlers.join(", ")));
+                }
                 self.error("worker.handler", reason);
                 Handler::Echo
             }
