@@ -9,6 +9,14 @@ use gateway::config::{Config, Handler};
 use gateway::worker::Echo;
 use std::path::{Path, PathBuf};
 
+// Allocator A/B builds (issue 13, BENCHMARKS.md); jemalloc wins if both features are on.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// devgate: an IoT device gateway (register + gateways + business workers).
 #[derive(Parser)]
 #[command(version, about)]
