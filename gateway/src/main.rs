@@ -56,6 +56,9 @@ enum Command {
         #[arg(long)]
         tests: Option<PathBuf>,
     },
+    /// Makes a private CA and certificates for TLS on the internal links.
+    #[command(subcommand)]
+    Cert(gateway::certs::CertCommand),
     /// Sends a message to a client, a uid, a group or everyone, from anywhere.
     Send {
         #[command(flatten)]
@@ -113,6 +116,8 @@ struct Remote {
     /// How long to wait for the gateways and for answers, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     timeout_ms: u64,
+    #[command(flatten)]
+    tls: gateway::cli::TlsArgs,
 }
 
 /// Reads and checks the config; every problem is reported, as `check-config` does.
@@ -213,6 +218,9 @@ fn main() -> Result<()> {
             }
         };
     }
+    if let Command::Cert(command) = cli.command {
+        return Ok(gateway::certs::run(command)?);
+    }
     if let Command::TestRules { rules, tests } = &cli.command {
         let tests = tests
             .clone()
@@ -240,7 +248,7 @@ fn main() -> Result<()> {
 
 async fn run(command: Command) -> Result<()> {
     match command {
-        Command::CheckConfig { .. } | Command::TestRules { .. } => Ok(()),
+        Command::CheckConfig { .. } | Command::TestRules { .. } | Command::Cert(_) => Ok(()),
         Command::Send {
             remote,
             client,
@@ -257,8 +265,14 @@ async fn run(command: Command) -> Result<()> {
                 _ => anyhow::bail!("say where to send: --client, --uid, --group or --all"),
             };
             let wait = std::time::Duration::from_millis(remote.timeout_ms);
-            let failed =
-                gateway::cli::send(remote.register, &remote.secret, wait, target, message).await?;
+            let failed = gateway::cli::send(
+                remote.register,
+                &remote.tls.credentials(&remote.secret)?,
+                wait,
+                target,
+                message,
+            )
+            .await?;
             if failed > 0 {
                 anyhow::bail!("{failed} gateway(s) could not be reached");
             }
@@ -270,8 +284,14 @@ async fn run(command: Command) -> Result<()> {
             question,
         } => {
             let wait = std::time::Duration::from_millis(remote.timeout_ms);
-            let (text, complete) =
-                gateway::cli::query(remote.register, &remote.secret, wait, question, json).await?;
+            let (text, complete) = gateway::cli::query(
+                remote.register,
+                &remote.tls.credentials(&remote.secret)?,
+                wait,
+                question,
+                json,
+            )
+            .await?;
             println!("{text}");
             if !complete {
                 std::process::exit(2);
@@ -280,8 +300,13 @@ async fn run(command: Command) -> Result<()> {
         }
         Command::Status { remote, json } => {
             let wait = std::time::Duration::from_millis(remote.timeout_ms);
-            let (text, complete) =
-                gateway::cli::status(remote.register, &remote.secret, wait, json).await?;
+            let (text, complete) = gateway::cli::status(
+                remote.register,
+                &remote.tls.credentials(&remote.secret)?,
+                wait,
+                json,
+            )
+            .await?;
             println!("{text}");
             if !complete {
                 std::process::exit(2);
