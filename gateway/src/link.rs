@@ -104,6 +104,9 @@ fn tls_failure(e: std::io::Error) -> LinkError {
         Some(err @ rustls::Error::NoCertificatesPresented) => {
             format!("{err} (this side requires client certificates: client_auth)")
         }
+        Some(err @ rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired)) => {
+            format!("{err} (the peer requires a client certificate: cert and key in [tls])")
+        }
         Some(err @ rustls::Error::AlertReceived(_)) => {
             format!("{err} (the peer refused this side's certificate: another CA?)")
         }
