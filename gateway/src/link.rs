@@ -404,6 +404,10 @@ pub async fn next<In: KeepAlive, Out: KeepAlive>(
         match got {
             Err(_) => return Err(LinkError::Timeout),
             Ok(None) => return Err(LinkError::Closed),
+            // A TLS peer that dies (or is killed) sends no close_notify: it closed all the same.
+            Ok(Some(Err(LinkError::Io(e)))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(LinkError::Closed)
+            }
             Ok(Some(Err(e))) => return Err(e),
             Ok(Some(Ok(m))) if m.is_ping() => {
                 let _ = tx.try_send(Out::pong());
