@@ -89,6 +89,15 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Checks that `key` is the private key of the first certificate of `chain`.
+pub fn check_pair(
+    chain: &[CertificateDer<'static>],
+    key: &PrivateKeyDer<'static>,
+) -> Result<(), TlsError> {
+    rustls::sign::CertifiedKey::from_der(chain.to_vec(), key.clone_key(), &provider())?;
+    Ok(())
+}
+
 /// The trust anchors of a CA file.
 pub fn load_ca(path: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
@@ -217,7 +226,8 @@ impl LinkTls {
     }
 }
 
-fn parse_server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
+/// `name` as the name a certificate is checked against (a DNS name or an IP address).
+pub fn parse_server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(name.to_string()).map_err(|_| TlsError::ServerName(name.to_string()))
 }
 

@@ -76,14 +76,17 @@ impl Check<'_> {
             }
             _ => None,
         };
-        let (roots, identity) = (roots.ok()?, identity?);
-        match LinkTls::new(roots, identity, t.client_auth, t.server_name.as_deref()) {
-            Ok(built) => Some(Arc::new(built)),
-            Err(e @ tls::TlsError::ServerName(_)) => {
+        let mut named = true;
+        if let Some(name) = &t.server_name {
+            if let Err(e) = tls::parse_server_name(name) {
                 self.error("tls.server_name", e.to_string());
-                None
+                named = false;
             }
-            Err(tls::TlsError::Rustls(e)) => {
+        }
+        let identity = identity?;
+        if let Some((chain, key)) = &identity {
+            // Checked apart from the CA, so a bad CA file does not hide a mismatched key.
+            if let Err(e) = tls::check_pair(chain, key) {
                 let (cert, key) = (t.cert.unwrap_or_default(), t.key.unwrap_or_default());
                 let reason = format!(
                     "{} does not go with the certificate in {}: {e}",
@@ -91,8 +94,12 @@ impl Check<'_> {
                     cert.display()
                 );
                 self.error("tls.key", reason);
-                None
+                return None;
             }
+        }
+        let roots = roots.ok().filter(|_| named)?;
+        match LinkTls::new(roots, identity, t.client_auth, t.server_name.as_deref()) {
+            Ok(built) => Some(Arc::new(built)),
             Err(e) => {
                 self.error("tls", e.to_string());
                 None
@@ -416,6 +423,19 @@ mod tests {
             errs[0].1.contains("b.key") && errs[0].1.contains("a.pem"),
             "{errs:?}"
         );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_missing_ca_does_not_hide_a_key_of_another_certificate() {
+        let d = certs("both");
+        let errs = errors(&tls(
+            &d.join("nope.pem"),
+            &d.join("a.pem"),
+            &d.join("b.key"),
+        ));
+        let keys: Vec<&str> = errs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["tls.ca", "tls.key"], "{errs:?}");
         let _ = std::fs::remove_dir_all(&d);
     }
 
