@@ -28,6 +28,14 @@ pub enum StartError {
         /// The error.
         source: std::io::Error,
     },
+    /// `[tls]` is set without a certificate of this process, which accepting links needs.
+    #[error("{path}: [tls] needs cert and key for the {role} to accept TLS links")]
+    NoCertificate {
+        /// Config file.
+        path: String,
+        /// The role that listens.
+        role: &'static str,
+    },
     /// A client listener could not be bound.
     #[error(transparent)]
     Listener(#[from] gateway::listener::ListenerError),
@@ -43,6 +51,17 @@ fn warn_without_secret(cfg: &Config, addr: SocketAddr, what: &str) {
     }
 }
 
+/// Refuses to start a listening `role` whose links would be TLS without a certificate.
+fn check_can_accept(cfg: &Config, role: &'static str) -> Result<(), StartError> {
+    match &cfg.tls {
+        Some(tls) if tls.acceptor().is_none() => Err(StartError::NoCertificate {
+            path: cfg.path.display().to_string(),
+            role,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Binds `addr` (no SO_REUSEPORT: one process per internal address); returns the listener
 /// and the address it got (port 0 picks one).
 fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
@@ -55,11 +74,9 @@ fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
 /// Starts the register; returns the bound address.
 pub async fn start_register(cfg: &Config) -> Result<SocketAddr, StartError> {
     warn_without_secret(cfg, cfg.register.listen, "register");
+    check_can_accept(cfg, "register")?;
     let (listener, bound) = bind(cfg.register.listen)?;
-    tokio::spawn(crate::register::run(
-        listener,
-        Arc::new(cfg.secret.clone().into_bytes()),
-    ));
+    tokio::spawn(crate::register::run(listener, cfg.credentials()));
     Ok(bound)
 }
 
@@ -121,6 +138,7 @@ pub async fn start_gateway(cfg: &Config) -> Result<RunningGateway, StartError> {
         section: "gateway",
     })?;
     warn_without_secret(cfg, g.internal_listen, "gateway internal address");
+    check_can_accept(cfg, "gateway")?;
     let (internal, internal_bound) = bind(g.internal_listen)?;
     let secret = cfg.secret.clone().into_bytes();
     let state = GatewayState::new(
@@ -152,20 +170,24 @@ pub async fn start_gateway(cfg: &Config) -> Result<RunningGateway, StartError> {
             listener,
         ));
     }
-    tokio::spawn(gateway::internal::run(state.clone(), internal));
+    tokio::spawn(gateway::internal::run(
+        state.clone(),
+        internal,
+        cfg.tls.clone(),
+    ));
     let accepting = listeners
         .into_iter()
         .map(|l| tokio::spawn(l.run(state.clone())))
         .collect();
     tokio::spawn(gateway::heartbeat::run(state.clone()));
     let announced = format!("{}:{}", g.lan_ip, internal_bound.port());
-    let secret = Arc::new(secret);
+    let credentials = cfg.credentials();
     for register in cfg.register.addresses() {
         tokio::spawn(gateway::announce::run(
             register.to_string(),
             announced.clone(),
             g.name.clone(),
-            secret.clone(),
+            credentials.clone(),
         ));
     }
     Ok(RunningGateway {
@@ -257,7 +279,7 @@ pub async fn start_worker<H: EventHandler>(
             .iter()
             .map(SocketAddr::to_string)
             .collect(),
-        secret: Arc::new(cfg.secret.clone().into_bytes()),
+        credentials: cfg.credentials(),
         local,
         role: crate::proto::Role::Worker,
         departure: departure.clone(),

@@ -2,12 +2,54 @@
 //! a [`StandaloneApi`].
 
 use crate::client_id::{ClientId, GatewayKey};
+use crate::link::Credentials;
 use crate::proto::StatusReport;
+use crate::tls::{LinkTls, LinkTlsFiles, TlsError};
 use crate::worker::api::Answer;
 use crate::StandaloneApi;
 use serde::Serialize;
 use std::fmt::Display;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// TLS of the command line's links (`send`, `query`, `status`): the flags, or the same names
+/// in the environment (`DEVGATE_TLS_CA`, ...). Without `--tls-ca` the links are plain TCP.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// The cluster's CA certificate (PEM), as `[tls] ca`: links use TLS and the peers'
+    /// certificates must be signed by it.
+    #[arg(long, env = "DEVGATE_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// This client's certificate (PEM), for clusters with `client_auth = true`.
+    #[arg(long, env = "DEVGATE_TLS_CERT", requires_all = ["tls_key", "tls_ca"])]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of `--tls-cert` (PEM).
+    #[arg(long, env = "DEVGATE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The name the peers' certificates must carry, as `[tls] server_name` (default: the
+    /// host of each address dialled).
+    #[arg(long, env = "DEVGATE_TLS_SERVER_NAME", requires = "tls_ca")]
+    pub tls_server_name: Option<String>,
+}
+
+impl TlsArgs {
+    /// The credentials of links with `secret` and these settings.
+    pub fn credentials(&self, secret: &str) -> Result<Credentials, TlsError> {
+        let mut credentials = Credentials::plain(secret.as_bytes());
+        if let Some(ca) = &self.tls_ca {
+            let files = LinkTlsFiles {
+                ca: ca.clone(),
+                cert: self.tls_cert.clone(),
+                key: self.tls_key.clone(),
+                client_auth: false,
+                server_name: self.tls_server_name.clone(),
+            };
+            credentials.tls = Some(Arc::new(LinkTls::load(&files)?));
+        }
+        Ok(credentials)
+    }
+}
 
 /// Where `send` delivers.
 #[derive(Debug, Clone)]
@@ -91,10 +133,10 @@ pub enum CliError {
 /// A [`StandaloneApi`] linked to at least one gateway within `wait` (else why not).
 async fn connect(
     registers: Vec<String>,
-    secret: &str,
+    credentials: &Credentials,
     wait: Duration,
 ) -> Result<StandaloneApi, CliError> {
-    let c = StandaloneApi::connect(registers, secret, "devgate-cli");
+    let c = StandaloneApi::connect_with(registers, credentials.clone(), "devgate-cli");
     if !c.ready(1, wait).await && c.gateways().is_empty() {
         let listed = c.api().listed_gateways();
         if listed.is_empty() {
@@ -112,12 +154,12 @@ async fn connect(
 /// Sends `message` to `target`; returns the number of gateways that could not be reached.
 pub async fn send(
     registers: Vec<String>,
-    secret: &str,
+    credentials: &Credentials,
     wait: Duration,
     target: Target,
     message: String,
 ) -> Result<usize, CliError> {
-    let c = connect(registers, secret, wait).await?;
+    let c = connect(registers, credentials, wait).await?;
     let failed = match target {
         Target::Client(id) => {
             c.send_to_client(id, message).await?;
@@ -190,12 +232,12 @@ fn complete<T>(value: T) -> Answer<T> {
 /// Answers `q`; returns the text to print and whether every gateway answered.
 pub async fn query(
     registers: Vec<String>,
-    secret: &str,
+    credentials: &Credentials,
     wait: Duration,
     q: Question,
     json: bool,
 ) -> Result<(String, bool), CliError> {
-    let c = connect(registers, secret, wait).await?;
+    let c = connect(registers, credentials, wait).await?;
     Ok(match q {
         Question::Clients => render(c.get_all_client_id_list().await.map_value(Lines), json),
         Question::ClientCount => render(c.get_all_client_id_count().await, json),
@@ -297,11 +339,11 @@ fn status_block(key: GatewayKey, v: &StatusReport) -> String {
 /// Plain: one block per gateway. JSON: `{"value": {gateway: status}, "complete", "missing"}`.
 pub async fn status(
     registers: Vec<String>,
-    secret: &str,
+    credentials: &Credentials,
     wait: Duration,
     json: bool,
 ) -> Result<(String, bool), CliError> {
-    let c = connect(registers, secret, wait).await?;
+    let c = connect(registers, credentials, wait).await?;
     let a = c.gateway_status().await;
     if json {
         let a = a.map_value(|answers| {

@@ -14,6 +14,8 @@
 mod check;
 mod file;
 
+use crate::link::Credentials;
+use crate::tls::LinkTls;
 use check::Check;
 use codecs::{CodecRegistry, PreparedCodec};
 use file::{GatewaySection, RegisterSection, TopLevel, WorkerSection};
@@ -21,6 +23,7 @@ use serde::Deserialize;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
 /// The whole configuration file, checked.
@@ -38,6 +41,8 @@ pub struct Config {
     pub worker: Option<WorkerConfig>,
     /// `[log]`.
     pub log: LogConfig,
+    /// `[tls]`: TLS on every internal link (listening and connecting), or plain TCP.
+    pub tls: Option<Arc<LinkTls>>,
 }
 
 /// `[register]`: where the register listens and where peers find registers.
@@ -328,6 +333,14 @@ impl fmt::Display for ConfigErrors {
 }
 
 impl Config {
+    /// What this process's internal links authenticate with: the secret, and `[tls]`.
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            secret: Arc::new(self.secret.clone().into_bytes()),
+            tls: self.tls.clone(),
+        }
+    }
+
     /// Reads and checks a file; listeners may use the codecs of `registry`.
     pub fn load(path: &Path, registry: &CodecRegistry) -> Result<Config, ConfigErrors> {
         Config::load_with_handlers(path, registry, &[])
@@ -395,6 +408,9 @@ impl Config {
         let gateway = check.section::<GatewaySection>("gateway", top.gateway);
         let worker = check.section::<WorkerSection>("worker", top.worker);
         let log = check.section::<LogConfig>("log", top.log);
+        let tls = check
+            .section::<file::LinkTlsSection>("tls", top.tls)
+            .and_then(|t| check.link_tls(t));
         let config = Config {
             path: path.to_path_buf(),
             secret,
@@ -402,6 +418,7 @@ impl Config {
             gateway: gateway.map(|g| check.gateway(g, registry)),
             worker: worker.map(|w| check.worker(w)),
             log: log.unwrap_or_default(),
+            tls,
         };
         if check.errors.is_empty() {
             Ok(config)

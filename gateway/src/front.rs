@@ -199,6 +199,9 @@ enum Command {
         #[arg(long)]
         tests: Option<PathBuf>,
     },
+    /// Makes a private CA and certificates for TLS on the internal links.
+    #[command(subcommand)]
+    Cert(crate::certs::CertCommand),
     /// Sends a message to a client, a uid, a group or everyone, from anywhere.
     Send {
         #[command(flatten)]
@@ -256,6 +259,8 @@ struct Remote {
     /// How long to wait for the gateways and for answers, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     timeout_ms: u64,
+    #[command(flatten)]
+    tls: crate::cli::TlsArgs,
 }
 
 /// Reads and checks the config; every problem is reported, as `check-config` does.
@@ -372,6 +377,10 @@ fn main(cli: Cli, dg: &Devgate) -> Result<ExitCode> {
             }
         };
     }
+    if let Command::Cert(command) = cli.command {
+        crate::certs::run(command)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::TestRules { rules, tests } = &cli.command {
         let tests = tests
             .clone()
@@ -399,7 +408,7 @@ fn main(cli: Cli, dg: &Devgate) -> Result<ExitCode> {
 
 async fn dispatch(command: Command, dg: &Devgate) -> Result<ExitCode> {
     match command {
-        Command::CheckConfig { .. } | Command::TestRules { .. } => Ok(ExitCode::SUCCESS),
+        Command::CheckConfig { .. } | Command::TestRules { .. } | Command::Cert(_) => Ok(ExitCode::SUCCESS),
         Command::Send {
             remote,
             client,
@@ -416,8 +425,14 @@ async fn dispatch(command: Command, dg: &Devgate) -> Result<ExitCode> {
                 _ => anyhow::bail!("say where to send: --client, --uid, --group or --all"),
             };
             let wait = std::time::Duration::from_millis(remote.timeout_ms);
-            let failed =
-                crate::cli::send(remote.register, &remote.secret, wait, target, message).await?;
+            let failed = crate::cli::send(
+                remote.register,
+                &remote.tls.credentials(&remote.secret)?,
+                wait,
+                target,
+                message,
+            )
+            .await?;
             if failed > 0 {
                 anyhow::bail!("{failed} gateway(s) could not be reached");
             }
@@ -429,8 +444,14 @@ async fn dispatch(command: Command, dg: &Devgate) -> Result<ExitCode> {
             question,
         } => {
             let wait = std::time::Duration::from_millis(remote.timeout_ms);
-            let (text, complete) =
-                crate::cli::query(remote.register, &remote.secret, wait, question, json).await?;
+            let (text, complete) = crate::cli::query(
+                remote.register,
+                &remote.tls.credentials(&remote.secret)?,
+                wait,
+                question,
+                json,
+            )
+            .await?;
             println!("{text}");
             // Exit code 2: some gateways did not answer (the rest is printed).
             Ok(if complete {
@@ -441,8 +462,13 @@ async fn dispatch(command: Command, dg: &Devgate) -> Result<ExitCode> {
         }
         Command::Status { remote, json } => {
             let wait = std::time::Duration::from_millis(remote.timeout_ms);
-            let (text, complete) =
-                crate::cli::status(remote.register, &remote.secret, wait, json).await?;
+            let (text, complete) = crate::cli::status(
+                remote.register,
+                &remote.tls.credentials(&remote.secret)?,
+                wait,
+                json,
+            )
+            .await?;
             println!("{text}");
             // Exit code 2: some gateways did not answer (the rest is printed).
             Ok(if complete {

@@ -4,7 +4,9 @@
 //! the `codecs` crate and routes every event to a **business worker** (`worker`), where an
 //! [`EventHandler`](worker::EventHandler) runs and answers through the [`Api`](worker::Api).
 //! The **register** (`register`) tells workers where gateways are. Processes talk over the
-//! internal protocol (`proto`, `link`), authenticated with a shared secret; a gateway keeps
+//! internal protocol (`proto`, `link`), authenticated with a shared secret and, with `[tls]`,
+//! encrypted with TLS against the cluster's own CA (`tls`; `certs` makes the CA and the
+//! certificates, `devgate cert`); a gateway keeps
 //! each event it sends a worker until the worker acknowledges it, and redelivers it to another
 //! worker if that one dies (`gateway::worker_link`, `worker::completions`). `app` wires the
 //! three roles from a [`Config`](config::Config), alone or all in one process (`devgate start`).
@@ -22,6 +24,7 @@
 //! listeners; `fast_hash` is the hasher of the hot maps keyed by devgate's own ids.
 
 pub mod app;
+pub mod certs;
 pub mod cli;
 pub mod client_id;
 pub mod config;

@@ -1,25 +1,35 @@
 //! An authenticated internal link: connect or accept with the handshake, then a batching writer
 //! task and a reader with a liveness timeout. Used by register, gateway, worker and client.
 //!
+//! With [`Credentials::tls`] set, the link runs over TLS (`crate::tls::LinkTls`): the TLS
+//! handshake comes first, then the same secret handshake and framing inside it. Either way
+//! the link is the same code on [`LinkRead`] / [`LinkWrite`] (`stream`), which keep plain TCP's
+//! owned halves. A peer that speaks TLS to a plaintext port, or plaintext to a TLS port, is
+//! refused with a [`LinkError::Tls`] that says so.
+//!
 //! The writer drains every message already queued into one buffer and writes it with one
 //! syscall, so under load many events share a write. When to ping and when to give a silent
 //! link up is [`Liveness`]'s to say.
 
+mod stream;
+
 use crate::counters::{Kind, Sample, Samples};
 use crate::liveness::{self, Liveness};
 use crate::proto::{self, auth, Handshake, KeepAlive, LinkCodec, LinkError, Role};
+use crate::tls::LinkTls;
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
+pub use stream::{LinkRead, LinkSocket, LinkWrite};
 use timing::clock::now;
 use timing::Throttle;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsStream;
 use tokio_util::codec::{Decoder, Framed, FramedRead};
 
 pub use liveness::{DEAD_AFTER, PING_EVERY};
@@ -29,13 +39,33 @@ pub const LINK_QUEUE: usize = 8192;
 const BATCH: usize = 1024;
 
 /// The reading half of an open link, reading the peer's messages `M`.
-pub type LinkReader<M> = FramedRead<OwnedReadHalf, LinkCodec<M>>;
+pub type LinkReader<M> = FramedRead<LinkRead, LinkCodec<M>>;
 
-fn into_halves<M: KeepAlive>(
-    framed: Framed<TcpStream, LinkCodec<Handshake>>,
-) -> (LinkReader<M>, OwnedWriteHalf) {
+/// What a process proves itself with on internal links and how it checks its peers: the
+/// shared secret of the handshake, and TLS under it when configured. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// The shared secret; empty means none.
+    pub secret: Arc<Vec<u8>>,
+    /// TLS for every link of the process, or plain TCP.
+    pub tls: Option<Arc<LinkTls>>,
+}
+
+impl Credentials {
+    /// Plain TCP links with `secret`.
+    pub fn plain(secret: impl Into<Vec<u8>>) -> Self {
+        Credentials {
+            secret: Arc::new(secret.into()),
+            tls: None,
+        }
+    }
+}
+
+fn authenticated<S: LinkSocket, M: KeepAlive>(
+    framed: Framed<S, LinkCodec<Handshake>>,
+) -> (LinkReader<M>, LinkWrite) {
     let parts = framed.into_parts();
-    let (rd, wr) = parts.io.into_split();
+    let (rd, wr) = parts.io.into_halves();
     // Authenticated: the handshake codec's small limit gives way to the full one.
     let mut reader = FramedRead::new(rd, LinkCodec::default());
     // Bytes the handshake read past its last frame belong to the reader.
@@ -43,40 +73,154 @@ fn into_halves<M: KeepAlive>(
     (reader, wr)
 }
 
-/// Connects to `addr` and authenticates as `role`; the peer then sends messages `M`.
-pub async fn connect<M: KeepAlive>(
-    addr: &str,
+/// The first bytes of a TLS record: a handshake (a ClientHello) or an alert, TLS 1.0 to 1.3.
+fn looks_like_tls(buf: &[u8], content_type: u8) -> bool {
+    buf.len() >= 2 && buf[0] == content_type && buf[1] == 3
+}
+
+/// Says so when a plaintext handshake failed because the peer spoke TLS.
+fn plaintext_failure(e: LinkError, read: &[u8], accepting: bool) -> LinkError {
+    const HANDSHAKE: u8 = 0x16;
+    const ALERT: u8 = 0x15;
+    if accepting && looks_like_tls(read, HANDSHAKE) {
+        return LinkError::Tls(
+            "the peer speaks TLS but this port is plaintext (no [tls] on this side)".into(),
+        );
+    }
+    if !accepting && (looks_like_tls(read, ALERT) || looks_like_tls(read, HANDSHAKE)) {
+        return LinkError::Tls(
+            "the peer answered in TLS: it takes only TLS links (set [tls], or --tls-ca)".into(),
+        );
+    }
+    e
+}
+
+/// Names what went wrong in a TLS handshake in terms of the cluster's setup.
+fn tls_failure(e: std::io::Error) -> LinkError {
+    let why = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(err @ rustls::Error::InvalidCertificate(_)) => {
+            format!("{err} (not signed by this cluster's CA, or not for this name?)")
+        }
+        Some(err @ rustls::Error::NoCertificatesPresented) => {
+            format!("{err} (this side requires client certificates: client_auth)")
+        }
+        Some(err @ rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired)) => {
+            format!("{err} (the peer requires a client certificate: cert and key in [tls])")
+        }
+        Some(err @ rustls::Error::AlertReceived(_)) => {
+            format!("{err} (the peer refused this side's certificate: another CA?)")
+        }
+        Some(err @ rustls::Error::InvalidMessage(_)) => {
+            format!("{err} (is the peer plaintext? it did not speak TLS)")
+        }
+        Some(err) => err.to_string(),
+        None if e.kind() == std::io::ErrorKind::UnexpectedEof => "the peer closed the \
+            connection in the TLS handshake (a plaintext port, or it refused this side's \
+            certificate)"
+            .into(),
+        None => e.to_string(),
+    };
+    LinkError::Tls(why)
+}
+
+/// A TLS error that surfaces after the TLS handshake: with TLS 1.3 the connecting side is
+/// done before the accepting side has checked its certificate, so a refusal arrives as an
+/// alert on the first read.
+fn tls_after_handshake(e: LinkError) -> LinkError {
+    match e {
+        LinkError::Io(io) if io.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => {
+            tls_failure(io)
+        }
+        other => other,
+    }
+}
+
+async fn connect_on<S: LinkSocket, M: KeepAlive>(
+    io: S,
     secret: &[u8],
     role: Role,
     name: &str,
-) -> Result<(LinkReader<M>, OwnedWriteHalf), LinkError> {
+    plaintext: bool,
+) -> Result<(LinkReader<M>, LinkWrite), LinkError> {
+    let mut framed = Framed::new(io, LinkCodec::handshake());
+    match auth::connect(&mut framed, secret, role, name).await {
+        Ok(()) => Ok(authenticated(framed)),
+        Err(e) if plaintext => Err(plaintext_failure(e, framed.read_buffer(), false)),
+        Err(e) => Err(tls_after_handshake(e)),
+    }
+}
+
+/// Connects to `addr` and authenticates as `role`; the peer then sends messages `M`.
+pub async fn connect<M: KeepAlive>(
+    addr: &str,
+    credentials: &Credentials,
+    role: Role,
+    name: &str,
+) -> Result<(LinkReader<M>, LinkWrite), LinkError> {
     let tcp = tokio::time::timeout(auth::HANDSHAKE_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| LinkError::Timeout)??;
     let _ = tcp.set_nodelay(true);
-    let mut framed = Framed::new(tcp, LinkCodec::handshake());
-    auth::connect(&mut framed, secret, role, name).await?;
-    Ok(into_halves(framed))
+    let secret = &credentials.secret;
+    let Some(tls) = &credentials.tls else {
+        return connect_on(tcp, secret, role, name, true).await;
+    };
+    let server_name = tls
+        .server_name(addr)
+        .map_err(|e| LinkError::Tls(e.to_string()))?;
+    let stream = tokio::time::timeout(
+        auth::HANDSHAKE_TIMEOUT,
+        tls.connector().connect(server_name, tcp),
+    )
+    .await
+    .map_err(|_| LinkError::Timeout)?
+    .map_err(tls_failure)?;
+    connect_on(TlsStream::Client(stream), secret, role, name, false).await
+}
+
+async fn accept_on<S: LinkSocket, M: KeepAlive>(
+    io: S,
+    secret: &[u8],
+    allowed: &[Role],
+    plaintext: bool,
+) -> Result<(Role, String, LinkReader<M>, LinkWrite), LinkError> {
+    let mut framed = Framed::new(io, LinkCodec::handshake());
+    match auth::accept(&mut framed, secret, allowed).await {
+        Ok((role, name)) => {
+            let (r, w) = authenticated(framed);
+            Ok((role, name, r, w))
+        }
+        Err(e) if plaintext => Err(plaintext_failure(e, framed.read_buffer(), true)),
+        Err(e) => Err(tls_after_handshake(e)),
+    }
 }
 
 /// Authenticates an accepted connection; returns the peer's role and name with the halves.
 /// Until it is authenticated the peer may send only handshake-sized frames, and the whole
-/// handshake must end within [`HANDSHAKE_DEADLINE`]; otherwise the connection is dropped.
+/// handshake (TLS's included) must end within [`HANDSHAKE_DEADLINE`]; otherwise the
+/// connection is dropped.
 pub async fn accept<M: KeepAlive>(
     tcp: TcpStream,
-    secret: &[u8],
+    credentials: &Credentials,
     allowed: &[Role],
-) -> Result<(Role, String, LinkReader<M>, OwnedWriteHalf), LinkError> {
+) -> Result<(Role, String, LinkReader<M>, LinkWrite), LinkError> {
     let _ = tcp.set_nodelay(true);
-    let mut framed = Framed::new(tcp, LinkCodec::handshake());
-    let (role, name) = tokio::time::timeout(
-        HANDSHAKE_DEADLINE,
-        auth::accept(&mut framed, secret, allowed),
-    )
-    .await
-    .map_err(|_| LinkError::Timeout)??;
-    let (r, w) = into_halves(framed);
-    Ok((role, name, r, w))
+    let secret = &credentials.secret;
+    let handshake = async {
+        let Some(tls) = &credentials.tls else {
+            return accept_on(tcp, secret, allowed, true).await;
+        };
+        let Some(acceptor) = tls.acceptor() else {
+            return Err(LinkError::Tls(
+                "this process has no certificate to accept TLS links with".into(),
+            ));
+        };
+        let stream = acceptor.accept(tcp).await.map_err(tls_failure)?;
+        accept_on(TlsStream::Server(stream), secret, allowed, false).await
+    };
+    tokio::time::timeout(HANDSHAKE_DEADLINE, handshake)
+        .await
+        .map_err(|_| LinkError::Timeout)?
 }
 
 /// The whole accepting handshake, whatever the peer does. Each step already waits at most
@@ -166,7 +310,7 @@ impl Samples for PreauthGate {
 /// Starts the batching writer of messages `M`; the returned sender is the link's bounded
 /// queue. The task ends when every sender is dropped or the socket fails.
 pub fn spawn_writer<M: KeepAlive>(
-    mut wr: OwnedWriteHalf,
+    mut wr: LinkWrite,
 ) -> (mpsc::Sender<M>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<M>(LINK_QUEUE);
     let task = tokio::spawn(async move {
@@ -204,7 +348,7 @@ pub fn spawn_writer<M: KeepAlive>(
                     _ => proto::encode_frame(&M::ping(), &mut buf),
                 },
             }
-            if let Err(e) = wr.write_all_buf(&mut buf).await {
+            if let Err(e) = write_out(&mut wr, &mut buf).await {
                 tracing::debug!("link write failed: {e}");
                 return;
             }
@@ -216,6 +360,13 @@ pub fn spawn_writer<M: KeepAlive>(
         }
     });
     (tx, task)
+}
+
+/// Writes all of `buf` and flushes (TLS may hold the last records until then; a flush of
+/// plain TCP does nothing).
+pub async fn write_out(wr: &mut LinkWrite, buf: &mut impl bytes::Buf) -> std::io::Result<()> {
+    wr.write_all_buf(buf).await?;
+    wr.flush().await
 }
 
 /// Puts the current task at the back of its scheduler's run queue, without polling for I/O
@@ -253,6 +404,10 @@ pub async fn next<In: KeepAlive, Out: KeepAlive>(
         match got {
             Err(_) => return Err(LinkError::Timeout),
             Ok(None) => return Err(LinkError::Closed),
+            // A TLS peer that dies (or is killed) sends no close_notify: it closed all the same.
+            Ok(Some(Err(LinkError::Io(e)))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(LinkError::Closed)
+            }
             Ok(Some(Err(e))) => return Err(e),
             Ok(Some(Ok(m))) if m.is_ping() => {
                 let _ = tx.try_send(Out::pong());

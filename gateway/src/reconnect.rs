@@ -108,7 +108,7 @@ impl std::fmt::Display for Peer {
 pub async fn keep_linked<S: LinkTask>(
     peer: Peer,
     addr: &str,
-    secret: &[u8],
+    credentials: &link::Credentials,
     role: Role,
     name: &str,
     task: &mut S,
@@ -116,7 +116,7 @@ pub async fn keep_linked<S: LinkTask>(
     let mut reconnect = Reconnect::default();
     let mut unreachable = Throttle::new(UNREACHABLE_REPORT_EVERY);
     loop {
-        let outcome = match link::connect::<S::In>(addr, secret, role, name).await {
+        let outcome = match link::connect::<S::In>(addr, credentials, role, name).await {
             Ok((mut reader, wr)) => {
                 let (tx, writer) = link::spawn_writer::<S::Out>(wr);
                 unreachable.reset();
@@ -132,6 +132,13 @@ pub async fn keep_linked<S: LinkTask>(
             }
             Err(LinkError::Handshake(reason)) => {
                 tracing::error!(%addr, "{peer} refused this {role:?}: {reason}");
+                Outcome::Failed
+            }
+            // A TLS mismatch lasts until someone fixes a config: said at once, then throttled.
+            Err(LinkError::Tls(reason)) => {
+                if let Some(held) = unreachable.report(clock::now()) {
+                    tracing::error!(%addr, failed_since_last_report = held, "no TLS link to {peer}: {reason}");
+                }
                 Outcome::Failed
             }
             Err(e) => {

@@ -36,7 +36,7 @@ impl Table {
 }
 
 /// Serves the register on `listener` forever.
-pub async fn run(listener: TcpListener, secret: Arc<Vec<u8>>) {
+pub async fn run(listener: TcpListener, credentials: link::Credentials) {
     let table = Arc::new(Mutex::new(Table::default()));
     let gate = link::PreauthGate::new(
         "register",
@@ -57,10 +57,10 @@ pub async fn run(listener: TcpListener, secret: Arc<Vec<u8>>) {
             continue;
         };
         let table = table.clone();
-        let secret = secret.clone();
+        let credentials = credentials.clone();
         tokio::spawn(async move {
             let allowed = [Role::Gateway, Role::Worker, Role::Api];
-            let accepted = link::accept::<ToRegister>(tcp, &secret, &allowed).await;
+            let accepted = link::accept::<ToRegister>(tcp, &credentials, &allowed).await;
             drop(permit);
             let (role, name, mut reader, wr) = match accepted {
                 Ok(x) => x,

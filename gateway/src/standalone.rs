@@ -2,11 +2,11 @@
 //! the register address(es) and the secret, e.g. a web back end pushing to devices
 //! (GatewayWorker's `GatewayClient`). It links to gateways as [`Role::Api`]: no events.
 
+use crate::link::Credentials;
 use crate::proto::Role;
 use crate::worker::gateways::{self, LinkOptions};
 use crate::worker::Api;
 use std::ops::Deref;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
@@ -20,11 +20,22 @@ pub struct StandaloneApi {
 impl StandaloneApi {
     /// Starts following `registers` and linking to their gateways (in the background).
     pub fn connect(registers: Vec<String>, secret: &str, name: &str) -> StandaloneApi {
+        StandaloneApi::connect_with(registers, Credentials::plain(secret.as_bytes()), name)
+    }
+
+    /// Like [`connect`](Self::connect), with the secret and TLS of `credentials` (e.g.
+    /// [`Config::credentials`](crate::config::Config::credentials) or
+    /// [`TlsArgs`](crate::cli::TlsArgs)).
+    pub fn connect_with(
+        registers: Vec<String>,
+        credentials: Credentials,
+        name: &str,
+    ) -> StandaloneApi {
         let api = Api::new();
         let opts = LinkOptions {
             name: name.to_string(),
             registers,
-            secret: Arc::new(secret.as_bytes().to_vec()),
+            credentials,
             local: None,
             role: Role::Api,
             departure: Default::default(),

@@ -1,14 +1,18 @@
 //! The check pass: the file's sections (`file`) in, typed values out, every problem
 //! collected with its key rather than stopping at the first.
 
-use super::file::{GatewaySection, ListenerSection, RegisterSection, WorkerSection};
+use super::file::{
+    GatewaySection, LinkTlsSection, ListenerSection, RegisterSection, WorkerSection,
+};
 use super::{
     parse_listener_url, CommitConfig, ConfigError, ConnectionLimits, GatewayConfig, Handler,
     ListenerConfig, RegisterConfig, RulesConfig, WorkerConfig,
 };
+use crate::tls::{self, LinkTls};
 use codecs::{CodecOptions, CodecRegistry, PrepareError};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The check pass: turns the file's sections into typed values, collecting every problem.
 /// A value with a problem is replaced by a stand-in so the pass goes on; a config with any
@@ -51,6 +55,58 @@ impl Check<'_> {
             self.error(key, format!("not ip:port: {e}"));
             STAND_IN_ADDR
         })
+    }
+
+    /// `[tls]`: each file is read and parsed on its own so every bad one is named, then the
+    /// certificate and key are checked to be a pair.
+    pub(super) fn link_tls(&mut self, t: LinkTlsSection) -> Option<Arc<LinkTls>> {
+        let roots = tls::load_ca(&t.ca).map_err(|e| self.error("tls.ca", e.to_string()));
+        let cert = t.cert.as_deref().map(tls::load_certs).transpose();
+        let cert = cert.map_err(|e| self.error("tls.cert", e.to_string()));
+        let key = t.key.as_deref().map(tls::load_key).transpose();
+        let key = key.map_err(|e| self.error("tls.key", e.to_string()));
+        let identity = match (cert, key) {
+            (Ok(Some(cert)), Ok(Some(key))) => Some(Some((cert, key))),
+            (Ok(None), Ok(None)) => Some(None),
+            (Ok(Some(_)), Ok(None)) => {
+                self.error("tls.key", "required with tls.cert");
+                None
+            }
+            (Ok(None), Ok(Some(_))) => {
+                self.error("tls.cert", "required with tls.key");
+                None
+            }
+            _ => None,
+        };
+        let mut named = true;
+        if let Some(name) = &t.server_name {
+            if let Err(e) = tls::parse_server_name(name) {
+                self.error("tls.server_name", e.to_string());
+                named = false;
+            }
+        }
+        let identity = identity?;
+        if let Some((chain, key)) = &identity {
+            // Checked apart from the CA, so a bad CA file does not hide a mismatched key.
+            if let Err(e) = tls::check_pair(chain, key) {
+                let (cert, key) = (t.cert.unwrap_or_default(), t.key.unwrap_or_default());
+                let reason = format!(
+                    "{} does not go with the certificate in {}: {e}",
+                    key.display(),
+                    cert.display()
+                );
+                self.error("tls.key", reason);
+                return None;
+            }
+        }
+        let roots = roots.ok().filter(|_| named)?;
+        match LinkTls::new(roots, identity, t.client_auth, t.server_name.as_deref()) {
+            Ok(built) => Some(Arc::new(built)),
+            Err(e) => {
+                self.error("tls", e.to_string());
+                None
+            }
+        }
     }
 
     pub(super) fn register(&mut self, r: RegisterSection) -> RegisterConfig {
@@ -299,5 +355,116 @@ impl Check<'_> {
         if c.state_cache == 0 {
             self.error("worker.commit.state_cache", "must be at least 1");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigErrors};
+    use std::path::{Path, PathBuf};
+
+    fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        Config::parse(Path::new("x.toml"), text, &crate::codec_registry())
+    }
+
+    fn errors(text: &str) -> Vec<(String, String)> {
+        let errs = parse(text).expect_err("the config should be refused");
+        errs.0.into_iter().map(|e| (e.key, e.reason)).collect()
+    }
+
+    /// A CA and two certificates (`a`, `b`) in a fresh temp dir.
+    fn certs(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("devgate-tlscfg-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::certs::make_ca(&dir, 1).unwrap();
+        for name in ["a", "b"] {
+            crate::certs::issue(&dir, name, &["127.0.0.1".into()], &dir, 1).unwrap();
+        }
+        dir
+    }
+
+    fn tls(ca: &Path, cert: &Path, key: &Path) -> String {
+        format!(
+            "[tls]\nca = {:?}\ncert = {:?}\nkey = {:?}\nclient_auth = true\n",
+            ca.display().to_string(),
+            cert.display().to_string(),
+            key.display().to_string()
+        )
+    }
+
+    #[test]
+    fn a_good_tls_section_builds_both_ends_of_the_links() {
+        let d = certs("good");
+        let cfg = parse(&tls(&d.join("ca.pem"), &d.join("a.pem"), &d.join("a.key"))).unwrap();
+        let built = cfg.tls.clone().expect("[tls] built");
+        assert!(built.acceptor().is_some());
+        assert!(cfg.credentials().tls.is_some());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn every_bad_tls_file_is_reported_at_once_under_its_own_key() {
+        let d = certs("bad");
+        std::fs::write(d.join("garbage.pem"), "not a certificate").unwrap();
+        let text = tls(
+            &d.join("missing.pem"),
+            &d.join("garbage.pem"),
+            &d.join("none.key"),
+        );
+        let errs = errors(&text);
+        let keys: Vec<&str> = errs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["tls.ca", "tls.cert", "tls.key"], "{errs:?}");
+        assert!(errs[0].1.contains("missing.pem"), "{errs:?}");
+        assert!(errs[1].1.contains("no certificate"), "{errs:?}");
+        assert!(errs[2].1.contains("none.key"), "{errs:?}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_named_with_both_files() {
+        let d = certs("mismatch");
+        let errs = errors(&tls(&d.join("ca.pem"), &d.join("a.pem"), &d.join("b.key")));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].0, "tls.key");
+        assert!(
+            errs[0].1.contains("b.key") && errs[0].1.contains("a.pem"),
+            "{errs:?}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_missing_ca_does_not_hide_a_key_of_another_certificate() {
+        let d = certs("both");
+        let errs = errors(&tls(
+            &d.join("nope.pem"),
+            &d.join("a.pem"),
+            &d.join("b.key"),
+        ));
+        let keys: Vec<&str> = errs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["tls.ca", "tls.key"], "{errs:?}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_and_unknown_keys_are_refused() {
+        let d = certs("half");
+        let ca = d.join("ca.pem").display().to_string();
+        let cert = d.join("a.pem").display().to_string();
+        let errs = errors(&format!("[tls]\nca = {ca:?}\ncert = {cert:?}\n"));
+        assert_eq!(errs[0].0, "tls.key", "{errs:?}");
+        let errs = errors(&format!("[tls]\nca = {ca:?}\nverify = false\n"));
+        assert_eq!(errs[0].0, "tls", "{errs:?}");
+        assert!(errs[0].1.contains("verify"), "{errs:?}");
+        let errs = errors(&format!(
+            "[tls]\nca = {ca:?}\nserver_name = \"not a name\"\n"
+        ));
+        assert_eq!(errs[0].0, "tls.server_name", "{errs:?}");
+        // A CA alone is enough for a process that only connects.
+        assert!(parse(&format!("[tls]\nca = {ca:?}\n"))
+            .unwrap()
+            .tls
+            .is_some());
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -21,6 +21,20 @@ pub(super) struct TopLevel {
     pub(super) worker: Option<toml::Value>,
     #[serde(default)]
     pub(super) log: Option<toml::Value>,
+    #[serde(default)]
+    pub(super) tls: Option<toml::Value>,
+}
+
+/// `[tls]`: TLS on every internal link of the process (PEM files).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LinkTlsSection {
+    pub(super) ca: PathBuf,
+    pub(super) cert: Option<PathBuf>,
+    pub(super) key: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) client_auth: bool,
+    pub(super) server_name: Option<String>,
 }
 
 /// `[register]`.

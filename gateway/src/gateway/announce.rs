@@ -4,11 +4,15 @@
 use crate::link::{self, LinkReader};
 use crate::proto::{FromRegister, LinkError, Role, ToRegister};
 use crate::reconnect::{keep_linked, LinkEnd, LinkTask, Peer};
-use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Announces `internal_addr` to the register at `register`, forever.
-pub async fn run(register: String, internal_addr: String, name: String, secret: Arc<Vec<u8>>) {
+pub async fn run(
+    register: String,
+    internal_addr: String,
+    name: String,
+    credentials: link::Credentials,
+) {
     let mut task = Announce {
         register: register.clone(),
         internal_addr,
@@ -16,7 +20,7 @@ pub async fn run(register: String, internal_addr: String, name: String, secret: 
     keep_linked(
         Peer::Register,
         &register,
-        &secret,
+        &credentials,
         Role::Gateway,
         &name,
         &mut task,

@@ -6,11 +6,16 @@ use super::GatewayState;
 use crate::counters::Samples;
 use crate::link;
 use crate::proto::{FromGateway, Role, ToGateway};
+use crate::tls::LinkTls;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// Accepts internal links forever.
-pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
+pub async fn run(state: Arc<GatewayState>, listener: TcpListener, tls: Option<Arc<LinkTls>>) {
+    let credentials = link::Credentials {
+        secret: Arc::new(state.secret.clone()),
+        tls,
+    };
     let gate = Arc::new(link::PreauthGate::new(
         "internal",
         "internal_handshakes_refused",
@@ -32,9 +37,10 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener) {
             continue;
         };
         let state = state.clone();
+        let credentials = credentials.clone();
         tokio::spawn(async move {
             let accepted =
-                link::accept::<ToGateway>(tcp, &state.secret, &[Role::Worker, Role::Api]).await;
+                link::accept::<ToGateway>(tcp, &credentials, &[Role::Worker, Role::Api]).await;
             drop(permit);
             let (role, name, mut reader, wr) = match accepted {
                 Ok(x) => x,

@@ -19,7 +19,7 @@
 use super::retention::{self, Retention};
 use super::worker_slot::{ClientEvent, EventClient, WorkerSink};
 use super::GatewayState;
-use crate::link::{self, LinkReader};
+use crate::link::{self, LinkReader, LinkWrite};
 use crate::liveness::{self, Liveness};
 use crate::proto::{self, FromGateway, LinkError, LinkMessage, ToGateway};
 use bytes::{Bytes, BytesMut};
@@ -27,8 +27,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use timing::clock::now;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -108,7 +106,7 @@ pub(super) async fn serve(
     name: String,
     peer: SocketAddr,
     mut reader: LinkReader<ToGateway>,
-    wr: OwnedWriteHalf,
+    wr: LinkWrite,
 ) {
     let (events_tx, events_rx) = mpsc::channel::<ClientEvent>(link::LINK_QUEUE);
     let (control_tx, control_rx) = mpsc::channel::<FromGateway>(CONTROL_QUEUE);
@@ -312,12 +310,12 @@ fn refused(state: &GatewayState, window: &Window, seq: u64) {
 /// the socket's write half, unless a write failed).
 async fn write(
     state: Arc<GatewayState>,
-    mut wr: OwnedWriteHalf,
+    mut wr: LinkWrite,
     mut events: mpsc::Receiver<ClientEvent>,
     mut control: mpsc::Receiver<FromGateway>,
     window: Arc<Window>,
     ends: Ends,
-) -> (mpsc::Receiver<ClientEvent>, Option<OwnedWriteHalf>) {
+) -> (mpsc::Receiver<ClientEvent>, Option<LinkWrite>) {
     let Ends { stop, finish } = ends;
     let mut closing = false;
     let mut last = false;
@@ -399,7 +397,7 @@ async fn write(
         let wrote = tokio::select! {
             biased;
             () = stop.cancelled() => return (events, Some(wr)),
-            r = wr.write_all_buf(&mut written) => r,
+            r = link::write_out(&mut wr, &mut written) => r,
         };
         if let Err(e) = wrote {
             tracing::debug!("worker link write failed: {e}");

@@ -59,6 +59,10 @@ pub enum LinkError {
     /// The handshake failed (bad secret, wrong version, unexpected message).
     #[error("handshake: {0}")]
     Handshake(String),
+    /// TLS could not be set up with the peer (another CA, a plaintext peer on a TLS port, or
+    /// the other way round); the reason is fit for a log.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The peer closed the link.
     #[error("peer closed the link")]
     Closed,

@@ -43,8 +43,8 @@ pub struct LinkOptions {
     pub name: String,
     /// Register addresses; all are used.
     pub registers: Vec<String>,
-    /// Shared secret.
-    pub secret: Arc<Vec<u8>>,
+    /// The shared secret and TLS of the links.
+    pub credentials: link::Credentials,
     /// A gateway in this process, reached without a socket (`devgate start`).
     pub local: Option<Arc<GatewayState>>,
     /// `Worker` (receives events) or `Api` (API only, [`StandaloneApi`](crate::StandaloneApi)).
@@ -136,9 +136,12 @@ pub async fn run(opts: LinkOptions, inbox: Option<Inbox>, api: Api) {
         };
         register_tasks.push(AbortOnDrop(tokio::spawn(async move {
             let LinkOptions {
-                secret, role, name, ..
+                credentials,
+                role,
+                name,
+                ..
             } = &opts;
-            keep_linked(Peer::Register, &addr, secret, *role, name, &mut task).await
+            keep_linked(Peer::Register, &addr, credentials, *role, name, &mut task).await
         })));
     }
     let mut listed = Listed::new(opts.registers.len(), DROP_GRACE);
@@ -433,9 +436,12 @@ async fn gateway_link(addr: String, opts: LinkOptions, inbox: Option<Inbox>, api
         departure: opts.departure.clone(),
     };
     let LinkOptions {
-        secret, role, name, ..
+        credentials,
+        role,
+        name,
+        ..
     } = &opts;
-    keep_linked(Peer::Gateway, &addr, secret, *role, name, &mut task).await
+    keep_linked(Peer::Gateway, &addr, credentials, *role, name, &mut task).await
 }
 
 #[cfg(test)]
