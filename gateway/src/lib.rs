@@ -16,9 +16,11 @@
 //! by its [`ClientId`]. A program that is not a worker uses the API as a [`StandaloneApi`]
 //! (`standalone`; GatewayWorker's `GatewayClient`), and `cli` is the command line's `send`,
 //! `query` and `status` built on it. `net` binds listeners; `fast_hash` is the hasher of the
-//! hot maps keyed by devgate's own ids.
+//! hot maps keyed by devgate's own ids. `budget` bounds in bytes what waits for one internal
+//! peer (answers, gateway lists), so a peer that stops reading is closed instead of grown for.
 
 pub mod app;
+pub mod budget;
 pub mod cli;
 pub mod client_id;
 pub mod config;
