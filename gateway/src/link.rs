@@ -10,7 +10,7 @@ use crate::counters::{Kind, Sample, Samples};
 use crate::liveness::{self, Liveness};
 use crate::proto::{self, auth, Handshake, KeepAlive, LinkCodec, LinkError, Role};
 use bytes::{Buf, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -247,7 +247,12 @@ pub async fn write_all_within<W: AsyncWrite + Unpin>(
     stall: Duration,
 ) -> std::io::Result<()> {
     while buf.has_remaining() {
-        match tokio::time::timeout(stall, wr.write_buf(buf)).await {
+        // The usual case, a socket with room, arms no timer: one poll, then the wait if any.
+        let wrote = match wr.write_buf(buf).now_or_never() {
+            Some(r) => Ok(r),
+            None => tokio::time::timeout(stall, wr.write_buf(buf)).await,
+        };
+        match wrote {
             Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(e),
