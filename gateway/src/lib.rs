@@ -21,9 +21,12 @@
 //! taking a [`codecs::CodecRegistry`]: the `devgate` binary is that call with
 //! [`codec_registry`], and a binary of your own adds its codecs first. `new_family` writes a
 //! new device-family crate from the repository's template (`devgate new-family`). `net` binds
-//! listeners; `fast_hash` is the hasher of the hot maps keyed by devgate's own ids.
+//! listeners; `fast_hash` is the hasher of the hot maps keyed by devgate's own ids. `budget`
+//! bounds in bytes what waits for one internal peer (answers, gateway lists), so a peer that
+//! stops reading is closed instead of grown for.
 
 pub mod app;
+pub mod budget;
 pub mod certs;
 pub mod cli;
 pub mod client_id;

@@ -13,12 +13,13 @@
 
 mod stream;
 
+use crate::budget::Budget;
 use crate::counters::{Kind, Sample, Samples};
 use crate::liveness::{self, Liveness};
 use crate::proto::{self, auth, Handshake, KeepAlive, LinkCodec, LinkError, Role};
 use crate::tls::LinkTls;
-use bytes::BytesMut;
-use futures_util::StreamExt;
+use bytes::{Buf, BytesMut};
+use futures_util::{FutureExt, StreamExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 pub use stream::{LinkRead, LinkSocket, LinkWrite};
 use timing::clock::now;
 use timing::Throttle;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsStream;
@@ -310,10 +311,21 @@ impl Samples for PreauthGate {
 /// Starts the batching writer of messages `M`; the returned sender is the link's bounded
 /// queue. The task ends when every sender is dropped or the socket fails.
 pub fn spawn_writer<M: KeepAlive>(
+    wr: LinkWrite,
+) -> (mpsc::Sender<M>, tokio::task::JoinHandle<()>) {
+    spawn_writer_bounded(wr, Arc::new(Budget::new(usize::MAX)), |_| 0)
+}
+
+/// [`spawn_writer`], whose queue is also bounded in bytes: producers charge `budget` with a
+/// message's `weigh` before queueing it, and the writer releases that once it is written.
+pub fn spawn_writer_bounded<M: KeepAlive>(
     mut wr: LinkWrite,
+    budget: Arc<Budget>,
+    weigh: fn(&M) -> usize,
 ) -> (mpsc::Sender<M>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<M>(LINK_QUEUE);
     let task = tokio::spawn(async move {
+        let mut weight = 0;
         let mut batch = Vec::with_capacity(64);
         let mut buf = BytesMut::new();
         let mut live = Liveness::new(now());
@@ -337,6 +349,7 @@ pub fn spawn_writer<M: KeepAlive>(
                         }
                     }
                     for m in batch.drain(..) {
+                        weight += weigh(&m);
                         proto::encode_frame(&m, &mut buf);
                     }
                 }
@@ -352,6 +365,7 @@ pub fn spawn_writer<M: KeepAlive>(
                 tracing::debug!("link write failed: {e}");
                 return;
             }
+            budget.release(std::mem::take(&mut weight));
             live.on_sent(now());
             idle.as_mut().reset(live.ping_at().into());
             if buf.capacity() > 1024 * 1024 {
@@ -367,6 +381,49 @@ pub fn spawn_writer<M: KeepAlive>(
 pub async fn write_out(wr: &mut LinkWrite, buf: &mut impl bytes::Buf) -> std::io::Result<()> {
     wr.write_all_buf(buf).await?;
     wr.flush().await
+}
+
+/// How long a link may take no bytes while there are some for it before it is given up: twice
+/// the longest freeze the delivery tests put a live worker through, well under [`DEAD_AFTER`].
+pub const WRITE_STALL: Duration = Duration::from_secs(10);
+
+/// How long a link closed for reading too little still gets to take what is queued for it.
+pub const CLOSE_WRITE: Duration = Duration::from_secs(2);
+
+/// Writes all of `buf`, failing with `TimedOut` when the peer takes no byte for `stall`
+/// (a peer that stopped reading, not merely a slow one).
+pub async fn write_all_within<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    buf: &mut impl Buf,
+    stall: Duration,
+) -> std::io::Result<()> {
+    while buf.has_remaining() {
+        // The usual case, a socket with room, arms no timer: one poll, then the wait if any.
+        let wrote = match wr.write_buf(buf).now_or_never() {
+            Some(r) => Ok(r),
+            None => tokio::time::timeout(stall, wr.write_buf(buf)).await,
+        };
+        match wrote {
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+    Ok(())
+}
+
+/// [`write_all_within`], then the flush [`write_out`] does, both within `stall`.
+pub async fn write_out_within(
+    wr: &mut LinkWrite,
+    buf: &mut impl Buf,
+    stall: Duration,
+) -> std::io::Result<()> {
+    write_all_within(wr, buf, stall).await?;
+    match tokio::time::timeout(stall, wr.flush()).await {
+        Ok(flushed) => flushed,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
 }
 
 /// Puts the current task at the back of its scheduler's run queue, without polling for I/O

@@ -119,7 +119,11 @@ fn from_gateway() -> impl Strategy<Value = FromGateway> {
         (client(), text()).prop_map(|(client, uid)| FromGateway::Identity { client, uid }),
         Just(FromGateway::Redelivered),
         Just(FromGateway::Released),
-        (any::<u64>(), blob()).prop_map(|(id, result)| FromGateway::QueryReply { id, result }),
+        (any::<u64>(), 0..=1u8, blob()).prop_map(|(id, more, result)| FromGateway::QueryReply {
+            id,
+            more,
+            result
+        }),
     ]
 }
 

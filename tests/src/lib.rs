@@ -7,7 +7,7 @@
 //! - [`worker_main`] is the `main` of the test worker programs in `src/bin`.
 //! - [`counting`] runs `counting_worker`s under numbered load and judges their logs.
 //! - [`clients`] are small text, frame and WebSocket clients; [`tls`] makes a test certificate;
-//!   [`scrape`] reads a metrics page.
+//!   [`scrape`] reads a metrics page; [`raw_link`] is an internal-link peer that never reads.
 //! - [`mosquitto`] runs a broker process of a test's own (restartable, persistent); [`mqtt`]
 //!   is a persistent-session subscriber counting what arrives.
 //!
@@ -19,6 +19,7 @@ pub mod counting;
 pub mod mosquitto;
 pub mod mqtt;
 pub mod process;
+pub mod raw_link;
 pub mod scrape;
 pub mod tls;
 pub mod worker_main;

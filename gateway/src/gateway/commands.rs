@@ -6,7 +6,7 @@ use super::client::{ClientHandle, Out};
 use super::directory::{Directory, Meta};
 use super::GatewayState;
 use crate::client_id::ClientId;
-use crate::proto::{FromGateway, ToGateway};
+use crate::proto::ToGateway;
 use bytes::Bytes;
 use codecs::Outbound;
 use std::collections::BTreeSet;
@@ -37,8 +37,8 @@ impl GatewayState {
         self.directory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Executes a command; a `Query` returns its `QueryReply`.
-    pub fn execute(&self, msg: ToGateway) -> Option<FromGateway> {
+    /// Executes a command. (A `Query` is answered by its link, in parts: `answer_to`.)
+    pub fn execute(&self, msg: ToGateway) {
         match msg {
             ToGateway::SendToClient { client, data } => {
                 if !self.send_to_client(client, data) {
@@ -96,15 +96,8 @@ impl GatewayState {
             ToGateway::UpdateSession { client, session } => {
                 self.set_session(client, &session, true)
             }
-            ToGateway::Query { id, query } => {
-                return Some(FromGateway::QueryReply {
-                    id,
-                    result: self.answer(&query).encode(),
-                });
-            }
             other => tracing::warn!(?other, "gateway ignores a message that is not a command"),
         }
-        None
     }
 
     pub(crate) fn id_of(&self, conn: u32) -> ClientId {

@@ -1,12 +1,16 @@
 //! The gateway's internal listener: workers (and standalone APIs) link here, authenticated.
 //! A worker link is served by `worker_link` (a router slot, acknowledged delivery); a standalone
-//! API's link only carries commands and queries, executed here.
+//! API's link only carries commands and queries, served here. Both bound what waits for their
+//! peer in bytes ([`Budget`]) and close a peer that stops reading.
 
+use super::queries::{reply_weight, Unserved};
 use super::GatewayState;
+use crate::budget::{Budget, PEER_QUEUE_BYTES};
 use crate::counters::Samples;
-use crate::link;
-use crate::proto::{FromGateway, Role, ToGateway};
+use crate::link::{self, LinkReader};
+use crate::proto::{Role, ToGateway};
 use crate::tls::LinkTls;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -42,7 +46,7 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener, tls: Option<Ar
             let accepted =
                 link::accept::<ToGateway>(tcp, &credentials, &[Role::Worker, Role::Api]).await;
             drop(permit);
-            let (role, name, mut reader, wr) = match accepted {
+            let (role, name, reader, wr) = match accepted {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(%peer, "internal link refused: {e}");
@@ -53,17 +57,39 @@ pub async fn run(state: Arc<GatewayState>, listener: TcpListener, tls: Option<Ar
                 super::worker_link::serve(state, name, peer, reader, wr).await;
                 return;
             }
-            // A standalone API: commands and queries, no events.
-            let (tx, writer) = link::spawn_writer::<FromGateway>(wr);
-            while let Ok(msg) = link::next(&mut reader, &tx).await {
-                if let Some(reply) = state.execute(msg) {
-                    if tx.send(reply).await.is_err() {
-                        break;
-                    }
-                }
-            }
-            drop(tx);
-            writer.abort();
+            serve_api(state, name, peer, reader, wr).await;
         });
+    }
+}
+
+/// Serves a standalone API's link: commands and queries, no events. What waits for it is
+/// bounded by [`PEER_QUEUE_BYTES`]; an API that leaves its answers unread for
+/// [`link::WRITE_STALL`] is closed, counted in `slow_links_closed`.
+async fn serve_api(
+    state: Arc<GatewayState>,
+    name: String,
+    peer: SocketAddr,
+    mut reader: LinkReader<ToGateway>,
+    wr: link::LinkWrite,
+) {
+    let budget = Arc::new(Budget::new(PEER_QUEUE_BYTES));
+    let (tx, mut writer) = link::spawn_writer_bounded(wr, budget.clone(), reply_weight);
+    while let Ok(msg) = link::next(&mut reader, &tx).await {
+        match state.answer_to(msg, &tx, &budget).await {
+            Ok(()) => {}
+            Err(Unserved::Closed) => break,
+            Err(Unserved::Stalled) => {
+                state.slow_link_closed("API", &name, peer, budget.held());
+                break;
+            }
+        }
+    }
+    drop(tx);
+    // What is queued may still go out, briefly; then the socket is dropped either way.
+    if tokio::time::timeout(link::CLOSE_WRITE, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
     }
 }

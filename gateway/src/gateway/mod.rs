@@ -107,6 +107,8 @@ rules::counters! {
         Gauge retained_bytes: AtomicU64,
         /// Times a worker link's retention window filled up (its clients then wait).
         Counter retention_full: AtomicU64,
+        /// Worker and API links closed for reading nothing while events or answers waited.
+        Counter slow_links_closed: AtomicU64,
     }
 }
 

@@ -15,10 +15,17 @@
 //!
 //! While the window is full the writer takes no more events: the link's queue fills, the
 //! clients' connection tasks wait, TCP slows the devices; nothing is dropped.
+//!
+//! A worker that stops reading (its socket takes no byte for [`link::WRITE_STALL`] while there
+//! is something to write, or answers to its queries wait unread as long) is closed like a dead
+//! one, counted in `slow_links_closed`: its events go to the other workers by the handover
+//! above. Answers wait in the link's control queue within a byte [`Budget`].
 
+use super::queries::{reply_weight, Unserved};
 use super::retention::{self, Retention};
 use super::worker_slot::{ClientEvent, EventClient, WorkerSink};
 use super::GatewayState;
+use crate::budget::{Budget, PEER_QUEUE_BYTES};
 use crate::link::{self, LinkReader, LinkWrite};
 use crate::liveness::{self, Liveness};
 use crate::proto::{self, FromGateway, LinkError, LinkMessage, ToGateway};
@@ -32,7 +39,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Most events taken into one write.
 const BATCH: usize = 1024;
-/// Query answers and pongs queued for the link (they are few: one per query asked).
+/// Query answers and pongs queued for the link (they are few: a part of an answer at a time
+/// per query asked; their bytes are bounded by the link's [`Budget`]).
 const CONTROL_QUEUE: usize = 1024;
 
 /// An event written to the link and not yet acknowledged: its frame as written (the event is
@@ -82,6 +90,10 @@ struct Window {
     queue_done: std::sync::atomic::AtomicBool,
     /// Woken when `queue_done` is set.
     queue_note: Notify,
+    /// The writer gave up: the worker took no byte for [`link::WRITE_STALL`].
+    stalled: std::sync::atomic::AtomicBool,
+    /// The bytes of answers queued for the worker and not yet written.
+    budget: Budget,
 }
 
 impl Window {
@@ -94,8 +106,10 @@ impl Window {
 enum Ended {
     /// The peer is gone or broke the protocol.
     Lost(LinkError),
-    /// The writer stopped (a write failed).
+    /// The writer stopped (a write failed, or the worker stopped reading).
     WriterDone,
+    /// Answers to the worker's queries waited unread for [`link::WRITE_STALL`].
+    Stalled,
     /// The worker left and everything it was sent is acknowledged.
     Released,
 }
@@ -115,6 +129,8 @@ pub(super) async fn serve(
         room: Notify::new(),
         queue_done: Default::default(),
         queue_note: Notify::new(),
+        stalled: Default::default(),
+        budget: Budget::new(PEER_QUEUE_BYTES),
     });
     let (stop, finish) = (CancellationToken::new(), CancellationToken::new());
     let mut writer = tokio::spawn(write(
@@ -155,13 +171,11 @@ pub(super) async fn serve(
                     finish.cancel();
                     tracing::info!(worker = %name, "worker leaving: no new clients for it");
                 }
-                Ok(msg) => {
-                    if let Some(reply) = state.execute(msg) {
-                        if control_tx.send(reply).await.is_err() {
-                            break Ended::Lost(LinkError::Closed);
-                        }
-                    }
-                }
+                Ok(msg) => match state.answer_to(msg, &control_tx, &window.budget).await {
+                    Ok(()) => {}
+                    Err(Unserved::Closed) => break Ended::Lost(LinkError::Closed),
+                    Err(Unserved::Stalled) => break Ended::Stalled,
+                },
                 Err(e) => break Ended::Lost(e),
             },
             () = window.queue_note.notified(), if leaving => {
@@ -223,12 +237,21 @@ pub(super) async fn serve(
             unsent = unsent.len(),
             "worker link closed: {why}"
         ),
-        Ended::WriterDone => tracing::info!(
+        Ended::WriterDone if !window.stalled.load(Ordering::Acquire) => tracing::info!(
             worker = %name,
             unacked = unacked.len(),
             unsent = unsent.len(),
             "worker link closed: write failed"
         ),
+        Ended::WriterDone | Ended::Stalled => {
+            state.slow_link_closed("worker", &name, peer, window.budget.held());
+            tracing::info!(
+                worker = %name,
+                unacked = unacked.len(),
+                unsent = unsent.len(),
+                "worker link closed: the worker stopped reading"
+            );
+        }
     }
     if !unacked.is_empty() {
         tracing::warn!(
@@ -327,6 +350,8 @@ async fn write(
     tokio::pin!(idle);
     let mut full = false;
     let mut written = Bytes::new();
+    // The budget's share of what is being written (answers to queries).
+    let mut weight = 0;
     loop {
         let room = window.lock().has_room();
         if !room && !full {
@@ -347,6 +372,7 @@ async fn write(
                 }
                 for m in replies.drain(..) {
                     last |= matches!(m, FromGateway::Released);
+                    weight += reply_weight(&m);
                     proto::encode_frame(&m, &mut buf);
                 }
             }
@@ -397,12 +423,16 @@ async fn write(
         let wrote = tokio::select! {
             biased;
             () = stop.cancelled() => return (events, Some(wr)),
-            r = link::write_out(&mut wr, &mut written) => r,
+            r = link::write_out_within(&mut wr, &mut written, link::WRITE_STALL) => r,
         };
         if let Err(e) = wrote {
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                window.stalled.store(true, Ordering::Release);
+            }
             tracing::debug!("worker link write failed: {e}");
             return (events, None);
         }
+        window.budget.release(std::mem::take(&mut weight));
         if last {
             return (events, Some(wr));
         }

@@ -408,12 +408,16 @@ messages! {
         /// Answers `ToGateway::Leaving` once every event sent to the worker is acknowledged and
         /// its clients have moved on: nothing more comes on this link.
         Released = 0x26,
-        /// The answer to a `Query`, as JSON; the asker reads it as the reply type of what it
-        /// asked (see `query::Reply::decode`).
+        /// One part of the answer to a `Query`, as JSON of the reply type of what was asked
+        /// (see `query::Reply::decode`): a list or map answer comes in parts of about
+        /// `query::PART_BYTES`, each a valid reply holding some of the items, in order; the
+        /// asker merges them (`query::Reply::absorb`). Every other answer is one part.
         QueryReply = 0x41 {
             /// The query's id.
             id: u64,
-            /// The answer, JSON.
+            /// 1 when more parts of this answer follow, 0 on its last part.
+            more: u8,
+            /// This part of the answer, JSON.
             result: Bytes,
         },
     }
@@ -540,8 +544,9 @@ messages! {
     }
 }
 
-/// The protocol version this build speaks (2: events are numbered and acknowledged).
-pub const PROTOCOL_VERSION: u16 = 2;
+/// The protocol version this build speaks (2: events are numbered and acknowledged; 3: query
+/// answers come in parts).
+pub const PROTOCOL_VERSION: u16 = 3;
 
 #[cfg(test)]
 mod tests {

@@ -5,10 +5,11 @@
 //! is authenticated, then [`ToRegister`] / [`FromRegister`] on a register link and
 //! [`ToGateway`] / [`FromGateway`] on a gateway link. Links open with a challenge-response
 //! handshake over a shared secret (`auth`) so the secret never crosses the wire. Queries and
-//! their typed replies are in `query`. The byte layout is documented in docs/PROTOCOL.md.
+//! their typed replies are in `query`; large answers travel in parts (`parts`). The byte layout is documented in docs/PROTOCOL.md.
 
 pub mod auth;
 pub mod message;
+pub mod parts;
 pub mod query;
 pub mod wire;
 

@@ -6,6 +6,7 @@
 //! as the type of the query it answers, so a garbled or mismatched reply is an error
 //! ([`ReplyError`]), never a null taken for an answer.
 
+pub use super::parts::{Paged, Pager, Parts, PART_BYTES};
 use super::wire::{Field, PutExt, Reader, WireError};
 use crate::client_id::ClientId;
 use bytes::{Bytes, BytesMut};
@@ -146,6 +147,31 @@ macro_rules! queries {
                 Bytes::from(json.unwrap_or_default())
             }
 
+            /// Adds the items of `part`, the next part of the same answer (see [`Paged`]).
+            pub fn absorb(&mut self, part: Reply) -> Result<(), ReplyError> {
+                let kind = self.kind();
+                let joined = match (self, part) {
+                    $( (Reply::$variant(all), Reply::$variant(more)) => Paged::absorb(all, more), )*
+                    _ => false,
+                };
+                if joined {
+                    Ok(())
+                } else {
+                    Err(ReplyError {
+                        kind,
+                        reason: "a part that does not continue the answer".into(),
+                    })
+                }
+            }
+
+            /// The reply cut into parts of about `max` bytes of JSON (one part unless it is
+            /// a list or a map).
+            pub fn into_parts(self, max: usize) -> Parts<'static> {
+                match self {
+                    $( Reply::$variant(v) => Paged::into_parts(v, max), )*
+                }
+            }
+
             /// Reads `json` as the reply to a query of `kind`.
             pub fn decode(kind: QueryKind, json: &[u8]) -> Result<Reply, ReplyError> {
                 let err = |e: serde_json::Error| ReplyError {
@@ -276,6 +302,88 @@ mod tests {
         assert_eq!(
             Reply::decode(QueryKind::Session, b"null"),
             Ok(Reply::Session(None))
+        );
+    }
+
+    /// Every part of `parts`, checking that only the last says no more follow.
+    fn all_parts(mut parts: Parts<'_>) -> Vec<Bytes> {
+        let mut out: Vec<Bytes> = Vec::new();
+        while let Some((part, more)) = parts.next_part() {
+            out.push(part);
+            if !more {
+                assert!(parts.next_part().is_none(), "a part after the last");
+                break;
+            }
+        }
+        out
+    }
+
+    /// The parts of `reply` cut at `max` bytes, read back and joined.
+    fn round_trip(reply: Reply, max: usize) -> (Reply, Vec<Bytes>) {
+        let kind = reply.kind();
+        let parts = all_parts(reply.into_parts(max));
+        let mut joined: Option<Reply> = None;
+        for p in &parts {
+            let part = Reply::decode(kind, p).unwrap();
+            match &mut joined {
+                Some(j) => j.absorb(part).unwrap(),
+                None => joined = Some(part),
+            }
+        }
+        (joined.unwrap(), parts)
+    }
+
+    #[test]
+    fn a_list_answer_is_cut_between_items_and_joins_back_whole() {
+        let uids: Vec<String> = (0..1000).map(|i| format!("uid-{i:04}")).collect();
+        let (back, parts) = round_trip(Reply::AllUids(uids.clone()), 200);
+        assert_eq!(back, Reply::AllUids(uids));
+        assert!(parts.len() > 40, "{} parts", parts.len());
+        // Each item is 11 bytes with its comma: a part closes before it would pass 200.
+        assert!(parts.iter().all(|p| p.len() <= 200), "a part over the size");
+    }
+
+    #[test]
+    fn a_map_answer_is_cut_between_entries_and_joins_back_whole() {
+        let sessions: BTreeMap<ClientId, Session> = (0..300u32)
+            .map(|conn| {
+                let id = ClientId {
+                    ip: std::net::Ipv4Addr::LOCALHOST,
+                    port: 2900,
+                    conn,
+                };
+                let mut s = Session::new();
+                s.insert("n".into(), Value::from(conn));
+                (id, s)
+            })
+            .collect();
+        let (back, parts) = round_trip(Reply::AllSessions(sessions.clone()), 1024);
+        assert_eq!(back, Reply::AllSessions(sessions));
+        assert!(parts.len() > 5, "{} parts", parts.len());
+    }
+
+    #[test]
+    fn an_empty_list_is_one_empty_part_and_an_item_over_the_size_is_a_part_alone() {
+        assert_eq!(all_parts(Reply::AllGroups(vec![]).into_parts(10)), ["[]"]);
+        let big = "x".repeat(50);
+        let parts =
+            all_parts(Reply::AllGroups(vec!["a".into(), big.clone(), "b".into()]).into_parts(10));
+        assert_eq!(
+            parts,
+            ["[\"a\"]", format!("[\"{big}\"]").as_str(), "[\"b\"]"]
+        );
+    }
+
+    #[test]
+    fn a_one_part_answer_is_one_part_and_does_not_absorb_another() {
+        let (back, parts) = round_trip(Reply::ClientCount(7), 1);
+        assert_eq!((back, parts.len()), (Reply::ClientCount(7), 1));
+        let mut one = Reply::IsOnline(true);
+        assert!(one.absorb(Reply::IsOnline(false)).is_err());
+        let mut list = Reply::AllUids(vec![]);
+        assert!(
+            list.absorb(Reply::AllGroups(vec![])).is_err(),
+            "a part of another kind"
         );
     }
 

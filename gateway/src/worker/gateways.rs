@@ -344,7 +344,9 @@ impl LinkTask for GatewayTask {
                 }
             };
             match msg {
-                FromGateway::QueryReply { id, result } => self.api.complete_query(id, result),
+                FromGateway::QueryReply { id, more, result } => {
+                    self.api.query_part(id, more != 0, result)
+                }
                 FromGateway::Redelivered => redelivered = true,
                 FromGateway::Released => {
                     tracing::info!(gateway = %self.addr, "released by the gateway");

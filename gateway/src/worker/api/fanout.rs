@@ -1,7 +1,9 @@
 //! Queries fanned out to gateways: the table of queries waiting for a linked gateway's reply,
 //! the timeout, each reply read as the type of what was asked (a garbled one is an error naming
 //! the gateway), and the answers of several gateways merged into one [`Answer`] that names the
-//! gateways missing from it.
+//! gateways missing from it. A gateway answers in parts (`QueryReply` with `more`); each part
+//! is read as it comes and joined to the ones before, so the answer is complete only once its
+//! last part came within the timeout.
 
 use super::{Api, ApiError, GatewayLink};
 use crate::client_id::{ClientId, GatewayKey};
@@ -40,10 +42,19 @@ impl<T> Answer<T> {
     }
 }
 
+/// A query waiting for its answer's parts.
+#[derive(Debug)]
+struct Waiting {
+    kind: QueryKind,
+    /// The parts read so far, joined.
+    got: Option<Reply>,
+    done: oneshot::Sender<Result<Reply, ReplyError>>,
+}
+
 /// Queries waiting for a reply, shared by every clone of an [`Api`].
 #[derive(Debug)]
 pub(super) struct Queries {
-    pending: Mutex<HashMap<u64, oneshot::Sender<Bytes>>>,
+    pending: Mutex<HashMap<u64, Waiting>>,
     next_id: AtomicU64,
     timeout_ms: AtomicU64,
 }
@@ -83,17 +94,44 @@ impl Api {
             .store(timeout.as_millis() as u64, Ordering::Relaxed);
     }
 
-    pub(crate) fn complete_query(&self, id: u64, result: Bytes) {
-        let tx = self
-            .inner
+    /// A part of the answer to query `id` came (`more`: not its last). A part of a query no
+    /// longer waited for (timed out) is dropped.
+    pub(crate) fn query_part(&self, id: u64, more: bool, json: Bytes) {
+        // Taken out while the part is read, so other queries' parts are not held up by it;
+        // one query's parts all come from one link's reader, in order.
+        let Some(mut waiting) = self.pending().remove(&id) else {
+            return;
+        };
+        let joined = Reply::decode(waiting.kind, &json).and_then(|part| match &mut waiting.got {
+            Some(got) => got.absorb(part),
+            None => {
+                waiting.got = Some(part);
+                Ok(())
+            }
+        });
+        match joined {
+            Ok(()) if more => {
+                if !waiting.done.is_closed() {
+                    self.pending().insert(id, waiting);
+                }
+            }
+            Ok(()) => {
+                if let Some(reply) = waiting.got {
+                    let _ = waiting.done.send(Ok(reply));
+                }
+            }
+            Err(e) => {
+                let _ = waiting.done.send(Err(e));
+            }
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waiting>> {
+        self.inner
             .queries
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
-        if let Some(tx) = tx {
-            let _ = tx.send(result);
-        }
     }
 
     /// Asks one gateway; the reply read as the type of what was asked.
@@ -108,13 +146,15 @@ impl Api {
             GatewayLink::Local(state) => return expect(key, kind, take(state.answer(&query))),
             GatewayLink::Remote(tx) => {
                 let id = self.inner.queries.next_id.fetch_add(1, Ordering::Relaxed);
-                let (otx, orx) = oneshot::channel();
-                self.inner
-                    .queries
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id, otx);
+                let (done, orx) = oneshot::channel();
+                self.pending().insert(
+                    id,
+                    Waiting {
+                        kind,
+                        got: None,
+                        done,
+                    },
+                );
                 if tx.send(ToGateway::Query { id, query }).await.is_err() {
                     self.forget_query(id);
                     return Err(ApiError::LinkClosed(key));
@@ -124,10 +164,8 @@ impl Api {
         };
         let timeout = Duration::from_millis(self.inner.queries.timeout_ms.load(Ordering::Relaxed));
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(json)) => {
-                let reply = Reply::decode(kind, &json).map_err(|e| ApiError::BadReply(key, e))?;
-                expect(key, kind, take(reply))
-            }
+            Ok(Ok(Ok(reply))) => expect(key, kind, take(reply)),
+            Ok(Ok(Err(e))) => Err(ApiError::BadReply(key, e)),
             Ok(Err(_)) => Err(ApiError::LinkClosed(key)),
             Err(_) => {
                 self.forget_query(id);
@@ -137,12 +175,7 @@ impl Api {
     }
 
     fn forget_query(&self, id: u64) {
-        self.inner
-            .queries
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        self.pending().remove(&id);
     }
 
     /// Asks every listed gateway at once; each answer with the gateway that gave it, and the
