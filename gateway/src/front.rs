@@ -240,6 +240,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Writes a new device-family crate (codec, vectors, tests, bench, fuzz target and its own
+    /// devgate binary) that builds and tests green before any protocol code is written.
+    NewFamily {
+        /// The family's name: its URL scheme and crate name (`h02` gives `codec-h02`).
+        name: String,
+        /// The folder to write (new or empty; default `./codec-NAME`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The devgate checkout the crate depends on by path (default: the one this binary
+        /// was built from).
+        #[arg(long)]
+        devgate: Option<PathBuf>,
+    },
 }
 
 /// How `send`, `query` and `status` reach the gateways.
@@ -392,6 +405,17 @@ fn main(cli: Cli, dg: &Devgate) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::NewFamily { name, dir, devgate } = &cli.command {
+        let dir = dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("codec-{name}")));
+        let devgate = devgate
+            .clone()
+            .unwrap_or_else(crate::new_family::default_devgate_root);
+        let written = crate::new_family::generate(name, &dir, &devgate)?;
+        print!("{}", crate::new_family::report(name, &dir, &written));
+        return Ok(ExitCode::SUCCESS);
+    }
     if matches!(
         cli.command,
         Command::Send { .. } | Command::Query { .. } | Command::Status { .. }
@@ -408,7 +432,10 @@ fn main(cli: Cli, dg: &Devgate) -> Result<ExitCode> {
 
 async fn dispatch(command: Command, dg: &Devgate) -> Result<ExitCode> {
     match command {
-        Command::CheckConfig { .. } | Command::TestRules { .. } | Command::Cert(_) => Ok(ExitCode::SUCCESS),
+        Command::CheckConfig { .. }
+        | Command::TestRules { .. }
+        | Command::Cert(_)
+        | Command::NewFamily { .. } => Ok(ExitCode::SUCCESS),
         Command::Send {
             remote,
             client,

@@ -175,6 +175,24 @@ pub fn generate(
     Ok(written)
 }
 
+/// What `devgate new-family` prints once `generate` wrote `written` into `dir`: the files, and
+/// the commands that test the crate and run its binary.
+pub fn report(name: &str, dir: &Path, written: &[PathBuf]) -> String {
+    let mut text = format!("devgate: new family {name} in {}\n", dir.display());
+    for path in written {
+        let shown = path.strip_prefix(dir).unwrap_or(path);
+        text.push_str(&format!("  {}\n", shown.display()));
+    }
+    text.push_str(&format!(
+        "next:\n  cd {dir}\n  cargo test\n  cargo run --bin devgate-{name} -- check-config devgate.toml   # listeners {name}://ip:port\n  \
+         (cd fuzz && cargo fuzz run --sanitizer none {name} -- -max_total_time=30)\n\
+         then replace src/frame.rs, src/protocol.rs and vectors/{name}.jsonl with your protocol \
+         (docs/CODEC_GUIDE.md in devgate)\n",
+        dir = dir.display()
+    ));
+    text
+}
+
 /// A name is a URL scheme, a crate name and (capitalised) a type prefix: lower-case ASCII
 /// letters and digits, starting with a letter, and not a codec devgate already serves.
 fn check_name(name: &str) -> Result<(), NewFamilyError> {

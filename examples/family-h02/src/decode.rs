@@ -14,7 +14,7 @@ pub fn decode(line: &[u8], tz_minutes: i32) -> H02Message {
     let body = text.trim_start_matches('*').trim_end_matches('#');
     let fields: Vec<&str> = body.split(',').collect();
     let msg_type = fields.get(2).copied().unwrap_or_default();
-    let mut msg = H02Message::new(Kind::Other, msg_type);
+    let mut msg = H02Message::new(crate::NAME, Kind::Other, msg_type.to_string());
     msg.details.maker = fields.first().map(|m| m.to_string());
     msg.device_id = fields
         .get(1)

@@ -1,27 +1,27 @@
-//! The message as the `fields` JSON value: the shared keys with `codecs::family`'s builders
-//! (`put_position`, `put_alarm`), so they are written as every family writes them; the H02
-//! `details` through serde (a few small keys). tests/fields.rs holds the result equal to
-//! `serde_json::to_value` of the message.
+//! H02's `details` as JSON for the shared message's `into_fields`; tests/fields.rs holds the
+//! message's value equal to `serde_json::to_value` of it.
 
-use crate::message::H02Message;
-use codecs::family::{put_alarm, put_position};
+use crate::message::H02Details;
+use codecs::family::Details;
 use codecs::put_field as put;
 use serde_json::{Map, Value};
 
-impl H02Message {
-    /// This message as the `fields` value of `Inbound::Message`: equal to
-    /// `serde_json::to_value(&self)`.
-    pub fn into_fields(self) -> Value {
+impl Details for H02Details {
+    fn into_fields(self) -> Value {
         let mut map = Map::new();
-        put_position(&mut map, self.position);
-        put(&mut map, "text", self.text);
-        put(&mut map, "raw", self.raw);
-        put(&mut map, "protocol", Some(self.protocol));
-        put(&mut map, "msg_type", Some(self.msg_type));
-        put(&mut map, "kind", serde_json::to_value(self.kind).ok());
-        put(&mut map, "device_id", self.device_id);
-        put(&mut map, "details", serde_json::to_value(self.details).ok());
-        put_alarm(&mut map, self.alarm);
+        put(&mut map, "maker", self.maker);
+        put(&mut map, "status", self.status);
+        put(&mut map, "acc", self.acc);
+        put(&mut map, "battery", self.battery);
+        put(&mut map, "mcc", self.mcc);
+        put(&mut map, "mnc", self.mnc);
+        put(
+            &mut map,
+            "cells",
+            self.cells.and_then(|c| serde_json::to_value(c).ok()),
+        );
+        put(&mut map, "extra", self.extra);
+        put(&mut map, "decode_error", self.decode_error);
         Value::Object(map)
     }
 }

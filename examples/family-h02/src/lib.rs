@@ -2,12 +2,12 @@
 //! that lives outside devgate's workspace: the worked example of docs/CODEC_GUIDE.md.
 //!
 //! Parts: `frame` cuts `*...#` lines from the stream (streaming nom, bounded, resyncing at the
-//! next `*`), `decode` reads a line into the typed [`H02Message`] (`message`), `fields` turns it
-//! into the JSON `fields` value with `codecs::family`'s builders, `options` reads the listener
+//! next `*`), `decode` reads a line into the typed [`H02Message`] (`message`), `fields` turns
+//! H02's `details` into JSON for the shared message's `into_fields`, `options` reads the listener
 //! settings, `protocol` is the per-connection state (identity, answers, commands). `dialect` is
 //! the device side for device-sim, written on its own from the protocol description (it shares
-//! no code with the codec, so a simulator run checks the codec). The binaries are devgate and
-//! device-sim with H02 added.
+//! no code with the codec, so a simulator run checks the codec). The binaries are devgate
+//! (`devgate-h02`) and device-sim (`device-sim-h02`) with H02 added, every subcommand kept.
 //!
 //! For each line the codec yields, in this order:
 //! 1. `Inbound::Identity(imei)` on the first line that names the device (every line does);
@@ -29,8 +29,9 @@
 //! itself. `Outbound::Binary(bytes)` is written as given.
 //!
 //! **Time.** Device clocks are read as UTC unless the listener sets `timezone_offset_hours`.
-//! Answers carry the server time, read from the [`Clock`] the codec is given: the system clock
-//! through [`prepare`] and [`codec`], a fixed one in tests ([`codec_with_clock`]).
+//! Answers carry the server time, read from `CodecOptions::clock` (devgate's shared
+//! `codecs::family::Clock`): the system clock in service, a fixed one in tests (the family
+//! kit's `options()`).
 
 mod decode;
 pub mod dialect;
@@ -42,43 +43,9 @@ mod protocol;
 
 pub use message::{Alarm, Cell, H02Details, H02Message, Kind, Position};
 pub use options::H02Options;
-pub use protocol::{system_clock, Clock, H02Protocol};
-
-use codecs::options::OptionsError;
-use codecs::{CodecOptions, CodecRegistry, NomCodec, PreparedCodec};
-use std::sync::Arc;
+pub use protocol::H02Protocol;
 
 /// The registry name: listeners are written `h02://ip:port`.
 pub const NAME: &str = "h02";
 
-/// A codec for one connection, on the system clock. Invalid option values fall back to the
-/// defaults (tests and benchmarks); the registry goes through [`prepare`], which refuses them.
-pub fn codec(options: &CodecOptions) -> NomCodec<H02Protocol> {
-    codec_with_clock(options, system_clock)
-}
-
-/// [`codec`] with answers timed by `clock`.
-pub fn codec_with_clock(options: &CodecOptions, clock: Clock) -> NomCodec<H02Protocol> {
-    let settings = H02Options::from_codec_options(options).unwrap_or_default();
-    let max = max_message_size(options);
-    NomCodec::new(H02Protocol::new(settings, clock, max), max)
-}
-
-/// Checks a listener's options (bad values and unknown keys are errors) and prepares the
-/// codec its connections get.
-pub fn prepare(options: &CodecOptions) -> Result<PreparedCodec, OptionsError> {
-    let settings = H02Options::from_codec_options(options)?;
-    let max = max_message_size(options);
-    Ok(PreparedCodec::new(move || {
-        NomCodec::new(H02Protocol::new(settings, system_clock, max), max)
-    }))
-}
-
-fn max_message_size(options: &CodecOptions) -> usize {
-    options.max_message_size.min(frame::MAX_LINE)
-}
-
-/// Registers the codec under [`NAME`].
-pub fn register(registry: &mut CodecRegistry) {
-    registry.register(NAME, Arc::new(prepare));
-}
+codecs::family_codec!(protocol: H02Protocol, settings: H02Options, max_frame: frame::MAX_LINE);

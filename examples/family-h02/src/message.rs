@@ -1,8 +1,9 @@
 //! The typed H02 message the codec puts in `Inbound::Message.fields`.
 //!
-//! The top-level keys are the ones every devgate family shares (docs/CODEC_GUIDE.md), with the
-//! GPS fix and the alarm taken from `codecs::family`; what only H02 has sits under `details`.
+//! The top-level keys are the ones every devgate family shares (docs/CODEC_GUIDE.md): the
+//! message is `codecs::family`'s, with H02's own `Kind` and what only H02 has under `details`.
 
+use codecs::family::Message;
 pub use codecs::family::{Alarm, Position};
 use serde::{Deserialize, Serialize};
 
@@ -65,47 +66,7 @@ pub struct H02Details {
     pub decode_error: Option<String>,
 }
 
-/// One decoded H02 line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct H02Message {
-    /// Always `h02`.
-    pub protocol: String,
-    /// What the line is.
-    pub kind: Kind,
-    /// The type word (`V1`, `HTBT`, `NBR`, `V4`, ...).
-    pub msg_type: String,
-    /// The IMEI (or the shorter id older devices send), when the line carries one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device_id: Option<String>,
-    /// The GPS fix, when the line has one.
-    #[serde(flatten, default)]
-    pub position: Option<Position>,
-    /// The alarm, when the status word raises one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alarm: Option<Alarm>,
-    /// A command response's answer (`S20,DONE,130305`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// The whole line, for `other`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raw: Option<String>,
-    /// Everything H02-specific.
-    pub details: H02Details,
-}
-
-impl H02Message {
-    /// An empty message of `kind` and type word `msg_type`.
-    pub fn new(kind: Kind, msg_type: &str) -> Self {
-        H02Message {
-            protocol: crate::NAME.to_string(),
-            kind,
-            msg_type: msg_type.to_string(),
-            device_id: None,
-            position: None,
-            alarm: None,
-            text: None,
-            raw: None,
-            details: H02Details::default(),
-        }
-    }
-}
+/// One decoded H02 line: devgate's shared family message (`protocol` always `h02`, `msg_type`
+/// the type word, `device_id` the IMEI or the shorter id older devices send, `text` a command
+/// response's answer, `raw` the whole line of an `other`; H02 has no `serial`).
+pub type H02Message = Message<Kind, H02Details>;

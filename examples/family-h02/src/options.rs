@@ -1,5 +1,6 @@
 //! The listener options of an H02 listener, read with the shared `codecs::options` reader.
 
+use codecs::family::Clock;
 use codecs::options::{OptionsError, OptionsReader};
 use codecs::CodecOptions;
 
@@ -15,6 +16,11 @@ pub struct H02Options {
     /// Answer each `V1` report with `*HQ,IMEI,V4,V1,<server time>#` as Traccar does
     /// (`answer_locations`, default `true`). Devices do not wait for it.
     pub answer_locations: bool,
+    /// The longest line, in bytes: the listener's `max_message_size`, at most
+    /// [`MAX_LINE`](crate::frame::MAX_LINE).
+    pub max_line: usize,
+    /// The server time answers carry (`CodecOptions::clock`: the system clock in service).
+    pub clock: Clock,
 }
 
 impl Default for H02Options {
@@ -22,6 +28,8 @@ impl Default for H02Options {
         H02Options {
             timezone_offset_minutes: 0,
             answer_locations: true,
+            max_line: crate::frame::MAX_LINE,
+            clock: Clock::System,
         }
     }
 }
@@ -36,6 +44,8 @@ impl H02Options {
             answer_locations: read
                 .choice(ANSWER_LOCATIONS_KEY, &[("true", true), ("false", false)])?
                 .unwrap_or(true),
+            max_line: options.max_message_size.min(crate::frame::MAX_LINE),
+            clock: options.clock,
         };
         read.finish()?;
         Ok(settings)

@@ -10,35 +10,21 @@ use codecs::family::clock;
 use codecs::{CodecError, Inbound, NomProtocol, Outbound};
 use std::collections::VecDeque;
 
-/// Where the codec reads the time its answers carry: Unix seconds. The codec reads no clock
-/// of its own, so tests pass a fixed one.
-pub type Clock = fn() -> i64;
-
-/// The system clock.
-pub fn system_clock() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// H02 protocol state for one connection.
 #[derive(Debug)]
 pub struct H02Protocol {
     options: H02Options,
-    clock: Clock,
-    max_line: usize,
     /// The id of the first line that named one: the uid, and the address of commands.
     device_id: Option<String>,
     too_long: u64,
 }
 
 impl H02Protocol {
-    /// A fresh connection state: lines up to `max_line` bytes, answers timed by `clock`.
-    pub fn new(options: H02Options, clock: Clock, max_line: usize) -> Self {
+    /// A fresh connection state: lines up to `options.max_line` bytes, answers timed by
+    /// `options.clock`.
+    pub fn new(options: H02Options) -> Self {
         H02Protocol {
             options,
-            clock,
-            max_line,
             device_id: None,
             too_long: 0,
         }
@@ -51,7 +37,7 @@ impl H02Protocol {
 
     /// The server time as H02 answers write it: `YYYYMMDDHHMMSS`, UTC.
     fn server_time(&self) -> String {
-        clock::rfc3339((self.clock)())
+        clock::rfc3339(self.options.clock.now_unix())
             .unwrap_or_default()
             .chars()
             .filter(char::is_ascii_digit)
@@ -85,7 +71,7 @@ impl NomProtocol for H02Protocol {
     }
 
     fn parse<'a>(&mut self, input: &'a [u8]) -> nom::IResult<&'a [u8], Piece> {
-        frame::parse_piece(input, self.max_line)
+        frame::parse_piece(input, self.options.max_line)
     }
 
     fn on_frame(&mut self, piece: Piece, out: &mut VecDeque<Inbound>) -> Result<(), CodecError> {

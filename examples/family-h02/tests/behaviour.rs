@@ -4,36 +4,29 @@
 mod common;
 
 use bytes::{Bytes, BytesMut};
-use codecs::{CodecError, CodecOptions, CodecRegistry, Inbound, Outbound};
-use common::{codec, decode, feed, fixed_clock, messages, replies};
+use codecs::family::Clock;
+use codecs::{CodecError, CodecOptions, CodecRegistry, Outbound};
+use common::{codec, decode, replies};
+use family_kit::{feed, identities, messages, options_with};
 use tokio_util::codec::Encoder;
 
 const HEARTBEAT: &[u8] = b"*HQ,123456789012345,HTBT,100#";
 const V1: &[u8] =
     b"*HQ,123456789012345,V1,213324,A,5002.5849,N,01433.7822,E,0.00,000,140613,FFFFFFFF#";
 
-fn options(pairs: &[(&str, &str)]) -> CodecOptions {
-    let mut options = CodecOptions::default();
-    for (k, v) in pairs {
-        options.extra.insert(k.to_string(), v.to_string());
-    }
-    options
-}
-
 #[test]
 fn the_device_is_named_once_first_and_each_line_gets_its_answer() {
     let events = decode(&[HEARTBEAT, V1, HEARTBEAT].concat());
-    let ids: Vec<_> = events
-        .iter()
-        .filter(|e| matches!(e, Inbound::Identity(_)))
-        .collect();
-    assert_eq!(ids.len(), 1);
-    assert!(matches!(&events[0], Inbound::Identity(id) if id == "123456789012345"));
+    assert_eq!(identities(&events), ["123456789012345"]);
+    assert!(matches!(
+        &events[0],
+        family_kit::Event::Item(codecs::Inbound::Identity(_))
+    ));
     assert_eq!(
         replies(&events),
         [
             "*HQ,123456789012345,HTBT#",
-            "*HQ,123456789012345,V4,V1,20270115080000#",
+            "*HQ,123456789012345,V4,V1,20250101000000#",
             "*HQ,123456789012345,HTBT#",
         ]
     );
@@ -41,15 +34,26 @@ fn the_device_is_named_once_first_and_each_line_gets_its_answer() {
 
 #[test]
 fn location_answers_can_be_turned_off_and_device_clocks_moved() {
-    let opts = options(&[
-        ("answer_locations", "false"),
-        ("timezone_offset_hours", "8"),
-    ]);
-    let mut c = family_h02::codec_with_clock(&opts, fixed_clock);
-    let (events, _) = feed(&mut c, &[V1]);
+    let mut opts = options_with("answer_locations", "false");
+    opts.extra
+        .insert("timezone_offset_hours".into(), "8".into());
+    let events = feed(&mut family_h02::codec(&opts), &[V1]);
     assert!(replies(&events).is_empty());
     // 21:33:24 at GMT+8 is 13:33:24 UTC.
     assert_eq!(messages(&events)[0]["time"], "2013-06-14T13:33:24Z");
+}
+
+#[test]
+fn answers_carry_the_time_of_the_clock_the_options_bring() {
+    let options = CodecOptions {
+        clock: Clock::Fixed(1_800_000_000_000),
+        ..family_kit::options()
+    };
+    let events = feed(&mut family_h02::codec(&options), &[V1]);
+    assert_eq!(
+        replies(&events),
+        ["*HQ,123456789012345,V4,V1,20270115080000#"]
+    );
 }
 
 #[test]
@@ -65,7 +69,7 @@ fn the_registry_refuses_bad_values_and_keys_h02_does_not_read() {
         ("bad_checksum", "skip"),
     ] {
         let err = registry
-            .prepare(family_h02::NAME, &options(&[(key, value)]))
+            .prepare(family_h02::NAME, &options_with(key, value))
             .err()
             .unwrap_or_else(|| panic!("{key} = {value} accepted"));
         assert!(err.to_string().contains(key), "{err}");

@@ -6,13 +6,14 @@ mod common;
 
 use bytes::{Bytes, BytesMut};
 use codecs::{Inbound, Outbound};
-use common::{codec, feed, messages, replies};
+use common::{codec, replies};
 use device_sim::behaviour::family::motion::Fix;
 use device_sim::behaviour::family::{Dialect, Reply};
 use device_sim::cli::{Cli, Command};
 use device_sim::dialects::Dialects;
 use device_sim::runner::{self, Quiet};
 use family_h02::dialect::{H02Device, FAMILY, HEARTBEAT};
+use family_kit::{feed, messages, Event};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -50,8 +51,8 @@ fn the_dialects_lines_decode_to_what_it_sent_and_the_answers_read_back() {
     let mut c = codec();
     let mut out = Vec::new();
     assert_eq!(device.heartbeat(&mut out), Some(HEARTBEAT));
-    let (events, _) = feed(&mut c, &[&out]);
-    assert!(matches!(&events[0], Inbound::Identity(id) if id == IMEI));
+    let events = feed(&mut c, &[&out]);
+    assert!(matches!(&events[0], Event::Item(Inbound::Identity(id)) if id == IMEI));
     assert_eq!(messages(&events)[0]["kind"], "heartbeat");
     let echo = replies(&events).concat();
     let mut scratch = Vec::new();
@@ -65,7 +66,7 @@ fn the_dialects_lines_decode_to_what_it_sent_and_the_answers_read_back() {
             None,
             "H02 waits for no ack"
         );
-        let (events, _) = feed(&mut c, &[&out]);
+        let events = feed(&mut c, &[&out]);
         let f = &messages(&events)[0];
         assert_eq!(f["kind"], "location", "{f}");
         let near = |key: &str, want: f64, within: f64| {
@@ -92,7 +93,7 @@ fn the_dialects_lines_decode_to_what_it_sent_and_the_answers_read_back() {
     let mut answer = Vec::new();
     let read = device.read(&command, &mut answer).unwrap();
     assert_eq!(read, Some((command.len(), Reply::Command { answer: None })));
-    let (events, _) = feed(&mut c, &[&answer]);
+    let events = feed(&mut c, &[&answer]);
     let f = &messages(&events)[0];
     assert_eq!(f["kind"], "command_response", "{f}");
     assert_eq!(f["text"], text);

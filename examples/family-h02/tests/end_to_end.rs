@@ -1,4 +1,4 @@
-//! End to end over real processes and sockets: devgate with H02 (`devgate-h02-start`, ports
+//! End to end over real processes and sockets: devgate with H02 (`devgate-h02 start`, ports
 //! picked by the system) running rules that act on any family's `kind == 'location'`, and
 //! device-sim with the H02 dialect (`device-sim-h02`) against it. Locations reach the rules and
 //! update the device's state (each one reports the state the previous one left), heartbeats
@@ -81,12 +81,12 @@ data_dir = "{}"
     path
 }
 
-/// Starts devgate-h02-start; returns it, its text and h02 listener addresses, read from the
+/// Starts `devgate-h02 start`; returns it, its text and h02 listener addresses, read from the
 /// `devgate: ...` lines it prints once bound, and its further stdout lines (the channel
 /// disconnects when the process has exited).
 fn start_devgate(config: &Path) -> (Process, String, String, mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_devgate-h02-start"))
-        .arg("--config")
+    let mut child = Command::new(env!("CARGO_BIN_EXE_devgate-h02"))
+        .args(["start", "--config"])
         .arg(config)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -106,7 +106,7 @@ fn start_devgate(config: &Path) -> (Process, String, String, mpsc::Receiver<Stri
     while text.is_none() || h02.is_none() {
         let line = rx
             .recv_timeout(Duration::from_secs(20))
-            .expect("devgate-h02-start announces its listeners");
+            .expect("devgate-h02 announces its listeners");
         if let Some(addr) = line.strip_prefix("devgate: listening text://") {
             text = Some(addr.to_string());
         }

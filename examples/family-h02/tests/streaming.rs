@@ -1,42 +1,32 @@
 //! A stream split anywhere decodes as whole; lines back to back decode as one by one; garbage
 //! and over-long lines are skipped and the stream goes on at the next `*`; arbitrary bytes in
-//! arbitrary chunks never panic nor buffer past the bound.
+//! arbitrary chunks never panic, never end the stream, nor buffer past the bound.
 
 mod common;
 
-use codecs::Inbound;
-use common::{codec, decode, feed, messages, vectors};
+use common::{codec, decode, line, vectors};
 use family_h02::frame::MAX_LINE;
+use family_kit::{
+    assert_batched_as_one_by_one, assert_chunks_stay_bounded, assert_splits_decode_as_whole, feed,
+    messages, Event,
+};
 use proptest::prelude::*;
 
-/// Events as comparable text (the codec's events hold JSON and bytes).
-fn shown(events: &[Inbound]) -> Vec<String> {
-    events.iter().map(|e| format!("{e:?}")).collect()
+fn lines() -> Vec<Vec<u8>> {
+    vectors().iter().map(line).collect()
 }
 
 #[test]
 fn every_vector_split_in_two_anywhere_decodes_as_whole() {
-    for v in vectors() {
-        let bytes = v.text.as_bytes();
-        let whole = shown(&decode(bytes));
-        for at in 0..=bytes.len() {
-            let (events, err) = feed(&mut codec(), &[&bytes[..at], &bytes[at..]]);
-            assert!(err.is_none(), "line {} split at {at}: {err:?}", v.line);
-            assert_eq!(shown(&events), whole, "line {} split at {at}", v.line);
-        }
-    }
+    let wholes = assert_splits_decode_as_whole(family_h02::codec, &lines());
+    assert!(wholes.iter().all(|events| messages(events).len() == 1));
 }
 
 #[test]
 fn all_vectors_back_to_back_decode_as_one_by_one() {
-    let all = vectors();
-    let joined: String = all.iter().map(|v| v.text.as_str()).collect();
-    let together = messages(&decode(joined.as_bytes()));
-    let one_by_one: Vec<_> = all
-        .iter()
-        .flat_map(|v| messages(&decode(v.text.as_bytes())))
-        .collect();
-    assert_eq!(together, one_by_one);
+    let lines = lines();
+    let events = assert_batched_as_one_by_one(family_h02::codec, &lines, 7);
+    assert_eq!(messages(&events).len(), lines.len());
 }
 
 #[test]
@@ -55,8 +45,11 @@ fn an_over_long_line_is_dropped_once_and_the_stream_goes_on() {
     stream.resize(3 * MAX_LINE, b'x');
     stream.extend_from_slice(b"*HQ,135790246811220,HTBT#");
     let mut c = codec();
-    let (events, err) = feed(&mut c, &[&stream]);
-    assert!(err.is_none(), "{err:?}");
+    let events = feed(&mut c, &[&stream]);
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Fatal(_))),
+        "{events:?}"
+    );
     assert_eq!(messages(&events).len(), 1);
     assert_eq!(c.protocol().too_long(), 1);
 }
@@ -65,24 +58,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn arbitrary_chunks_never_panic_nor_buffer_past_the_bound(
+    fn arbitrary_chunks_never_panic_end_the_stream_nor_buffer_past_the_bound(
         chunks in proptest::collection::vec(
             proptest::collection::vec(
                 prop_oneof![Just(b'*'), Just(b'#'), Just(b','), any::<u8>()], 0..300),
             0..10),
     ) {
-        let mut c = codec();
-        let mut buf = bytes::BytesMut::new();
-        for chunk in &chunks {
-            buf.extend_from_slice(chunk);
-            loop {
-                match tokio_util::codec::Decoder::decode(&mut c, &mut buf) {
-                    Ok(Some(_)) | Err(codecs::CodecError::Skipped(_)) => {}
-                    Ok(None) => break,
-                    Err(e) => panic!("h02 never closes a stream: {e:?}"),
-                }
-            }
-            prop_assert!(buf.len() < MAX_LINE, "{} bytes held", buf.len());
-        }
+        assert_chunks_stay_bounded(family_h02::codec, MAX_LINE, b"", &chunks);
+        let slices: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+        let events = feed(&mut codec(), &slices);
+        prop_assert!(!events.iter().any(|e| matches!(e, Event::Fatal(_))), "{events:?}");
     }
 }

@@ -1,7 +1,5 @@
-//! devgate with the H02 codec added: every `devgate` subcommand, and `h02://` listeners.
-//!
-//! TODO(lead): not built yet (see Cargo.toml): it needs `gateway::front::run` from the
-//! sdk-front branch. Once merged, enable its `[[bin]]` and retire devgate-h02-start.
+//! devgate with the H02 codec added: every `devgate` subcommand (`start`, `check-config`,
+//! `send`, ...), and `h02://` listeners.
 
 use std::process::ExitCode;
 
