@@ -310,9 +310,7 @@ impl Samples for PreauthGate {
 
 /// Starts the batching writer of messages `M`; the returned sender is the link's bounded
 /// queue. The task ends when every sender is dropped or the socket fails.
-pub fn spawn_writer<M: KeepAlive>(
-    wr: LinkWrite,
-) -> (mpsc::Sender<M>, tokio::task::JoinHandle<()>) {
+pub fn spawn_writer<M: KeepAlive>(wr: LinkWrite) -> (mpsc::Sender<M>, tokio::task::JoinHandle<()>) {
     spawn_writer_bounded(wr, Arc::new(Budget::new(usize::MAX)), |_| 0)
 }
 
