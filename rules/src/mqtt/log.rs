@@ -213,16 +213,20 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 impl Log {
+    fn new(dir: Option<PathBuf>, state: State, acked_file: Option<File>) -> Log {
+        Log {
+            dir,
+            state: Mutex::new(state),
+            append: Mutex::new(()),
+            acked_file,
+            segment_bytes: SEGMENT_BYTES,
+        }
+    }
+
     /// An empty log in memory (for stores without a directory).
     pub fn memory() -> Opened {
         Opened {
-            log: Log {
-                dir: None,
-                state: Mutex::new(State::new(0)),
-                append: Mutex::new(()),
-                acked_file: None,
-                segment_bytes: SEGMENT_BYTES,
-            },
+            log: Log::new(None, State::new(0), None),
             last_id: None,
         }
     }
@@ -284,13 +288,7 @@ impl Log {
             });
         }
         state.unacked = state.pending.len() as u64;
-        let log = Log {
-            dir: Some(dir.to_path_buf()),
-            state: Mutex::new(state),
-            append: Mutex::new(()),
-            acked_file: Some(acked_file),
-            segment_bytes: SEGMENT_BYTES,
-        };
+        let log = Log::new(Some(dir.to_path_buf()), state, Some(acked_file));
         log.drop_acked_segments(&mut log.lock());
         Ok(Opened { log, last_id })
     }
@@ -588,13 +586,7 @@ pub fn read_segment(bytes: &[u8]) -> (Vec<OutboxEntry>, bool) {
         committed: valid,
         last_id,
     });
-    let log = Log {
-        dir: None,
-        state: Mutex::new(state),
-        append: Mutex::new(()),
-        acked_file: None,
-        segment_bytes: SEGMENT_BYTES,
-    };
+    let log = Log::new(None, state, None);
     let entries = log
         .read_after(None, usize::MAX)
         .map(|r| r.0)
