@@ -272,6 +272,11 @@ impl Router {
         let ev = if self.has_held.load(Ordering::Acquire) {
             let mut held = self.held.lock().await;
             if !held.is_empty() {
+                // Held while a worker is up: an event that came back from a dying link after
+                // its handover was flushed. It goes first, to the worker now up.
+                self.flush_locked(&mut held).await;
+            }
+            if !held.is_empty() {
                 return self.hold(&mut held, ev);
             }
             self.has_held.store(false, Ordering::Release);

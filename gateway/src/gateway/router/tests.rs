@@ -197,3 +197,28 @@ async fn waiting_for_a_handover_is_bounded() {
         "past the bound the client is closed (the device resends), never an unbounded queue"
     );
 }
+
+#[tokio::test]
+async fn an_event_held_while_a_worker_is_up_goes_first_when_the_next_event_is_routed() {
+    let router = Router::new(100);
+    let (_a, mut a_rx) = worker(&router, "a").await;
+    let (c1, c2) = (client(1), client(2));
+    // What a sender whose link died after the handover puts back: held, with a worker up.
+    router.held.lock().await.push_back(ClientEvent {
+        client: c1.clone(),
+        msg: data(&c1, "late"),
+        seq: 0,
+        confirm: false,
+        redelivered: false,
+    });
+    router.has_held.store(true, Ordering::Release);
+    assert_eq!(
+        router.route(&c2, data(&c2, "next"), 0, false).await,
+        Routed::Delivered
+    );
+    assert_eq!(
+        drain(&mut a_rx),
+        texts(&[("late", false), ("next", false)]),
+        "the held event first, not stranded behind every later one"
+    );
+}
