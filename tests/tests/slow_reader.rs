@@ -25,10 +25,12 @@ const DROPPED_WITHIN: Duration = Duration::from_secs(5);
 /// read buffers, and the worker link's buffers (split) or the in-process worker (start).
 /// Before the fix the gateway grew by hundreds of MiB within seconds.
 const RSS_GROWTH_MAX: u64 = SEND_BUFFER_MAX + 10 * 1024 * 1024;
-/// The same for split processes with large lines: what the gateway read from the slow client
-/// before its echoes overflowed is in flight to the worker process (6-13 MiB measured). That
-/// inbound side is bounded per link by a message count, not bytes (left for another issue).
-const RSS_GROWTH_MAX_SPLIT_LARGE: u64 = SEND_BUFFER_MAX + 24 * 1024 * 1024;
+/// The same for split processes: what the gateway read from the slow client before its echoes
+/// overflowed may also wait for the worker, in the link's retention window (4 MiB) and its
+/// event queue (bounded by count, 8,192 events, not bytes: 6-13 MiB measured with 256 KiB
+/// lines), and be copied into the link's write.
+const RSS_GROWTH_MAX_SPLIT: u64 =
+    RSS_GROWTH_MAX + 10 * 1024 * 1024 + gateway::gateway::retention::MAX_BYTES as u64;
 
 /// The gateway's resident set in bytes, from /proc/PID/status.
 fn rss(pid: u32) -> u64 {
@@ -198,12 +200,14 @@ async fn in_split_processes(line_len: usize) {
     let metrics = metrics_addr(&g.proc).await;
     let _w = cluster.worker("w1").await;
     g.wait_worker_linked("w1", 1).await;
-    let growth_max = if line_len > 1024 {
-        RSS_GROWTH_MAX_SPLIT_LARGE
-    } else {
-        RSS_GROWTH_MAX
-    };
-    slow_reader_is_closed(g.listener(0), metrics, g.proc.pid(), line_len, growth_max).await;
+    slow_reader_is_closed(
+        g.listener(0),
+        metrics,
+        g.proc.pid(),
+        line_len,
+        RSS_GROWTH_MAX_SPLIT,
+    )
+    .await;
     g.proc.wait_log(&["send buffer full"], 1).await;
 }
 
