@@ -310,6 +310,16 @@ fn main(cli: Cli, dg: &Devgate) -> Result<ExitCode> {
     rt.block_on(dispatch(cli.command, dg))
 }
 
+/// Prints a remote answer; exit code 2 when some gateways did not answer (the rest is printed).
+fn printed(text: &str, complete: bool) -> ExitCode {
+    println!("{text}");
+    if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
 async fn dispatch(command: Command, dg: &Devgate) -> Result<ExitCode> {
     match command {
         Command::CheckConfig { .. }
@@ -331,15 +341,9 @@ async fn dispatch(command: Command, dg: &Devgate) -> Result<ExitCode> {
                 (_, _, _, true) => Target::All,
                 _ => anyhow::bail!("say where to send: --client, --uid, --group or --all"),
             };
-            let wait = std::time::Duration::from_millis(remote.timeout_ms);
-            let failed = crate::cli::send(
-                remote.register,
-                &remote.tls.credentials(&remote.secret)?,
-                wait,
-                target,
-                message,
-            )
-            .await?;
+            let (credentials, wait) = (remote.credentials()?, remote.wait());
+            let failed =
+                crate::cli::send(remote.register, &credentials, wait, target, message).await?;
             if failed > 0 {
                 anyhow::bail!("{failed} gateway(s) could not be reached");
             }
@@ -350,39 +354,16 @@ async fn dispatch(command: Command, dg: &Devgate) -> Result<ExitCode> {
             json,
             question,
         } => {
-            let wait = std::time::Duration::from_millis(remote.timeout_ms);
-            let (text, complete) = crate::cli::query(
-                remote.register,
-                &remote.tls.credentials(&remote.secret)?,
-                wait,
-                question,
-                json,
-            )
-            .await?;
-            println!("{text}");
-            // Exit code 2: some gateways did not answer (the rest is printed).
-            Ok(if complete {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
+            let (credentials, wait) = (remote.credentials()?, remote.wait());
+            let (text, complete) =
+                crate::cli::query(remote.register, &credentials, wait, question, json).await?;
+            Ok(printed(&text, complete))
         }
         Command::Status { remote, json } => {
-            let wait = std::time::Duration::from_millis(remote.timeout_ms);
-            let (text, complete) = crate::cli::status(
-                remote.register,
-                &remote.tls.credentials(&remote.secret)?,
-                wait,
-                json,
-            )
-            .await?;
-            println!("{text}");
-            // Exit code 2: some gateways did not answer (the rest is printed).
-            Ok(if complete {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            })
+            let (credentials, wait) = (remote.credentials()?, remote.wait());
+            let (text, complete) =
+                crate::cli::status(remote.register, &credentials, wait, json).await?;
+            Ok(printed(&text, complete))
         }
         Command::Register { config } => {
             let cfg = load(&config, dg)?;

@@ -126,3 +126,15 @@ pub(super) struct Remote {
     #[command(flatten)]
     pub(super) tls: crate::cli::TlsArgs,
 }
+
+impl Remote {
+    /// How long to wait for the gateways and for answers.
+    pub(super) fn wait(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The secret and, when given, the TLS files of the links.
+    pub(super) fn credentials(&self) -> Result<crate::link::Credentials, crate::tls::TlsError> {
+        self.tls.credentials(&self.secret)
+    }
+}
